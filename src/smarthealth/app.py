@@ -1,0 +1,81 @@
+"""The FastAPI application: routers, middleware, error envelope and lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from smarthealth import __version__
+from smarthealth.audit.routes import router as audit_router
+from smarthealth.auth.routes import router as auth_router
+from smarthealth.auth.secret import resolve_secret_key
+from smarthealth.clinical.routes import router as catalog_router
+from smarthealth.config import Settings, get_settings
+from smarthealth.db.engine import create_engine, create_sessionmaker
+from smarthealth.db.server import DatabaseServer, open_database_server
+from smarthealth.db.session import Database
+from smarthealth.errors import install_error_handlers
+from smarthealth.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    UnhandledErrorMiddleware,
+)
+from smarthealth.system.routes import router as system_router
+from smarthealth.users.routes import router as users_router
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+    """Build the app. `database_url` overrides the settings (tests point it at their database)."""
+    settings = settings or get_settings()
+    secret_key = resolve_secret_key(settings)  # refuses to build the app without a usable one
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        server: DatabaseServer | None = None
+        url = database_url
+        if url is None:
+            server = await asyncio.to_thread(open_database_server, settings)
+            url = server.url
+        engine = create_engine(url, pool_size=settings.db_pool_size)
+        app.state.database = Database(engine=engine, sessions=create_sessionmaker(engine))
+        log.info("startup", embedded=server is not None and server.embedded is not None)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+            if server is not None:
+                await asyncio.to_thread(server.stop)
+            log.info("shutdown")
+
+    app = FastAPI(
+        title="SmartHealth",
+        version=__version__,
+        description="Preguntas clínicas en español sobre la historia de un paciente.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.secret_key = secret_key
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        )
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(system_router)
+    app.include_router(auth_router)
+    app.include_router(users_router)
+    app.include_router(catalog_router)
+    app.include_router(audit_router)
+    return app

@@ -1,0 +1,1 @@
+"""Passwords, tokens, the current user and role checks, and the auth routes."""

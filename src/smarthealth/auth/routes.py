@@ -1,0 +1,147 @@
+"""`/auth/register`, `/auth/login` (JSON) and `/auth/token` (OAuth2 form, for Swagger)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, ConfigDict, StringConstraints
+from sqlalchemy import func, select
+
+from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
+from smarthealth.auth import throttle
+from smarthealth.auth.passwords import verify_password
+from smarthealth.auth.tokens import issue_token
+from smarthealth.db.session import SessionDep
+from smarthealth.errors import AppError
+from smarthealth.models import User
+from smarthealth.users.schemas import RegisterIn, UserOut
+from smarthealth.users.service import create_user
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+BAD_CREDENTIALS = "Correo o contraseña incorrectos."
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type
+    expires_in: int
+
+
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=UserOut,
+    summary="Crear una cuenta (según la política de registro)",
+    responses={403: {"description": "Registro cerrado"}, 409: {"description": "Correo en uso"}},
+)
+async def register(body: RegisterIn, request: Request, session: SessionDep) -> User:
+    policy = request.app.state.settings.registration_policy
+    if policy == "closed":
+        raise AppError(403, "REGISTRATION_CLOSED", "El registro de cuentas está cerrado.")
+    async with session.begin():
+        user = await create_user(
+            session,
+            email=body.email,
+            password=body.password,
+            full_name=body.full_name,
+            role="clinician",
+            is_active=policy == "open",
+            event_type="user.registered",
+            actor_id=None,
+            client=ClientInfo.from_request(request),
+        )
+    return user
+
+
+async def _login(request: Request, session: SessionDep, email: str, password: str) -> TokenOut:
+    email = email.strip().lower()
+    client = ClientInfo.from_request(request)
+    settings = request.app.state.settings
+    async with session.begin():
+        await throttle.lock_account(session, email)
+        wait = await throttle.retry_after(session, email, client.address)
+        if wait is not None:
+            await record_event(
+                session,
+                AuditEvent(
+                    "login.failure", client, outcome="rate_limited", details={"email": email}
+                ),
+            )
+            error = AppError(
+                429,
+                "RATE_LIMITED",
+                "Demasiados intentos fallidos; intente de nuevo más tarde.",
+                {"retry_after_seconds": wait},
+                headers={"Retry-After": str(wait)},
+            )
+        else:
+            user = await session.scalar(select(User).where(User.email == email))
+            valid = await verify_password(password, user.password_hash if user else None)
+            if user is None or not valid or not user.is_active:
+                await throttle.record_attempt(session, email, client.address, succeeded=False)
+                outcome = "inactive" if (user is not None and valid) else "bad_credentials"
+                await record_event(
+                    session,
+                    AuditEvent(
+                        "login.failure",
+                        client,
+                        user_id=user.user_id if user else None,
+                        outcome=outcome,
+                        details={"email": email},
+                    ),
+                )
+                error = (
+                    AppError(
+                        403,
+                        "ACCOUNT_INACTIVE",
+                        "La cuenta está inactiva o pendiente de aprobación.",
+                    )
+                    if outcome == "inactive"
+                    else AppError(
+                        401, "UNAUTHORIZED", BAD_CREDENTIALS, headers={"WWW-Authenticate": "Bearer"}
+                    )
+                )
+            else:
+                await throttle.record_attempt(session, email, client.address, succeeded=True)
+                user.last_login_at = func.now()
+                await record_event(
+                    session, AuditEvent("login.success", client, user_id=user.user_id)
+                )
+                issued = issue_token(
+                    user.user_id,
+                    user.role,
+                    request.app.state.secret_key,
+                    settings.access_token_expire_minutes,
+                )
+                return TokenOut(access_token=issued.token, expires_in=issued.expires_in)
+    # The failure was audited and committed above; now tell the client.
+    raise error
+
+
+@router.post(
+    "/login",
+    response_model=TokenOut,
+    summary="Iniciar sesión (JSON)",
+    responses={401: {"description": "Credenciales inválidas"}, 429: {"description": "Bloqueo"}},
+)
+async def login(body: LoginIn, request: Request, session: SessionDep) -> TokenOut:
+    return await _login(request, session, body.email, body.password)
+
+
+@router.post("/token", response_model=TokenOut, summary="Iniciar sesión (formulario OAuth2)")
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, session: SessionDep
+) -> TokenOut:
+    if len(form.username) > 254 or len(form.password) > 1024:
+        raise AppError(422, "INVALID_INPUT", "Los datos enviados no son válidos.")
+    return await _login(request, session, form.username, form.password)

@@ -1,0 +1,287 @@
+"""The `smarthealth` command line (Typer)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+
+from smarthealth.config import get_settings, to_libpq_url
+from smarthealth.db import migrate
+from smarthealth.db.embedded import EmbeddedPostgres
+from smarthealth.db.preflight import DatabaseNotReadyError, check_database
+from smarthealth.db.server import DatabaseServer, open_database_server
+from smarthealth.log_config import configure_logging
+
+app = typer.Typer(
+    help="SmartHealth: preguntas clínicas sobre la historia de un paciente.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(
+    help="Database: migrations, connection URL, embedded server.", no_args_is_help=True
+)
+users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit trail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+console = Console(stderr=True)
+
+DEMO_PATIENTS = 300
+DEMO_SEED = 42
+
+
+@contextmanager
+def database(stop_after: bool = True) -> Iterator[DatabaseServer]:
+    """The configured server (embedded started when needed), checked and migrated."""
+    settings = get_settings()
+    configure_logging("WARNING", json=False)  # the command's own output is what matters here
+    server = open_database_server(settings)
+    try:
+        check_database(server.url)
+        yield server
+    except DatabaseNotReadyError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        if stop_after:
+            server.stop()
+
+
+def _prepare(server: DatabaseServer) -> None:
+    """Migrate to head and bring the catalogs up to date."""
+    from smarthealth.ingest.catalogs import load_catalogs
+    from smarthealth.ingest.seed import asyncpg_dsn
+
+    migrate.upgrade(server.url)
+
+    async def _catalogs() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(asyncpg_dsn(server.url))
+        try:
+            await load_catalogs(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(_catalogs())
+
+
+def _seed(
+    server: DatabaseServer, patients: int, seed: int, today: dt.date | None, reset: bool
+) -> None:
+    from smarthealth.ingest.seed import SeedError, seed_database
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("Pacientes", total=patients)
+        try:
+            report = asyncio.run(
+                seed_database(
+                    server.url,
+                    patients,
+                    seed,
+                    today=today,
+                    reset=reset,
+                    on_progress=lambda n: progress.advance(task, n),
+                )
+            )
+        except SeedError as exc:
+            console.print(f"[yellow]{exc}[/yellow]")
+            raise typer.Exit(1) from None
+    table = Table("tabla", "filas", title=f"Semilla {seed} · {report.seconds:.1f} s")
+    for name, count in report.rows.items():
+        table.add_row(name, f"{count:,}")
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8088,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+    demo: Annotated[bool, typer.Option(help="Seed demo data when the database is empty.")] = False,
+) -> None:
+    """Run the API (embedded database unless one is configured; migrates first)."""
+    import uvicorn
+
+    from smarthealth.auth.secret import ConfigurationError, resolve_secret_key
+    from smarthealth.ingest.seed import patient_count_sync
+    from smarthealth.users.accounts_cli import create_demo_accounts
+
+    settings = get_settings()
+    try:
+        resolve_secret_key(settings)
+    except ConfigurationError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    with database() as server:
+        _prepare(server)
+        if demo and patient_count_sync(server.url) == 0:
+            console.print(f"Cargando datos de demostración ({DEMO_PATIENTS} pacientes)…")
+            _seed(server, DEMO_PATIENTS, DEMO_SEED, None, reset=False)
+        if demo:
+            accounts = asyncio.run(create_demo_accounts(server.url))
+            if accounts:
+                table = Table(
+                    "correo",
+                    "rol",
+                    "contraseña",
+                    title="Cuentas de demostración (se muestran una sola vez)",
+                )
+                for row in accounts:
+                    table.add_row(*row)
+                console.print(table)
+        configure_logging(settings.log_level, json=True)
+        uvicorn.run(
+            "smarthealth.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            reload=reload,
+            access_log=False,
+            log_config=None,
+            proxy_headers=True,
+        )
+
+
+@app.command()
+def seed(
+    patients: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many patients.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = DEMO_SEED,
+    today: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Anchor date of the history (default: today)."),
+    ] = None,
+    reset: Annotated[bool, typer.Option(help="Replace existing clinical data.")] = False,
+) -> None:
+    """Generate synthetic Spanish clinical histories (deterministic for a given seed)."""
+    with database() as server:
+        _prepare(server)
+        _seed(server, patients, seed, today.date() if today else None, reset)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations (default: to the newest) and load the catalogs."""
+    with database() as server:
+        migrate.upgrade(server.url, revision)
+        if revision == "head":
+            _prepare(server)
+        console.print(f"Revisión actual: {migrate.current_revision(server.url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target, e.g. base or -1.")]) -> None:
+    """Revert migrations down to REVISION."""
+    with database() as server:
+        migrate.downgrade(server.url, revision)
+        console.print(f"Revisión actual: {migrate.current_revision(server.url)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision."""
+    with database() as server:
+        typer.echo(migrate.current_revision(server.url) or "none")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the connection URL (psql-compatible). Starts the embedded server and leaves it up."""
+    with database(stop_after=False) as server:
+        typer.echo(to_libpq_url(server.url))
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded server of this data folder (no-op for an external server)."""
+    settings = get_settings()
+    if not settings.uses_embedded_database:
+        console.print("Se usa un servidor externo; nada que detener.")
+        return
+    embedded = EmbeddedPostgres(settings.pgdata_dir)
+    if not embedded.is_running():
+        console.print("El servidor embebido no está en ejecución.")
+        return
+    embedded.started_here = True  # we take ownership in order to stop it
+    embedded.stop()
+    console.print("Servidor embebido detenido.")
+
+
+@db_app.command("digest")
+def db_digest() -> None:
+    """Print an md5 of every clinical table (compare two seeded databases)."""
+    from smarthealth.ingest.digest import table_digests
+
+    with database() as server:
+        typer.echo(json.dumps(asyncio.run(table_digests(server.url)), indent=2))
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Login e-mail.")],
+    role: Annotated[str, typer.Option(help="admin, clinician or auditor.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="8–128 characters (asked for when omitted).",
+        ),
+    ],
+    full_name: Annotated[str, typer.Option(help="Display name.")] = "",
+) -> None:
+    """Create an active account of any role (the way to make the first administrator)."""
+    from smarthealth.errors import AppError
+    from smarthealth.users.accounts_cli import create_account
+
+    if role not in ("admin", "clinician", "auditor"):
+        console.print("[red]--role debe ser admin, clinician o auditor[/red]")
+        raise typer.Exit(2)
+    with database() as server:
+        _prepare(server)
+        try:
+            user_id = asyncio.run(
+                create_account(server.url, email, password, full_name or email, role)
+            )
+        except AppError as exc:
+            console.print(f"[red]{exc.message}[/red]")
+            raise typer.Exit(1) from None
+    console.print(f"Cuenta creada: id {user_id}, rol {role}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain; exit 1 and name the first broken row if it was tampered with."""
+    from smarthealth.audit.verify import verify_chain
+
+    with database() as server:
+        report = asyncio.run(verify_chain(server.url))
+    if report.intact:
+        typer.echo(f"OK: {report.rows_checked} filas verificadas, cadena íntegra.")
+        return
+    typer.echo(
+        f"ROTA: fila audit_log_id={report.broken_row_id} ({report.reason}); "
+        f"{report.rows_checked} filas revisadas."
+    )
+    raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

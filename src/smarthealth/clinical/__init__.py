@@ -1,0 +1,1 @@
+"""Patient lookup, record loading and catalogs."""

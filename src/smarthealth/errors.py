@@ -1,0 +1,140 @@
+"""One error envelope for every failure: `{"status": "error", "error": {code, message, details}}`.
+
+Codes are stable English identifiers; messages are Spanish. Exception text never reaches a client
+(it may hold patient data or internals), and only the exception type is logged.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import asyncpg
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
+
+
+class AppError(Exception):
+    """An expected failure with an HTTP status, a stable code and a Spanish message."""
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(code)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return {"status": "error", "error": error}
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(code, message, details), status_code=status_code, headers=headers
+    )
+
+
+_HTTP_CODES: dict[int, tuple[str, str]] = {
+    400: ("INVALID_INPUT", "La solicitud no es válida."),
+    401: ("UNAUTHORIZED", "Se requiere autenticación."),
+    403: ("FORBIDDEN", "No tiene permiso para realizar esta acción."),
+    404: ("NOT_FOUND", "El recurso solicitado no existe."),
+    405: ("METHOD_NOT_ALLOWED", "Método no permitido para este recurso."),
+    413: ("PAYLOAD_TOO_LARGE", "La solicitud excede el tamaño máximo permitido."),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "Tipo de contenido no soportado."),
+    429: ("RATE_LIMITED", "Demasiadas solicitudes; intente más tarde."),
+}
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Field, problem type and pydantic's message; never the submitted value."""
+    fields = []
+    for err in exc.errors():
+        location = [str(part) for part in err.get("loc", ()) if part != "body"]
+        fields.append(
+            {
+                "field": ".".join(location) or "body",
+                "type": err.get("type"),
+                "issue": err.get("msg"),
+            }
+        )
+    return fields
+
+
+def frames(exc: BaseException) -> list[str]:
+    """Where it failed (file:line function), without source text or the exception message."""
+    return [f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(exc.__traceback__)]
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Connection-level failures (server down, socket gone, restart): 503, not 500."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(
+        exc,
+        OperationalError
+        | InterfaceError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.ConnectionDoesNotExistError
+        | asyncpg.InterfaceError
+        | ConnectionError,
+    ):
+        return True
+    # asyncpg lets the socket's own OSError through when it cannot connect at all.
+    return isinstance(exc, OSError) and any(
+        "asyncpg" in frame.filename for frame in traceback.extract_tb(exc.__traceback__)
+    )
+
+
+def database_unavailable() -> JSONResponse:
+    return error_response(
+        503, "DATABASE_UNAVAILABLE", "La base de datos no está disponible; intente más tarde."
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _validation_details(exc)
+        if any(d["type"] == "json_invalid" for d in details):
+            return error_response(
+                400, "INVALID_INPUT", "El cuerpo de la solicitud no es JSON válido."
+            )
+        return error_response(
+            422, "INVALID_INPUT", "Los datos enviados no son válidos.", {"fields": details}
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, message = _HTTP_CODES.get(exc.status_code, ("HTTP_ERROR", "Error en la solicitud."))
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, code, message, headers=headers)

@@ -1,0 +1,35 @@
+"""ORM models of the `smart_health` schema (names follow the reference DDL)."""
+
+from smarthealth.models.accounts import AuditLog, LoginAttempt, User
+from smarthealth.models.base import SCHEMA, Base
+from smarthealth.models.catalog import Diagnosis, DocumentType, Medication, Specialty
+from smarthealth.models.clinical import (
+    Appointment,
+    Doctor,
+    DoctorSpecialty,
+    MedicalRecord,
+    Patient,
+    PatientAllergy,
+    Prescription,
+    RecordDiagnosis,
+)
+
+__all__ = [
+    "SCHEMA",
+    "Appointment",
+    "AuditLog",
+    "Base",
+    "Diagnosis",
+    "Doctor",
+    "DoctorSpecialty",
+    "DocumentType",
+    "LoginAttempt",
+    "MedicalRecord",
+    "Medication",
+    "Patient",
+    "PatientAllergy",
+    "Prescription",
+    "RecordDiagnosis",
+    "Specialty",
+    "User",
+]

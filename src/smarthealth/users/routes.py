@@ -1,0 +1,121 @@
+"""`/users/…`: own profile for everyone; listing and other accounts for administrators."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import func, select
+
+from smarthealth.audit.service import ClientInfo
+from smarthealth.auth.dependencies import CurrentUser, forbidden, require_roles
+from smarthealth.db.session import SessionDep
+from smarthealth.errors import AppError
+from smarthealth.models import User
+from smarthealth.users.schemas import Role, UserOut, UserPage, UserPatch, UserReplace
+from smarthealth.users.service import update_user
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+AdminUser = Annotated[User, Depends(require_roles("admin"))]
+
+
+@router.get("/me", response_model=UserOut, summary="Mi perfil")
+async def me(user: CurrentUser) -> User:
+    return user
+
+
+@router.get("/", response_model=UserPage, summary="Listar cuentas (administrador)")
+async def list_users(
+    _: AdminUser,
+    session: SessionDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    role: Role | None = None,
+    is_active: bool | None = None,
+) -> UserPage:
+    filters = []
+    if role is not None:
+        filters.append(User.role == role)
+    if is_active is not None:
+        filters.append(User.is_active == is_active)
+    total = await session.scalar(select(func.count()).select_from(User).where(*filters)) or 0
+    rows = await session.scalars(
+        select(User)
+        .where(*filters)
+        .order_by(User.user_id)
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    return UserPage(
+        items=[UserOut.model_validate(u) for u in rows],
+        total=total,
+        page=page,
+        page_size=page_size,
+    )
+
+
+async def _target(session: SessionDep, caller: User, user_id: int) -> User:
+    """Administrators reach any account; everyone else only their own (403 otherwise)."""
+    if caller.role != "admin" and caller.user_id != user_id:
+        raise forbidden()
+    user = await session.get(User, user_id)
+    if user is None:
+        raise AppError(404, "USER_NOT_FOUND", "La cuenta no existe.")
+    return user
+
+
+def _authorise_changes(caller: User, target: User, changes: dict[str, Any]) -> None:
+    if caller.role == "admin":
+        return
+    if ("role" in changes and changes["role"] != target.role) or (
+        "is_active" in changes and changes["is_active"] != target.is_active
+    ):
+        raise AppError(403, "FORBIDDEN", "No puede cambiar su propio rol ni su estado.")
+
+
+@router.get("/{user_id}", response_model=UserOut, summary="Ver una cuenta")
+async def get_user(user_id: int, caller: CurrentUser, session: SessionDep) -> User:
+    return await _target(session, caller, user_id)
+
+
+async def _change(
+    user_id: int, changes: dict[str, Any], caller: User, session: SessionDep, request: Request
+) -> User:
+    async with session.begin():
+        target = await _target(session, caller, user_id)
+        _authorise_changes(caller, target, changes)
+        return await update_user(
+            session, target, changes, actor=caller, client=ClientInfo.from_request(request)
+        )
+
+
+@router.put("/{user_id}", response_model=UserOut, summary="Reemplazar el perfil de una cuenta")
+async def replace_user(
+    user_id: int, body: UserReplace, caller: CurrentUser, session: SessionDep, request: Request
+) -> User:
+    return await _change(user_id, body.model_dump(exclude_none=True), caller, session, request)
+
+
+@router.patch("/{user_id}", response_model=UserOut, summary="Modificar una cuenta")
+async def patch_user(
+    user_id: int, body: UserPatch, caller: CurrentUser, session: SessionDep, request: Request
+) -> User:
+    return await _change(
+        user_id, body.model_dump(exclude_unset=True, exclude_none=True), caller, session, request
+    )
+
+
+@router.delete("/{user_id}", response_model=UserOut, summary="Desactivar una cuenta")
+async def deactivate_user(
+    user_id: int, caller: CurrentUser, session: SessionDep, request: Request
+) -> User:
+    async with session.begin():
+        target = await _target(session, caller, user_id)
+        return await update_user(
+            session,
+            target,
+            {"is_active": False},
+            actor=caller,
+            client=ClientInfo.from_request(request),
+        )
