@@ -18,9 +18,10 @@ from smarthealth.db import migrate
 from smarthealth.db.embedded import EmbeddedPostgres
 from smarthealth.ingest.seed import seed_database
 from smarthealth.log_config import configure_logging
+from smarthealth.rag.embeddings import LocalE5Embedder
 
 TEMPLATE_DB = "sh_template"
-TEMPLATE_PATIENTS = 60
+TEMPLATE_PATIENTS = 40
 TEMPLATE_SEED = 7
 TEMPLATE_TODAY = dt.date(2026, 6, 15)
 
@@ -47,7 +48,33 @@ def template_url(pg: EmbeddedPostgres) -> str:
     url = to_asyncpg_url(pg.url(TEMPLATE_DB))
     migrate.upgrade(url)
     asyncio.run(seed_database(url, TEMPLATE_PATIENTS, TEMPLATE_SEED, today=TEMPLATE_TODAY))
+    asyncio.run(index_everything(url))
     return url
+
+
+async def index_everything(url: str) -> None:
+    """Chunks and real embeddings for every patient (done once, in the template)."""
+    import asyncpg
+
+    from smarthealth.config import to_libpq_url
+    from smarthealth.rag.indexer import embed_pending, sync_queued
+
+    conn = await asyncpg.connect(to_libpq_url(url))
+    try:
+        await sync_queued(conn)
+        await embed_pending(conn, shared_embedder())
+    finally:
+        await conn.close()
+
+
+_EMBEDDER: list[LocalE5Embedder] = []
+
+
+def shared_embedder() -> LocalE5Embedder:
+    """One local model per test run (loading is cheap, but there is no need to repeat it)."""
+    if not _EMBEDDER:
+        _EMBEDDER.append(LocalE5Embedder())
+    return _EMBEDDER[0]
 
 
 def clone_database(pg: EmbeddedPostgres, template: str = TEMPLATE_DB) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,17 +15,23 @@ from smarthealth import __version__
 from smarthealth.audit.routes import router as audit_router
 from smarthealth.auth.routes import router as auth_router
 from smarthealth.auth.secret import resolve_secret_key
+from smarthealth.chat.routes import router as chat_router
 from smarthealth.clinical.routes import router as catalog_router
 from smarthealth.config import Settings, get_settings
 from smarthealth.db.engine import create_engine, create_sessionmaker
 from smarthealth.db.server import DatabaseServer, open_database_server
 from smarthealth.db.session import Database
 from smarthealth.errors import install_error_handlers
+from smarthealth.ingest.seed import asyncpg_dsn
 from smarthealth.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
     UnhandledErrorMiddleware,
 )
+from smarthealth.rag.embeddings import create_embedder
+from smarthealth.rag.engines.factory import create_answer_engine
+from smarthealth.rag.indexer import BackgroundIndexer
+from smarthealth.rag.pipeline import QuestionPipeline
 from smarthealth.system.routes import router as system_router
 from smarthealth.users.routes import router as users_router
 
@@ -44,11 +51,23 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             server = await asyncio.to_thread(open_database_server, settings)
             url = server.url
         engine = create_engine(url, pool_size=settings.db_pool_size)
-        app.state.database = Database(engine=engine, sessions=create_sessionmaker(engine))
+        database = Database(engine=engine, sessions=create_sessionmaker(engine), url=url)
+        embedder = create_embedder(settings)
+        app.state.database = database
+        app.state.pipeline = QuestionPipeline(database, embedder, create_answer_engine(settings))
+        indexer = BackgroundIndexer(asyncpg_dsn(url), embedder)
+        app.state.indexer = indexer
+        indexer_task = asyncio.create_task(indexer.run(), name="chunk-indexer")
+        # Load the query model now, not on the first question.
+        warm_up = asyncio.create_task(embedder.embed_query("consulta"), name="embedder-warm-up")
         log.info("startup", embedded=server is not None and server.embedded is not None)
         try:
             yield
         finally:
+            for task in (indexer_task, warm_up):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             await engine.dispose()
             if server is not None:
                 await asyncio.to_thread(server.stop)
@@ -77,5 +96,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(catalog_router)
+    app.include_router(chat_router)
     app.include_router(audit_router)
     return app

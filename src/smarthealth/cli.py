@@ -76,18 +76,22 @@ def _prepare(server: DatabaseServer) -> None:
     asyncio.run(_catalogs())
 
 
-def _seed(
-    server: DatabaseServer, patients: int, seed: int, today: dt.date | None, reset: bool
-) -> None:
-    from smarthealth.ingest.seed import SeedError, seed_database
-
-    with Progress(
+def _progress() -> Progress:
+    return Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-    ) as progress:
+    )
+
+
+def _seed(
+    server: DatabaseServer, patients: int, seed: int, today: dt.date | None, reset: bool
+) -> None:
+    from smarthealth.ingest.seed import SeedError, seed_database
+
+    with _progress() as progress:
         task = progress.add_task("Pacientes", total=patients)
         try:
             report = asyncio.run(
@@ -230,6 +234,70 @@ def db_digest() -> None:
 
     with database() as server:
         typer.echo(json.dumps(asyncio.run(table_digests(server.url)), indent=2))
+
+
+@app.command()
+def embed(
+    rebuild: Annotated[
+        bool, typer.Option(help="Re-chunk every patient and re-embed everything.")
+    ] = False,
+) -> None:
+    """Bring the retrieval chunks up to date and embed them (progress bars)."""
+    import asyncpg
+
+    from smarthealth.config import get_settings
+    from smarthealth.rag import indexer
+    from smarthealth.rag.embeddings import create_embedder
+
+    embedder = create_embedder(get_settings(), background=False)
+
+    async def _run(url: str) -> None:
+        conn = await asyncpg.connect(to_libpq_url(url))
+        try:
+            if rebuild:
+                await indexer.request_rebuild(conn, embedder.model_name)
+            await indexer.forget_other_models(conn, embedder.model_name)
+            queued = int(await conn.fetchval("SELECT count(*) FROM smart_health.chunk_queue"))
+            with _progress() as progress:
+                task = progress.add_task("Pacientes", total=queued)
+                synced = await indexer.sync_queued(
+                    conn, on_progress=lambda n: progress.advance(task, n)
+                )
+            pending = await indexer.pending_count(conn)
+            with _progress() as progress:
+                task = progress.add_task("Fragmentos", total=pending)
+                stats = await indexer.embed_pending(
+                    conn, embedder, on_progress=lambda n: progress.advance(task, n)
+                )
+        finally:
+            await conn.close()
+        console.print(
+            f"Pacientes: {synced.patients} · fragmentos nuevos {synced.inserted}, cambiados "
+            f"{synced.updated}, borrados {synced.deleted} · embebidos {stats.chunks} "
+            f"({stats.texts_embedded} textos calculados, {stats.texts_from_cache} de caché, "
+            f"{stats.embed_seconds:.1f} s de modelo)"
+        )
+
+    with database() as server:
+        _prepare(server)
+        asyncio.run(_run(server.url))
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="La pregunta, en español.")],
+    document: Annotated[str, typer.Option(help="Tipo:número, p. ej. CC:1234567890.")],
+    as_user: Annotated[
+        str, typer.Option("--as", help="E-mail of the clinician or admin asking (audited).")
+    ] = "",
+) -> None:
+    """Ask a question about a patient from the terminal; prints the answer and its sources."""
+    from smarthealth.cli_ask import run_ask
+
+    with database() as server:
+        _prepare(server)
+        code = asyncio.run(run_ask(server.url, document, question, as_user, console))
+    raise typer.Exit(code)
 
 
 @users_app.command("create")

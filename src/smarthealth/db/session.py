@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 class Database:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    url: str
 
 
 def get_database(request: Request) -> Database:

@@ -3,6 +3,7 @@
 from smarthealth.models.accounts import AuditLog, LoginAttempt, User
 from smarthealth.models.base import SCHEMA, Base
 from smarthealth.models.catalog import Diagnosis, DocumentType, Medication, Specialty
+from smarthealth.models.chat import ChatSession, ChatTurn
 from smarthealth.models.clinical import (
     Appointment,
     Doctor,
@@ -13,16 +14,22 @@ from smarthealth.models.clinical import (
     Prescription,
     RecordDiagnosis,
 )
+from smarthealth.models.retrieval import ChunkQueue, ClinicalChunk, EmbeddingCache
 
 __all__ = [
     "SCHEMA",
     "Appointment",
     "AuditLog",
     "Base",
+    "ChatSession",
+    "ChatTurn",
+    "ChunkQueue",
+    "ClinicalChunk",
     "Diagnosis",
     "Doctor",
     "DoctorSpecialty",
     "DocumentType",
+    "EmbeddingCache",
     "LoginAttempt",
     "MedicalRecord",
     "Medication",

@@ -1,0 +1,1 @@
+"""REST `/query/`, WebSocket chat, sessions and history."""

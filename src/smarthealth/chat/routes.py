@@ -1,0 +1,213 @@
+"""`POST /query/` (clinicians, admins) and `/history/` (the owner's own sessions)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
+from smarthealth.auth.dependencies import CurrentUser, forbidden
+from smarthealth.chat.schemas import (
+    QueryIn,
+    SessionDetail,
+    SessionList,
+    SessionSummary,
+    TurnOut,
+)
+from smarthealth.chat.sessions import session_not_found
+from smarthealth.db.session import SessionDep
+from smarthealth.errors import AppError
+from smarthealth.models import ChatSession, ChatTurn, DocumentType, Patient, User
+from smarthealth.rag.pipeline import QueryRequest, QuestionPipeline
+
+router = APIRouter(tags=["chat"])
+QUERY_ROLES = ("clinician", "admin")
+
+
+async def _refuse(
+    request: Request, user: User, outcome: str, error: AppError, body: dict[str, Any] | None = None
+) -> AppError:
+    """Audit a refused question (one row per call, failed or not) and return the error."""
+    database = request.app.state.database
+    body = body or {}
+    async with database.sessions() as session, session.begin():
+        await record_event(
+            session,
+            AuditEvent(
+                "query",
+                ClientInfo.from_request(request),
+                user_id=user.user_id,
+                outcome=outcome,
+                question=str(body.get("question"))[:4000] if body.get("question") else None,
+                details={"error": error.code},
+            ),
+        )
+    return error
+
+
+@router.post(
+    "/query/",
+    summary="Hacer una pregunta sobre la historia clínica de un paciente",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": QueryIn.model_json_schema()}},
+        }
+    },
+    responses={
+        403: {"description": "El rol no puede consultar pacientes"},
+        404: {"description": "Paciente o sesión inexistente"},
+        409: {"description": "La sesión es de otro paciente"},
+        422: {"description": "Solicitud inválida"},
+    },
+)
+async def query(request: Request, user: CurrentUser) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        payload, parsed = (json.loads(raw) if raw else None), True
+    except ValueError:
+        payload, parsed = None, False
+    if user.role not in QUERY_ROLES:
+        raise await _refuse(
+            request, user, "forbidden", forbidden(), payload if isinstance(payload, dict) else None
+        )
+    if not parsed:
+        raise await _refuse(
+            request,
+            user,
+            "invalid_input",
+            AppError(400, "INVALID_INPUT", "El cuerpo de la solicitud no es JSON válido."),
+        )
+    try:
+        body = QueryIn.model_validate(payload)
+    except ValidationError as exc:
+        fields = [
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or "body",
+                "type": e["type"],
+                "issue": e["msg"],
+            }
+            for e in exc.errors()
+        ]
+        raise await _refuse(
+            request,
+            user,
+            "invalid_input",
+            AppError(
+                422, "INVALID_INPUT", "Los datos enviados no son válidos.", {"fields": fields}
+            ),
+            payload if isinstance(payload, dict) else None,
+        ) from None
+    pipeline: QuestionPipeline = request.app.state.pipeline
+    complete: dict[str, Any] | None = None
+    async for event in pipeline.run(
+        QueryRequest(
+            user_id=user.user_id,
+            document_type_id=body.document_type_id,
+            document_number=body.document_number,
+            question=body.question,
+            client=ClientInfo.from_request(request),
+            session_id=body.session_id,
+        )
+    ):
+        if event.type == "complete":
+            complete = event.data
+    if complete is None:
+        raise AppError(500, "INTERNAL_ERROR", "Error interno del servidor.")
+    return complete
+
+
+def _summary(
+    chat: ChatSession, patient: Patient, code: str, first: str | None, turns: int
+) -> SessionSummary:
+    return SessionSummary(
+        session_id=chat.session_id,
+        patient_id=patient.patient_id,
+        patient_name=patient.full_name,
+        document_type=code,
+        document_number=patient.document_number,
+        first_question=first,
+        turns=turns,
+        created_at=chat.created_at,
+        last_activity_at=chat.last_activity_at,
+    )
+
+
+_FIRST_QUESTION = (
+    select(ChatTurn.question)
+    .where(ChatTurn.session_id == ChatSession.session_id)
+    .order_by(ChatTurn.sequence_chat_id)
+    .limit(1)
+    .scalar_subquery()
+)
+_TURNS = select(func.count()).where(ChatTurn.session_id == ChatSession.session_id).scalar_subquery()
+
+
+@router.get("/history/", response_model=SessionList, summary="Mis sesiones de chat")
+async def history(
+    user: CurrentUser,
+    session: SessionDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> SessionList:
+    total = (
+        await session.scalar(
+            select(func.count()).select_from(ChatSession).where(ChatSession.user_id == user.user_id)
+        )
+        or 0
+    )
+    rows = await session.execute(
+        select(ChatSession, Patient, DocumentType.code, _FIRST_QUESTION, _TURNS)
+        .join(Patient, Patient.patient_id == ChatSession.patient_id)
+        .join(DocumentType, DocumentType.document_type_id == Patient.document_type_id)
+        .where(ChatSession.user_id == user.user_id)
+        .order_by(ChatSession.last_activity_at.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    items = [_summary(c, p, code, first, turns) for c, p, code, first, turns in rows]
+    return SessionList(items=items, total=total, page=page, page_size=page_size)
+
+
+@router.get(
+    "/history/sessions/{session_id}",
+    response_model=SessionDetail,
+    summary="Los turnos de una de mis sesiones",
+)
+async def session_detail(
+    session_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> SessionDetail:
+    row = (
+        await session.execute(
+            select(ChatSession, Patient, DocumentType.code, _FIRST_QUESTION, _TURNS)
+            .join(Patient, Patient.patient_id == ChatSession.patient_id)
+            .join(DocumentType, DocumentType.document_type_id == Patient.document_type_id)
+            .where(ChatSession.session_id == session_id, ChatSession.user_id == user.user_id)
+        )
+    ).first()
+    if row is None:
+        raise session_not_found()
+    turns = await session.scalars(
+        select(ChatTurn)
+        .where(ChatTurn.session_id == session_id)
+        .order_by(ChatTurn.sequence_chat_id)
+    )
+    return SessionDetail(
+        session=_summary(*row),
+        turns=[
+            TurnOut(
+                sequence_chat_id=t.sequence_chat_id,
+                question=t.question,
+                answer=t.answer_text,
+                status=t.status,
+                created_at=t.created_at,
+                response=t.response_json,
+            )
+            for t in turns
+        ],
+    )

@@ -1,0 +1,69 @@
+"""Bodies of `/query/` and `/history/`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_QUESTION = 2000
+
+
+def _trimmed_question(value: str) -> str:
+    value = " ".join(value.split())
+    if not 2 <= len(value) <= MAX_QUESTION:
+        raise ValueError(f"la pregunta debe tener entre 2 y {MAX_QUESTION} caracteres")
+    return value
+
+
+DocumentNumber = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z0-9-]{3,20}$"),
+]
+Question = Annotated[
+    str, StringConstraints(max_length=4 * MAX_QUESTION), AfterValidator(_trimmed_question)
+]
+
+
+class QueryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: uuid.UUID | None = None
+    document_type_id: int = Field(ge=1, le=8, strict=True)
+    document_number: DocumentNumber
+    question: Question
+
+
+class SessionSummary(BaseModel):
+    session_id: uuid.UUID
+    patient_id: int
+    patient_name: str
+    document_type: str
+    document_number: str
+    first_question: str | None
+    turns: int
+    created_at: dt.datetime
+    last_activity_at: dt.datetime
+
+
+class SessionList(BaseModel):
+    items: list[SessionSummary]
+    total: int
+    page: int
+    page_size: int
+
+
+class TurnOut(BaseModel):
+    sequence_chat_id: int
+    question: str
+    answer: str | None
+    status: str
+    created_at: dt.datetime
+    response: dict[str, Any] | None
+
+
+class SessionDetail(BaseModel):
+    session: SessionSummary
+    turns: list[TurnOut]

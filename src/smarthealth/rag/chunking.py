@@ -1,0 +1,408 @@
+"""One clinical fact per chunk: a short, dated Spanish sentence with its context.
+
+`content` is what a clinician reads and what is cited; `facts` holds the same fact structured,
+for the extractive engine; `embedding_text` is the meaning without dates, numbers or names, so
+that repeated facts (a renewed prescription, the same diagnosis in many patients) share one
+embedding. Nothing here depends on today's date: content only changes when the record does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from smarthealth.rag.text import fold, sha256_hex
+
+BOGOTA = dt.timezone(dt.timedelta(hours=-5), "America/Bogota")
+GENDER = {"F": "femenino", "M": "masculino", "O": "otro"}
+DIAGNOSIS_KIND = {
+    "Principal": "principal",
+    "Secondary": "secundario",
+    "Differential": "diferencial",
+}
+APPOINTMENT_STATUS = {
+    "Scheduled": "programada",
+    "Confirmed": "confirmada",
+    "Attended": "atendida",
+    "Cancelled": "cancelada",
+    "NoShow": "no asistida",
+}
+NOTE_SECTIONS = {
+    "MOTIVO DE CONSULTA": 1,
+    "ENFERMEDAD ACTUAL": 2,
+    "ANTECEDENTES": 3,
+    "EXAMEN FÍSICO": 4,
+    "ANÁLISIS Y PLAN": 5,
+}
+VITALS_EMBEDDING_TEXT = (
+    "Signos vitales: presión arterial, frecuencia cardiaca, frecuencia respiratoria, "
+    "temperatura, saturación de oxígeno, peso, talla e índice de masa corporal"
+)
+_PATIENT_PREFIX = re.compile(
+    r"^(Paciente( femenina| masculino)?|Niña|Niño|Lactante|Adolescente)( de \d+ años?)?\.\s*"
+)
+_VITALS_IN_EXAM = re.compile(r"^TA .*? cm\.\s*")
+
+
+_ADHERENCE = re.compile(r"\s*Refiere [^.]*adherencia[^.]*\.")
+_PLAN_TAIL = re.compile(r"\s*(Se formula|Se evita|Diagnósticos:).*$", re.DOTALL)
+_NUMBER = re.compile(r"\d+")
+
+
+def _embedding_meaning(section: int, text: str) -> str:
+    """The part of a note section that other chunks do not already carry.
+
+    Vital signs, prescriptions and diagnoses have chunks of their own; removing them (and the
+    patient's age) leaves text that recurs across visits and patients, so it is embedded once.
+    """
+    if section == NOTE_SECTIONS["ENFERMEDAD ACTUAL"]:
+        text = _NUMBER.sub("varios", _ADHERENCE.sub("", _PATIENT_PREFIX.sub("", text)))
+    elif section == NOTE_SECTIONS["EXAMEN FÍSICO"]:
+        text = _VITALS_IN_EXAM.sub("", text)
+    elif section == NOTE_SECTIONS["ANÁLISIS Y PLAN"]:
+        text = _PLAN_TAIL.sub("", text)
+    return text.strip()
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    patient_id: int
+    source_type: str
+    source_id: int
+    section: int
+    record_id: int | None
+    occurred_at: dt.datetime | None
+    content: str
+    embedding_text: str
+    facts: dict[str, Any] = field(hash=False, compare=False)
+
+    @property
+    def search_text(self) -> str:
+        return fold(self.content)
+
+    @property
+    def content_hash(self) -> str:
+        return sha256_hex(self.content)
+
+    @property
+    def embedding_text_hash(self) -> str:
+        return sha256_hex(self.embedding_text)
+
+
+def _day(value: dt.datetime | dt.date) -> str:
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(BOGOTA).date()
+    return value.isoformat()
+
+
+def _at_noon(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(12, 0), BOGOTA)
+
+
+def _num(value: Decimal | float | None) -> str:
+    if value is None:
+        return "?"
+    return f"{float(value):.1f}".rstrip("0").rstrip(".")
+
+
+def _doctor(row: asyncpg.Record) -> str:
+    title = "Dra." if row["doctor_gender"] == "F" else "Dr."
+    return f"{title} {row['doctor_first_name']} {row['doctor_last_name']}"
+
+
+_DOCTOR_COLUMNS = """
+    d.gender AS doctor_gender, d.first_name AS doctor_first_name, d.last_name AS doctor_last_name,
+    (SELECT s.name FROM smart_health.doctor_specialties ds
+       JOIN smart_health.specialties s USING (specialty_id)
+      WHERE ds.doctor_id = d.doctor_id ORDER BY ds.is_primary DESC, s.specialty_id LIMIT 1)
+      AS doctor_specialty
+"""
+
+PATIENTS_SQL = """
+SELECT p.*, t.code AS document_code, t.name AS document_name
+FROM smart_health.patients p JOIN smart_health.document_types t USING (document_type_id)
+WHERE p.patient_id = ANY($1::bigint[])
+"""
+ALLERGIES_SQL = """
+SELECT a.*, m.active_ingredient, m.commercial_name, m.strength, m.form, m.therapeutic_class
+FROM smart_health.patient_allergies a JOIN smart_health.medications m USING (medication_id)
+WHERE a.patient_id = ANY($1::bigint[])
+"""
+RECORDS_SQL = f"""
+SELECT r.*, {_DOCTOR_COLUMNS}
+FROM smart_health.medical_records r JOIN smart_health.doctors d USING (doctor_id)
+WHERE r.patient_id = ANY($1::bigint[])
+"""
+DIAGNOSES_SQL = """
+SELECT rd.record_diagnosis_id, rd.medical_record_id, rd.patient_id, rd.diagnosis_type,
+       g.icd_code, g.description
+FROM smart_health.record_diagnoses rd JOIN smart_health.diagnoses g USING (diagnosis_id)
+WHERE rd.patient_id = ANY($1::bigint[])
+"""
+PRESCRIPTIONS_SQL = """
+SELECT p.*, m.atc_code, m.active_ingredient, m.commercial_name, m.strength, m.form, m.route,
+       m.therapeutic_class, g.icd_code, g.description AS diagnosis_description
+FROM smart_health.prescriptions p
+JOIN smart_health.medications m USING (medication_id)
+LEFT JOIN smart_health.diagnoses g USING (diagnosis_id)
+WHERE p.patient_id = ANY($1::bigint[])
+"""
+APPOINTMENTS_SQL = f"""
+SELECT a.*, s.name AS specialty_name, {_DOCTOR_COLUMNS}
+FROM smart_health.appointments a
+JOIN smart_health.doctors d USING (doctor_id)
+JOIN smart_health.specialties s ON s.specialty_id = a.specialty_id
+WHERE a.patient_id = ANY($1::bigint[])
+"""
+
+
+def _demographics(p: asyncpg.Record) -> ChunkDraft:
+    names = [p["first_name"], p["middle_name"], p["first_surname"], p["second_surname"]]
+    full_name = " ".join(n for n in names if n)
+    content = (
+        f"Paciente {full_name}, {p['document_name']} ({p['document_code']}) "
+        f"{p['document_number']}, sexo {GENDER[p['gender']]}, nacido el {_day(p['birth_date'])}, "
+        f"grupo sanguíneo {p['blood_type'] or 'no registrado'}, "
+        f"ciudad {p['city'] or 'no registrada'}."
+    )
+    return ChunkDraft(
+        p["patient_id"],
+        "demographics",
+        p["patient_id"],
+        0,
+        None,
+        p["created_at"],
+        content,
+        "Datos del paciente: nombre, documento de identidad, sexo, fecha de nacimiento, edad, "
+        "grupo sanguíneo y ciudad de residencia",
+        {
+            "full_name": full_name,
+            "document_code": p["document_code"],
+            "document_number": p["document_number"],
+            "gender": p["gender"],
+            "birth_date": _day(p["birth_date"]),
+            "blood_type": p["blood_type"],
+            "city": p["city"],
+        },
+    )
+
+
+def _allergy(a: asyncpg.Record) -> ChunkDraft:
+    content = (
+        f"{_day(a['noted_on'])} · Alergia a {a['active_ingredient']} ({a['commercial_name']} "
+        f"{a['strength']} {a['form']}; {a['therapeutic_class']}). Reacción: {a['reaction']}. "
+        f"Severidad: {a['severity'].lower()}."
+    )
+    return ChunkDraft(
+        a["patient_id"],
+        "allergy",
+        a["allergy_id"],
+        0,
+        None,
+        _at_noon(a["noted_on"]),
+        content,
+        f"Alergia al medicamento {a['active_ingredient']} ({a['therapeutic_class']}), "
+        f"reacción alérgica: {a['reaction']}",
+        {
+            "ingredient": a["active_ingredient"],
+            "reaction": a["reaction"],
+            "severity": a["severity"],
+            "date": _day(a["noted_on"]),
+        },
+    )
+
+
+def _record_chunks(r: asyncpg.Record) -> list[ChunkDraft]:
+    when = r["registration_datetime"]
+    who = f"{_doctor(r)}, {r['doctor_specialty'] or 'sin especialidad'}"
+    chunks = []
+    if r["systolic_pressure"] is not None:
+        weight, height = r["weight_kg"], r["height_cm"]
+        bmi = float(weight) / (float(height) / 100) ** 2 if weight and height else None
+        content = (
+            f"{_day(when)} · Signos vitales ({r['record_type']}, {who}): presión arterial "
+            f"{r['systolic_pressure']}/{r['diastolic_pressure']} mmHg, frecuencia cardiaca "
+            f"{r['heart_rate']} lpm, frecuencia respiratoria {r['respiratory_rate']} rpm, "
+            f"temperatura {_num(r['temperature_c'])} °C, saturación de oxígeno "
+            f"{r['oxygen_saturation']} %, peso {_num(weight)} kg, talla {_num(height)} cm"
+            + (f", IMC {bmi:.1f}." if bmi else ".")
+        )
+        chunks.append(
+            ChunkDraft(
+                r["patient_id"],
+                "vitals",
+                r["medical_record_id"],
+                0,
+                r["medical_record_id"],
+                when,
+                content,
+                VITALS_EMBEDDING_TEXT,
+                {
+                    "date": _day(when),
+                    "systolic": r["systolic_pressure"],
+                    "diastolic": r["diastolic_pressure"],
+                    "heart_rate": r["heart_rate"],
+                    "respiratory_rate": r["respiratory_rate"],
+                    "temperature": float(r["temperature_c"]) if r["temperature_c"] else None,
+                    "spo2": r["oxygen_saturation"],
+                    "weight_kg": float(weight) if weight else None,
+                    "height_cm": float(height) if height else None,
+                    "bmi": round(bmi, 1) if bmi else None,
+                },
+            )
+        )
+    for position, line in enumerate(r["summary_text"].splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        title, sep, body = line.partition(":")
+        section = NOTE_SECTIONS.get(title.strip(), 10 + position) if sep else 10 + position
+        meaning = body.strip() if sep else line
+        meaning = _embedding_meaning(section, meaning)
+        chunks.append(
+            ChunkDraft(
+                r["patient_id"],
+                "note",
+                r["medical_record_id"],
+                section,
+                r["medical_record_id"],
+                when,
+                f"{_day(when)} · Nota de {r['record_type'].lower()} ({who}) — {line}",
+                f"{title.strip().capitalize() if sep else 'Nota'}: {meaning}",
+                {
+                    "date": _day(when),
+                    "section": title.strip() if sep else None,
+                    "record_type": r["record_type"],
+                },
+            )
+        )
+    return chunks
+
+
+def _diagnosis(d: asyncpg.Record, record: asyncpg.Record | None) -> ChunkDraft:
+    when = record["registration_datetime"] if record else None
+    kind = DIAGNOSIS_KIND.get(d["diagnosis_type"], d["diagnosis_type"].lower())
+    context = (
+        f" {record['record_type']} con {_doctor(record)} ({record['doctor_specialty']})."
+        if record
+        else ""
+    )
+    content = (
+        f"{_day(when) + ' · ' if when else ''}Diagnóstico {kind}: {d['description']} "
+        f"(CIE-10 {d['icd_code']}).{context}"
+    )
+    return ChunkDraft(
+        d["patient_id"],
+        "diagnosis",
+        d["record_diagnosis_id"],
+        0,
+        d["medical_record_id"],
+        when,
+        content,
+        f"Diagnóstico {kind}: {d['description']} ({d['icd_code']})",
+        {
+            "icd_code": d["icd_code"],
+            "description": d["description"],
+            "kind": d["diagnosis_type"],
+            "date": _day(when) if when else None,
+        },
+    )
+
+
+def _prescription(p: asyncpg.Record, record: asyncpg.Record | None) -> ChunkDraft:
+    start: dt.date = p["prescription_date"]
+    end = start + dt.timedelta(days=p["duration_days"] - 1)
+    treats = (
+        f" Indicada para {p['diagnosis_description']} (CIE-10 {p['icd_code']})."
+        if p["icd_code"]
+        else ""
+    )
+    by = f" Formulada por {_doctor(record)} ({record['doctor_specialty']})." if record else ""
+    instruction = f" Indicación: {p['instruction']}" if p["instruction"] else ""
+    content = (
+        f"{_day(start)} · Prescripción: {p['active_ingredient']} ({p['commercial_name']}) "
+        f"{p['strength']} {p['form']}, {p['dosage']} {p['frequency']} por {p['duration_days']} "
+        f"días (hasta {_day(end)}), vía {p['route']}. Clase terapéutica: "
+        f"{p['therapeutic_class']}.{treats}{by}{instruction}"
+    ).strip()
+    embedding = (
+        f"Medicamento formulado: {p['active_ingredient']} {p['strength']} {p['form']}, "
+        f"{p['therapeutic_class']}"
+        + (f", tratamiento para {p['diagnosis_description']}" if p["icd_code"] else "")
+    )
+    return ChunkDraft(
+        p["patient_id"],
+        "prescription",
+        p["prescription_id"],
+        0,
+        p["medical_record_id"],
+        _at_noon(start),
+        content,
+        embedding,
+        {
+            "ingredient": p["active_ingredient"],
+            "commercial_name": p["commercial_name"],
+            "strength": p["strength"],
+            "form": p["form"],
+            "dosage": p["dosage"],
+            "frequency": p["frequency"],
+            "duration_days": p["duration_days"],
+            "start": _day(start),
+            "end": _day(end),
+            "atc_code": p["atc_code"],
+            "icd_code": p["icd_code"],
+            "diagnosis": p["diagnosis_description"],
+        },
+    )
+
+
+def _appointment(a: asyncpg.Record) -> ChunkDraft:
+    start: dt.datetime = a["start_time"].astimezone(BOGOTA)
+    status = APPOINTMENT_STATUS.get(a["status"], a["status"])
+    content = (
+        f"{start:%Y-%m-%d %H:%M} · Cita {status} de {a['specialty_name']} con {_doctor(a)}. "
+        f"Motivo: {a['reason'] or 'no registrado'}."
+    )
+    return ChunkDraft(
+        a["patient_id"],
+        "appointment",
+        a["appointment_id"],
+        0,
+        None,
+        a["start_time"],
+        content,
+        f"Cita médica {status} de {a['specialty_name']}. Motivo: {a['reason'] or 'consulta'}",
+        {
+            "start": start.isoformat(),
+            "status": a["status"],
+            "specialty": a["specialty_name"],
+            "doctor": _doctor(a),
+            "reason": a["reason"],
+        },
+    )
+
+
+async def build_chunks(conn: asyncpg.Connection, patient_ids: Iterable[int]) -> list[ChunkDraft]:
+    """Every chunk of the given patients, computed from the clinical tables."""
+    ids = list(patient_ids)
+    drafts: list[ChunkDraft] = [_demographics(p) for p in await conn.fetch(PATIENTS_SQL, ids)]
+    drafts += [_allergy(a) for a in await conn.fetch(ALLERGIES_SQL, ids)]
+    records = {r["medical_record_id"]: r for r in await conn.fetch(RECORDS_SQL, ids)}
+    for record in records.values():
+        drafts += _record_chunks(record)
+    drafts += [
+        _diagnosis(d, records.get(d["medical_record_id"]))
+        for d in await conn.fetch(DIAGNOSES_SQL, ids)
+    ]
+    drafts += [
+        _prescription(p, records.get(p["medical_record_id"]))
+        for p in await conn.fetch(PRESCRIPTIONS_SQL, ids)
+    ]
+    drafts += [_appointment(a) for a in await conn.fetch(APPOINTMENTS_SQL, ids)]
+    return drafts

@@ -1,0 +1,44 @@
+"""Answer confidence, computed from the evidence behind the cited sources.
+
+    abstention:  0.10
+    otherwise:   0.20 + 0.35·intent_match + 0.25·agreement + 0.20·semantic − 0.15·invalid
+                 clamped to [0.05, 0.99]
+
+- intent_match: share of cited chunks whose type is one the question asked for (1 when the
+  question had no recognised intent);
+- agreement: share of cited chunks found by at least two of the three legs (vector, lexical,
+  intent);
+- semantic: mean over cited chunks of (cosine − 0.75) / 0.15, clipped to [0, 1] (0.5 when no
+  vector score is available, e.g. embeddings still being computed);
+- invalid: citations an LLM made to sources it was not given (each one removed and penalised).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from smarthealth.rag.engines.base import DraftAnswer, SourceFact
+from smarthealth.rag.intent import INTENT_SOURCES
+
+ABSTENTION = 0.10
+
+
+def confidence(draft: DraftAnswer, sources: Sequence[SourceFact], intents: Sequence[str]) -> float:
+    if draft.abstained or not draft.cited:
+        return ABSTENTION
+    by_number = {s.number: s for s in sources}
+    cited = [by_number[n] for n in draft.cited if n in by_number]
+    if not cited:
+        return ABSTENTION
+    wanted = {t for i in intents for t in INTENT_SOURCES.get(i, ())}
+    intent_match = sum(1 for s in cited if s.source_type in wanted) / len(cited) if wanted else 1.0
+    agreement = sum(1 for s in cited if len(s.scores) >= 2) / len(cited)
+    vectors = [s.scores["vector"] for s in cited if "vector" in s.scores]
+    semantic = (
+        sum(min(max((v - 0.75) / 0.15, 0.0), 1.0) for v in vectors) / len(vectors)
+        if vectors
+        else 0.5
+    )
+    value = 0.20 + 0.35 * intent_match + 0.25 * agreement + 0.20 * semantic
+    value -= 0.15 * draft.invalid_citations
+    return round(min(max(value, 0.05), 0.99), 2)

@@ -1,0 +1,1 @@
+"""Answer engines: `extractive` (offline, deterministic) and `openai` (any compatible LLM)."""

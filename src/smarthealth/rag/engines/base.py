@@ -1,0 +1,60 @@
+"""What every answer engine receives and produces.
+
+An engine is an async generator: it yields text tokens (str) as they are produced, then exactly
+one `DraftAnswer` as its last item. The pipeline forwards the tokens as `token` events and turns
+the draft into the `complete` payload. `[n]` in the text refers to `AnswerContext.sources[n-1]`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class SourceFact:
+    """One retrieved chunk as an engine sees it. `number` is its citation number (1-based)."""
+
+    number: int
+    chunk_id: int
+    source_type: str
+    occurred_at: dt.datetime | None
+    content: str
+    facts: dict[str, Any]
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PriorTurn:
+    question: str
+    answer: str
+    intent: str | None
+
+
+@dataclass(frozen=True)
+class AnswerContext:
+    question: str
+    patient_name: str
+    intents: tuple[str, ...]
+    sources: tuple[SourceFact, ...]
+    today: dt.date
+    history: tuple[PriorTurn, ...] = ()
+    focus: tuple[str, ...] = ()  # finer hints: "latest", "next", "dose", "pressure", …
+
+
+@dataclass(frozen=True)
+class DraftAnswer:
+    text: str
+    cited: tuple[int, ...]  # citation numbers actually used, in order of first use
+    abstained: bool
+    model_used: str
+    invalid_citations: int = 0  # citations removed because they pointed outside the sources
+    fallback_reason: str | None = None  # set when another engine's answer replaced this one
+
+
+class AnswerEngine(Protocol):
+    name: str
+
+    def generate(self, context: AnswerContext) -> AsyncGenerator[str | DraftAnswer, None]: ...

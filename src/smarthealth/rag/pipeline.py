@@ -1,0 +1,276 @@
+"""One question, end to end, as a stream of events (the only implementation of the RAG flow).
+
+    status(searching_patient) → status(retrieving) → status(generating) → stream_start →
+    token… → stream_end → complete        (or an AppError raised at any point)
+
+REST collects the stream and returns the `complete` payload; the WebSocket forwards each event.
+Every call, answered or failed, writes exactly one audit row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
+from smarthealth.chat.sessions import OpenTurn, open_turn
+from smarthealth.clinical.patients import find_patient
+from smarthealth.db.session import Database
+from smarthealth.errors import AppError
+from smarthealth.models import ChatTurn
+from smarthealth.rag.confidence import confidence
+from smarthealth.rag.embeddings import Embedder
+from smarthealth.rag.engines.base import AnswerContext, AnswerEngine, DraftAnswer, SourceFact
+from smarthealth.rag.intent import QuestionAnalysis, analyse
+from smarthealth.rag.retrieval import RRF_K, Candidate, retrieve
+
+log = structlog.get_logger(__name__)
+
+BOGOTA = dt.timezone(dt.timedelta(hours=-5), "America/Bogota")
+TOP_K = 8
+
+
+def _top_k(analysis: QuestionAnalysis) -> int:
+    """Enough sources for the answer to list what was asked (a summary needs every kind)."""
+    if "summary" in analysis.intents:
+        return 16
+    return 12 if analysis.intents else TOP_K
+
+
+PERFECT_FUSED = 3 / (RRF_K + 1)  # rank 1 in all three legs
+STATUS_MESSAGES = {
+    "searching_patient": "Buscando al paciente…",
+    "retrieving": "Buscando en la historia clínica…",
+    "generating": "Redactando la respuesta…",
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    user_id: int
+    document_type_id: int
+    document_number: str
+    question: str
+    client: ClientInfo
+    session_id: uuid.UUID | None = None
+
+
+# "¿y la dosis?", "¿y antes de eso?", "¿desde cuándo?": a question leaning on the previous one.
+_FOLLOW_UP = re.compile(
+    r"^\W*y\b|\b(eso|esa|ese|esos|esas|ello|lo mismo|tambien|entonces|antes|despues|"
+    r"desde cuando|hasta cuando|cual de|cuales de)\b"
+)
+
+
+def _status(name: str) -> Event:
+    return Event("status", {"status": name, "message": STATUS_MESSAGES[name]})
+
+
+def _follow_up(
+    analysis: QuestionAnalysis, turn: OpenTurn, question: str
+) -> tuple[QuestionAnalysis, str, dt.datetime | None]:
+    """Resolve "¿y la dosis?" / "¿y antes de eso?" against the previous turn."""
+    previous = turn.history[-1] if turn.history else None
+    search_text = question
+    before = None
+    if previous is None:
+        return analysis, search_text, before
+    inherited = tuple(i for i in (previous.intent or "").split(",") if i)
+    if not analysis.intents and inherited and _FOLLOW_UP.search(analysis.folded):
+        analysis = QuestionAnalysis(
+            analysis.folded, inherited, analysis.focus, analysis.year, analysis.scores
+        )
+        search_text = f"{previous.question} {question}"
+    elif "dose" in analysis.focus and len(question.split()) <= 6:
+        search_text = f"{previous.question} {question}"
+    if "before" in analysis.focus and turn.previous_dates:
+        earliest = min(dt.date.fromisoformat(d[:10]) for d in turn.previous_dates)
+        before = dt.datetime.combine(earliest, dt.time(0, 0), BOGOTA)
+    return analysis, search_text, before
+
+
+def _source(number: int, c: Candidate) -> SourceFact:
+    return SourceFact(
+        number, c.chunk_id, c.source_type, c.occurred_at, c.content, c.facts, dict(c.scores)
+    )
+
+
+def _source_json(s: SourceFact, c: Candidate) -> dict[str, Any]:
+    return {
+        "source_id": s.number,
+        "chunk_id": s.chunk_id,
+        "type": s.source_type,
+        "record_id": c.record_id,
+        "date": s.occurred_at.astimezone(BOGOTA).date().isoformat() if s.occurred_at else None,
+        "text": s.content,
+        "relevance_score": round(min(c.fused / PERFECT_FUSED, 1.0), 2),
+        "scores": dict(c.scores),
+    }
+
+
+class QuestionPipeline:
+    def __init__(self, database: Database, embedder: Embedder | None, engine: AnswerEngine) -> None:
+        self.database = database
+        self.embedder = embedder
+        self.engine = engine
+
+    async def run(self, request: QueryRequest) -> AsyncIterator[Event]:
+        started = time.perf_counter()
+        audit = AuditEvent(
+            "query",
+            request.client,
+            user_id=request.user_id,
+            document_type_id=request.document_type_id,
+            document_number=request.document_number,
+            question=request.question,
+            session_id=request.session_id,
+        )
+        try:
+            async for event in self._run(request, audit, started):
+                yield event
+        except AppError as exc:
+            audit.outcome = exc.code.lower()
+            await self._audit(audit, started)
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            if audit.outcome != "done":  # after `complete` the row is already written
+                audit.outcome = "cancelled"  # the client went away or sent `cancel`
+                await self._audit(audit, started)
+            raise
+        except Exception:
+            audit.outcome = "error"
+            await self._audit(audit, started)
+            raise
+
+    async def _audit(self, audit: AuditEvent, started: float) -> None:
+        audit.latency_ms = int((time.perf_counter() - started) * 1000)
+        try:
+            async with self.database.sessions() as session, session.begin():
+                await record_event(session, audit)
+        except Exception as exc:  # the original error matters more; never mask it
+            log.error("audit_write_failed", error_type=type(exc).__name__)
+
+    async def _run(
+        self, request: QueryRequest, audit: AuditEvent, started: float
+    ) -> AsyncIterator[Event]:
+        yield _status("searching_patient")
+        async with self.database.sessions() as session, session.begin():
+            found = await find_patient(session, request.document_type_id, request.document_number)
+            if found is None:
+                raise AppError(
+                    404,
+                    "PATIENT_NOT_FOUND",
+                    "No existe un paciente con ese tipo y número de documento.",
+                )
+            patient, document_code = found
+            audit.patient_id = patient.patient_id
+            turn = await open_turn(session, request.user_id, patient.patient_id, request.session_id)
+        audit.session_id, audit.sequence_chat_id = turn.session_id, turn.sequence_chat_id
+        audit.outcome = "in_progress"
+
+        yield _status("retrieving")
+        analysis, search_text, before = _follow_up(
+            analyse(request.question), turn, request.question
+        )
+        query_vector = None
+        if self.embedder is not None:
+            query_vector = await self.embedder.embed_query(search_text)
+        async with self.database.sessions() as session:
+            result = await retrieve(
+                session,
+                patient.patient_id,
+                analysis,
+                search_text,
+                query_vector,
+                self.embedder.model_name if self.embedder else None,
+                k=_top_k(analysis),
+                before=before,
+            )
+        candidates = result.candidates
+        sources = tuple(_source(i, c) for i, c in enumerate(candidates, start=1))
+
+        yield _status("generating")
+        yield Event(
+            "stream_start",
+            {"session_id": str(turn.session_id), "sequence_chat_id": turn.sequence_chat_id},
+        )
+        context = AnswerContext(
+            question=request.question,
+            patient_name=patient.full_name,
+            intents=analysis.intents,
+            sources=sources,
+            today=dt.datetime.now(BOGOTA).date(),
+            history=turn.history,
+            focus=analysis.focus,
+        )
+        draft: DraftAnswer | None = None
+        async for item in self.engine.generate(context):
+            if isinstance(item, DraftAnswer):
+                draft = item
+            else:
+                yield Event("token", {"token": item})
+        if draft is None:
+            raise RuntimeError("answer engine produced no final answer")
+        yield Event("stream_end")
+
+        cited = [sources[n - 1] for n in draft.cited if 1 <= n <= len(sources)]
+        elapsed = int((time.perf_counter() - started) * 1000)
+        body: dict[str, Any] = {
+            "status": "success",
+            "session_id": str(turn.session_id),
+            "sequence_chat_id": turn.sequence_chat_id,
+            "timestamp": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "patient_info": {
+                "patient_id": patient.patient_id,
+                "full_name": patient.full_name,
+                "document_type": document_code,
+                "document_number": patient.document_number,
+            },
+            "answer": {
+                "text": draft.text,
+                "confidence": confidence(draft, sources, analysis.intents),
+                "model_used": draft.model_used,
+            },
+            "sources": [_source_json(s, candidates[s.number - 1]) for s in cited],
+            "metadata": {
+                "total_records_analyzed": result.patient_chunks,
+                "query_time_ms": elapsed,
+                "sources_used": len(cited),
+                "context_tokens": sum(len(s.content.split()) for s in sources) * 4 // 3,
+                "retrieval": result.leg_counts,
+                "intents": list(analysis.intents),
+            },
+        }
+        audit.outcome = "answered" if cited else "abstained"
+        audit.response_json = body
+        audit.source_ids = [s.chunk_id for s in cited]
+        audit.latency_ms = elapsed
+        async with self.database.sessions() as session, session.begin():
+            session.add(
+                ChatTurn(
+                    session_id=turn.session_id,
+                    sequence_chat_id=turn.sequence_chat_id,
+                    patient_id=patient.patient_id,
+                    question=request.question,
+                    answer_text=draft.text,
+                    intent=",".join(analysis.intents) or None,
+                    response_json=body,
+                )
+            )
+            await record_event(session, audit)
+        audit.outcome = "done"
+        yield Event("complete", body)

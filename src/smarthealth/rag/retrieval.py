@@ -1,0 +1,196 @@
+"""Hybrid, exact, patient-scoped retrieval.
+
+Three legs, each restricted by `patient_id = :patient` (B-tree) — there is no global ANN index on
+this path, so the true top-k of the patient is returned:
+- vector: exact cosine distance over the patient's chunks (pgvector `<=>`);
+- lexical: Spanish full-text over the accent-folded text (ICD-10 codes match by prefix);
+- intent: the chunk types the question asks for, ordered by the time hint.
+Results are fused with reciprocal rank fusion; each keeps its per-leg score and rank.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smarthealth.rag.embeddings import to_pgvector
+from smarthealth.rag.intent import QuestionAnalysis
+
+RRF_K = 60
+LEG_DEPTH = 30
+BOGOTA = "America/Bogota"
+
+_STOPWORDS = frozenset(
+    """a al algo algun alguna algunas alguno algunos ante antes aqui asi cada como con cual
+    cuales cuando cuanto cuanta cuantos cuantas de del desde donde durante e el ella ellas ellos
+    en entre era es esa ese eso esta estaba estan estas este esto estos fue fueron ha han hay la
+    las le les lo los mas me mi mis muy no nos o para pero por que quien se sea segun ser si sin
+    sobre su sus tambien tiene tienen tuvo un una unas uno unos y ya paciente pacientes senor
+    senora usted favor dime decir dame cual hay alguna tiene tenia ha sido esta estan
+    historia clinica registro registrado registrada""".split()
+)
+_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9a-z]+)?")
+_ICD = re.compile(r"^[a-z][0-9]{2}(\.[0-9a-z]{1,2})?$")
+
+
+def lexical_query(folded_question: str) -> str | None:
+    """An OR tsquery of the question's content words; ICD-10-like codes match by prefix."""
+    terms: list[str] = []
+    for token in _TOKEN.findall(folded_question):
+        if token in _STOPWORDS or (len(token) < 3 and not token.isdigit()):
+            continue
+        term = f"{token.split('.')[0]}:*" if _ICD.match(token) else token.replace(".", "")
+        if term not in terms:
+            terms.append(term)
+    return " | ".join(terms) if terms else None
+
+
+@dataclass
+class Candidate:
+    chunk_id: int
+    source_type: str = ""
+    source_id: int = 0
+    record_id: int | None = None
+    occurred_at: dt.datetime | None = None
+    content: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+    ranks: dict[str, int] = field(default_factory=dict)
+    fused: float = 0.0
+
+
+@dataclass
+class RetrievalResult:
+    candidates: list[Candidate]
+    leg_counts: dict[str, int]
+    patient_chunks: int
+
+
+def _time_filter(
+    analysis: QuestionAnalysis, before: dt.datetime | None
+) -> tuple[str, dict[str, Any]]:
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if analysis.year is not None:
+        clauses.append(
+            f"occurred_at >= make_timestamptz(:year, 1, 1, 0, 0, 0, '{BOGOTA}') "
+            f"AND occurred_at < make_timestamptz(:year + 1, 1, 1, 0, 0, 0, '{BOGOTA}')"
+        )
+        params["year"] = analysis.year
+    if before is not None:
+        clauses.append("occurred_at < :before")
+        params["before"] = before
+    return "".join(f" AND {c}" for c in clauses), params
+
+
+def _intent_order(analysis: QuestionAnalysis) -> str:
+    if "next" in analysis.focus and "appointments" in analysis.intents:
+        # upcoming first (soonest first), then the past (most recent first)
+        return (
+            "(occurred_at >= now()) DESC, "
+            "CASE WHEN occurred_at >= now() THEN occurred_at END ASC, "
+            "occurred_at DESC NULLS LAST"
+        )
+    if "first" in analysis.focus:
+        return "occurred_at ASC NULLS LAST"
+    return "occurred_at DESC NULLS LAST, chunk_id DESC"
+
+
+async def retrieve(
+    session: AsyncSession,
+    patient_id: int,
+    analysis: QuestionAnalysis,
+    search_text: str,
+    query_vector: np.ndarray | None,
+    model: str | None,
+    k: int = 8,
+    before: dt.datetime | None = None,
+) -> RetrievalResult:
+    time_sql, time_params = _time_filter(analysis, before)
+    base = {"patient": patient_id, "depth": LEG_DEPTH, **time_params}
+    legs: dict[str, list[tuple[int, float]]] = {}
+
+    if query_vector is not None and model:
+        rows = await session.execute(
+            text(
+                "SELECT chunk_id, 1 - (embedding <=> CAST(:q AS vector)) AS score "
+                "FROM smart_health.clinical_chunks "
+                f"WHERE patient_id = :patient AND embedding_model = :model{time_sql} "
+                "ORDER BY embedding <=> CAST(:q AS vector) LIMIT :depth"
+            ),
+            {**base, "q": to_pgvector(query_vector), "model": model},
+        )
+        legs["vector"] = [(r.chunk_id, float(r.score)) for r in rows]
+
+    tsquery = lexical_query(search_text)
+    if tsquery:
+        rows = await session.execute(
+            text(
+                "SELECT chunk_id, ts_rank_cd(search_tsv, query) AS score "
+                "FROM smart_health.clinical_chunks, to_tsquery('spanish', :tsq) query "
+                f"WHERE patient_id = :patient AND search_tsv @@ query{time_sql} "
+                "ORDER BY score DESC, occurred_at DESC NULLS LAST LIMIT :depth"
+            ),
+            {**base, "tsq": tsquery},
+        )
+        legs["lexical"] = [(r.chunk_id, float(r.score)) for r in rows]
+
+    if analysis.intents:
+        rows = await session.execute(
+            text(
+                "SELECT chunk_id FROM (SELECT chunk_id, occurred_at, row_number() OVER "
+                f"(PARTITION BY source_type ORDER BY {_intent_order(analysis)}) AS per_type "
+                "FROM smart_health.clinical_chunks "
+                f"WHERE patient_id = :patient AND source_type = ANY(:types){time_sql}) ranked "
+                f"WHERE per_type <= :per_type ORDER BY per_type, {_intent_order(analysis)} "
+                "LIMIT :depth"
+            ),
+            {
+                **base,
+                "types": list(analysis.source_types),
+                "per_type": 4 if "summary" in analysis.intents else LEG_DEPTH,
+            },
+        )
+        legs["intent"] = [(r.chunk_id, 1.0 / (i + 1)) for i, r in enumerate(rows)]
+
+    fused: dict[int, Candidate] = {}
+    for leg, hits in legs.items():
+        for rank, (chunk_id, score) in enumerate(hits, start=1):
+            candidate = fused.setdefault(chunk_id, Candidate(chunk_id))
+            candidate.scores[leg] = round(score, 4)
+            candidate.ranks[leg] = rank
+            candidate.fused += 1.0 / (RRF_K + rank)
+    ranked = sorted(fused.values(), key=lambda c: (-c.fused, c.chunk_id))[:k]
+    if ranked:
+        rows = await session.execute(
+            text(
+                "SELECT chunk_id, source_type, source_id, record_id, occurred_at, content, facts "
+                "FROM smart_health.clinical_chunks "
+                "WHERE patient_id = :patient AND chunk_id = ANY(:ids)"
+            ),
+            {"patient": patient_id, "ids": [c.chunk_id for c in ranked]},
+        )
+        details = {r.chunk_id: r for r in rows}
+        for candidate in ranked:
+            row = details[candidate.chunk_id]
+            candidate.source_type = row.source_type
+            candidate.source_id = row.source_id
+            candidate.record_id = row.record_id
+            candidate.occurred_at = row.occurred_at
+            candidate.content = row.content
+            candidate.facts = row.facts
+    total = await session.scalar(
+        text("SELECT count(*) FROM smart_health.clinical_chunks WHERE patient_id = :patient"),
+        {"patient": patient_id},
+    )
+    return RetrievalResult(
+        candidates=ranked,
+        leg_counts={leg: len(hits) for leg, hits in legs.items()},
+        patient_chunks=int(total or 0),
+    )
