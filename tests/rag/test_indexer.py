@@ -101,14 +101,18 @@ async def test_new_record_is_chunked_and_only_new_meaning_is_embedded(
         VALUES ($1, $2, 'Control', $3, $4, 128, 82, 70, 16, 36.7, 97, 70.0, 168.0)
         RETURNING medical_record_id
         """,
-        patient["patient_id"], patient["doctor_id"],
+        patient["patient_id"],
+        patient["doctor_id"],
         dt.datetime(2026, 6, 10, 9, 30, tzinfo=dt.UTC),
         "MOTIVO DE CONSULTA: Dolor de rodilla tras caminata larga de montaña.",
     )
-    assert await conn.fetchval(
-        "SELECT count(*) FROM smart_health.chunk_queue WHERE patient_id = $1",
-        patient["patient_id"],
-    ) == 1
+    assert (
+        await conn.fetchval(
+            "SELECT count(*) FROM smart_health.chunk_queue WHERE patient_id = $1",
+            patient["patient_id"],
+        )
+        == 1
+    )
     patients, embedded = await _drain(conn)
     assert patients == 1
     assert embedded == 1  # the new note's meaning; the vitals text is shared by every record

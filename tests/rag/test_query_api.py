@@ -43,33 +43,52 @@ class Ctx:
         assert rows, where
         return rows[0]
 
-    async def ask(self, patient: asyncpg.Record, question: str, headers: dict[str, str] | None
-                  = None, **extra: Any) -> httpx.Response:
-        body = {"document_type_id": patient["document_type_id"],
-                "document_number": patient["document_number"], "question": question, **extra}
+    async def ask(
+        self,
+        patient: asyncpg.Record,
+        question: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> httpx.Response:
+        body = {
+            "document_type_id": patient["document_type_id"],
+            "document_number": patient["document_number"],
+            "question": question,
+            **extra,
+        }
         return await self.client.post("/query/", json=body, headers=headers or self.clinician)
 
     async def audit_count(self) -> int:
-        rows = await self.fetch("SELECT count(*) AS n FROM smart_health.audit_logs "
-                                "WHERE event_type = 'query'")
+        rows = await self.fetch(
+            "SELECT count(*) AS n FROM smart_health.audit_logs WHERE event_type = 'query'"
+        )
         return int(rows[0]["n"])
 
 
 @pytest.fixture(scope="module")
 async def ctx(db_url: str, password_hash: str) -> AsyncIterator[Ctx]:
     app = create_app(make_settings(), database_url=db_url)
-    ids = {role: await insert_user(db_url, password_hash, role)
-           for role in ("clinician", "admin", "auditor")}
+    ids = {
+        role: await insert_user(db_url, password_hash, role)
+        for role in ("clinician", "admin", "auditor")
+    }
     other = await insert_user(db_url, password_hash, "clinician")
     async for client in lifespan_client(app):
-        yield Ctx(app, client, db_url, bearer(app, ids["clinician"]), bearer(app, other),
-                  bearer(app, ids["admin"], "admin"), bearer(app, ids["auditor"], "auditor"))
+        yield Ctx(
+            app,
+            client,
+            db_url,
+            bearer(app, ids["clinician"]),
+            bearer(app, other),
+            bearer(app, ids["admin"], "admin"),
+            bearer(app, ids["auditor"], "auditor"),
+        )
 
 
-WITH_MEDS = ("EXISTS (SELECT 1 FROM smart_health.prescriptions r "
-             "WHERE r.patient_id = p.patient_id)")
-WITHOUT_ALLERGIES = ("NOT EXISTS (SELECT 1 FROM smart_health.patient_allergies a "
-                     "WHERE a.patient_id = p.patient_id)")
+WITH_MEDS = "EXISTS (SELECT 1 FROM smart_health.prescriptions r WHERE r.patient_id = p.patient_id)"
+WITHOUT_ALLERGIES = (
+    "NOT EXISTS (SELECT 1 FROM smart_health.patient_allergies a WHERE a.patient_id = p.patient_id)"
+)
 
 
 async def test_success_body_has_the_documented_shape(ctx: Ctx) -> None:
@@ -77,8 +96,16 @@ async def test_success_body_has_the_documented_shape(ctx: Ctx) -> None:
     response = await ctx.ask(patient, "¿Qué medicamentos tiene prescritos?")
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"status", "session_id", "sequence_chat_id", "timestamp",
-                         "patient_info", "answer", "sources", "metadata"}
+    assert set(body) == {
+        "status",
+        "session_id",
+        "sequence_chat_id",
+        "timestamp",
+        "patient_info",
+        "answer",
+        "sources",
+        "metadata",
+    }
     assert body["status"] == "success" and body["sequence_chat_id"] == 1
     uuid.UUID(body["session_id"])
     assert body["patient_info"]["patient_id"] == patient["patient_id"]
@@ -87,8 +114,15 @@ async def test_success_body_has_the_documented_shape(ctx: Ctx) -> None:
     assert 0 < body["answer"]["confidence"] <= 1
     assert body["sources"], body
     for source in body["sources"]:
-        assert {"source_id", "chunk_id", "type", "record_id", "date", "text",
-                "relevance_score"} <= set(source)
+        assert {
+            "source_id",
+            "chunk_id",
+            "type",
+            "record_id",
+            "date",
+            "text",
+            "relevance_score",
+        } <= set(source)
         assert f"[{source['source_id']}]" in body["answer"]["text"]
     assert {s["type"] for s in body["sources"]} == {"prescription"}
     meta = body["metadata"]
@@ -99,13 +133,20 @@ async def test_success_body_has_the_documented_shape(ctx: Ctx) -> None:
 
 async def test_every_cited_source_belongs_to_the_patient(ctx: Ctx) -> None:
     patient = await ctx.patient(WITH_MEDS)
-    for question in ("¿Tiene alergias?", "¿Cuál fue la última presión arterial?",
-                     "Hazme un resumen", "¿Qué diagnósticos tiene?"):
+    for question in (
+        "¿Tiene alergias?",
+        "¿Cuál fue la última presión arterial?",
+        "Hazme un resumen",
+        "¿Qué diagnósticos tiene?",
+    ):
         body = (await ctx.ask(patient, question)).json()
         chunk_ids = [s["chunk_id"] for s in body["sources"]]
         if chunk_ids:
-            owners = await ctx.fetch("SELECT DISTINCT patient_id FROM smart_health.clinical_chunks "
-                                     "WHERE chunk_id = ANY($1::bigint[])", chunk_ids)
+            owners = await ctx.fetch(
+                "SELECT DISTINCT patient_id FROM smart_health.clinical_chunks "
+                "WHERE chunk_id = ANY($1::bigint[])",
+                chunk_ids,
+            )
             assert [r["patient_id"] for r in owners] == [patient["patient_id"]], question
 
 
@@ -151,10 +192,12 @@ async def test_sequence_numbers_are_atomic_under_concurrency(ctx: Ctx) -> None:
     patient = await ctx.patient(WITH_MEDS)
     first = (await ctx.ask(patient, "¿Tiene alergias?")).json()
     session_id = first["session_id"]
-    responses = await asyncio.gather(*(
-        ctx.ask(patient, f"¿Cuál es su presión arterial? ({i})", session_id=session_id)
-        for i in range(8)
-    ))
+    responses = await asyncio.gather(
+        *(
+            ctx.ask(patient, f"¿Cuál es su presión arterial? ({i})", session_id=session_id)
+            for i in range(8)
+        )
+    )
     sequences = sorted(r.json()["sequence_chat_id"] for r in responses)
     assert sequences == list(range(2, 10))
 
@@ -173,14 +216,22 @@ async def test_session_of_another_user_is_404(ctx: Ctx) -> None:
     session_id = (await ctx.ask(patient, "¿Tiene alergias?")).json()["session_id"]
     stolen = await ctx.ask(patient, "¿Tiene alergias?", headers=ctx.other, session_id=session_id)
     assert stolen.status_code == 404
-    assert (await ctx.client.get(f"/history/sessions/{session_id}",
-                                 headers=ctx.other)).status_code == 404
+    assert (
+        await ctx.client.get(f"/history/sessions/{session_id}", headers=ctx.other)
+    ).status_code == 404
 
 
 async def test_unknown_patient_is_404_and_audited(ctx: Ctx) -> None:
     before = await ctx.audit_count()
-    response = await ctx.client.post("/query/", headers=ctx.clinician, json={
-        "document_type_id": 1, "document_number": "000000001", "question": "¿Tiene alergias?"})
+    response = await ctx.client.post(
+        "/query/",
+        headers=ctx.clinician,
+        json={
+            "document_type_id": 1,
+            "document_number": "000000001",
+            "question": "¿Tiene alergias?",
+        },
+    )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "PATIENT_NOT_FOUND"
     assert await ctx.audit_count() == before + 1
@@ -198,14 +249,11 @@ async def test_unknown_patient_is_404_and_audited(ctx: Ctx) -> None:
         ({"document_type_id": 1, "document_number": "12345", "question": "  ?  "}, 422),
         ({"document_type_id": 1, "document_number": "12345", "question": "x" * 2001}, 422),
         ({"document_type_id": 1, "document_number": "12345"}, 422),
-        ({"document_type_id": 1, "document_number": "12345", "question": "¿a?", "user_id": 1},
-         422),
+        ({"document_type_id": 1, "document_number": "12345", "question": "¿a?", "user_id": 1}, 422),
         ([1, 2, 3], 422),
     ],
 )
-async def test_invalid_requests_are_refused_and_audited(
-    ctx: Ctx, body: Any, status: int
-) -> None:
+async def test_invalid_requests_are_refused_and_audited(ctx: Ctx, body: Any, status: int) -> None:
     before = await ctx.audit_count()
     response = await ctx.client.post("/query/", json=body, headers=ctx.clinician)
     assert response.status_code == status
@@ -214,18 +262,26 @@ async def test_invalid_requests_are_refused_and_audited(
 
 
 async def test_malformed_json_is_400(ctx: Ctx) -> None:
-    response = await ctx.client.post("/query/", content=b"{not json",
-                                     headers={**ctx.clinician, "content-type": "application/json"})
+    response = await ctx.client.post(
+        "/query/",
+        content=b"{not json",
+        headers={**ctx.clinician, "content-type": "application/json"},
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "INVALID_INPUT"
 
 
-@pytest.mark.parametrize(("who", "status"), [("anonymous", 401), ("auditor", 403),
-                                             ("clinician", 200), ("admin", 200)])
+@pytest.mark.parametrize(
+    ("who", "status"), [("anonymous", 401), ("auditor", 403), ("clinician", 200), ("admin", 200)]
+)
 async def test_who_may_ask(ctx: Ctx, who: str, status: int) -> None:
     patient = await ctx.patient(WITH_MEDS)
-    headers = {"anonymous": {}, "auditor": ctx.auditor, "clinician": ctx.clinician,
-               "admin": ctx.admin}[who]
+    headers = {
+        "anonymous": {},
+        "auditor": ctx.auditor,
+        "clinician": ctx.clinician,
+        "admin": ctx.admin,
+    }[who]
     response = await ctx.ask(patient, "¿Tiene alergias?", headers=headers)
     assert response.status_code == status
 
@@ -251,16 +307,18 @@ async def test_answered_question_writes_one_audit_row_with_cited_sources(ctx: Ct
 async def test_history_lists_own_sessions_and_their_turns(ctx: Ctx) -> None:
     patient = await ctx.patient(WITH_MEDS)
     first = (await ctx.ask(patient, "¿Qué diagnósticos tiene?", headers=ctx.admin)).json()
-    await ctx.ask(patient, "¿y los medicamentos?", headers=ctx.admin,
-                  session_id=first["session_id"])
+    await ctx.ask(
+        patient, "¿y los medicamentos?", headers=ctx.admin, session_id=first["session_id"]
+    )
     listing = (await ctx.client.get("/history/", headers=ctx.admin)).json()
     mine = [s for s in listing["items"] if s["session_id"] == first["session_id"]]
     assert len(mine) == 1
     assert mine[0]["first_question"] == "¿Qué diagnósticos tiene?"
     assert mine[0]["turns"] == 2
     assert patient["first_name"] in mine[0]["patient_name"]
-    detail = (await ctx.client.get(f"/history/sessions/{first['session_id']}",
-                                   headers=ctx.admin)).json()
+    detail = (
+        await ctx.client.get(f"/history/sessions/{first['session_id']}", headers=ctx.admin)
+    ).json()
     assert [t["sequence_chat_id"] for t in detail["turns"]] == [1, 2]
     assert detail["turns"][0]["answer"] == first["answer"]["text"]
     others = (await ctx.client.get("/history/", headers=ctx.other)).json()
