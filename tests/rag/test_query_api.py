@@ -56,7 +56,9 @@ class Ctx:
             "question": question,
             **extra,
         }
-        return await self.client.post("/query/", json=body, headers=headers or self.clinician)
+        return await self.client.post(
+            "/query/", json=body, headers=self.clinician if headers is None else headers
+        )
 
     async def audit_count(self) -> int:
         rows = await self.fetch(

@@ -43,7 +43,7 @@ class ChatTurn(Base):
     patient_id: Mapped[int] = mapped_column(BigInteger)
     question: Mapped[str] = mapped_column(Text)
     answer_text: Mapped[str | None] = mapped_column(Text)
-    intent: Mapped[str | None] = mapped_column(String(20))
+    intent: Mapped[str | None] = mapped_column(String(120))
     status: Mapped[str] = mapped_column(String(12), server_default="answered")
     response_json: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[dt.datetime] = mapped_column(

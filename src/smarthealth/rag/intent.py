@@ -232,6 +232,8 @@ def analyse(question: str) -> QuestionAnalysis:
     if not any(scores.values()) and _HAS_CONDITION.search(folded):
         scores["diagnoses"] = 1  # "¿Tiene hipertensión?", "¿Padece de asma?"
         focus = (*focus, "yesno")
+    if scores["allergies"] and scores["medications"] <= 1:
+        scores["medications"] = 0  # "¿es alérgico a algún medicamento?" asks about allergies
     best = max(scores.values())
     intents: tuple[str, ...] = ()
     if best > 0:

@@ -30,7 +30,7 @@ from smarthealth.rag.confidence import confidence
 from smarthealth.rag.embeddings import Embedder
 from smarthealth.rag.engines.base import AnswerContext, AnswerEngine, DraftAnswer, SourceFact
 from smarthealth.rag.intent import QuestionAnalysis, analyse
-from smarthealth.rag.retrieval import RRF_K, Candidate, retrieve
+from smarthealth.rag.retrieval import LEG_WEIGHTS, RRF_K, Candidate, retrieve
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +45,7 @@ def _top_k(analysis: QuestionAnalysis) -> int:
     return 12 if analysis.intents else TOP_K
 
 
-PERFECT_FUSED = 3 / (RRF_K + 1)  # rank 1 in all three legs
+PERFECT_FUSED = sum(LEG_WEIGHTS.values()) / (RRF_K + 1)  # rank 1 in all three legs
 STATUS_MESSAGES = {
     "searching_patient": "Buscando al paciente…",
     "retrieving": "Buscando en la historia clínica…",

@@ -23,6 +23,9 @@ from smarthealth.rag.embeddings import to_pgvector
 from smarthealth.rag.intent import QuestionAnalysis
 
 RRF_K = 60
+# The intent leg counts double: when a question names what it wants ("medicamentos"), chunks
+# of that kind must reach the answer even if notes that mention them score higher elsewhere.
+LEG_WEIGHTS = {"vector": 1.0, "lexical": 1.0, "intent": 2.0}
 LEG_DEPTH = 30
 BOGOTA = "America/Bogota"
 
@@ -165,7 +168,7 @@ async def retrieve(
             candidate = fused.setdefault(chunk_id, Candidate(chunk_id))
             candidate.scores[leg] = round(score, 4)
             candidate.ranks[leg] = rank
-            candidate.fused += 1.0 / (RRF_K + rank)
+            candidate.fused += LEG_WEIGHTS[leg] / (RRF_K + rank)
     ranked = sorted(fused.values(), key=lambda c: (-c.fused, c.chunk_id))[:k]
     if ranked:
         rows = await session.execute(

@@ -200,7 +200,7 @@ def upgrade() -> None:
         sa.Column("patient_id", sa.BigInteger(), nullable=False),
         sa.Column("question", sa.Text(), nullable=False),
         sa.Column("answer_text", sa.Text(), nullable=True),
-        sa.Column("intent", sa.String(length=20), nullable=True),
+        sa.Column("intent", sa.String(length=120), nullable=True),
         sa.Column("status", sa.String(length=12), server_default="answered", nullable=False),
         sa.Column("response_json", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column(
