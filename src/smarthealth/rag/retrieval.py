@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smarthealth.rag.embeddings import to_pgvector
 from smarthealth.rag.intent import QuestionAnalysis
+from smarthealth.rag.text import fold
 
 RRF_K = 60
 # The intent leg counts double: when a question names what it wants ("medicamentos"), chunks
@@ -42,10 +43,11 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9a-z]+)?")
 _ICD = re.compile(r"^[a-z][0-9]{2}(\.[0-9a-z]{1,2})?$")
 
 
-def lexical_query(folded_question: str) -> str | None:
-    """An OR tsquery of the question's content words; ICD-10-like codes match by prefix."""
+def lexical_query(question: str) -> str | None:
+    """An OR tsquery of the question's content words (accent-folded, like the documents);
+    ICD-10-like codes match by prefix."""
     terms: list[str] = []
-    for token in _TOKEN.findall(folded_question):
+    for token in _TOKEN.findall(fold(question)):
         if token in _STOPWORDS or (len(token) < 3 and not token.isdigit()):
             continue
         term = f"{token.split('.')[0]}:*" if _ICD.match(token) else token.replace(".", "")
