@@ -195,6 +195,7 @@ async def test_answers_never_cross_between_twins(pair: Pair, db_url: str, questi
             assert response.status_code == 200, response.text
             body = response.json()
             assert body["patient_info"]["patient_id"] == patient_id
+            assert body["patient_info"]["full_name"] == name
             chunk_ids = [s["chunk_id"] for s in body["sources"]]
             owners = await conn.fetch(
                 "SELECT DISTINCT patient_id FROM smart_health.clinical_chunks "
