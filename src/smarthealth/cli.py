@@ -296,7 +296,7 @@ def ask(
 
     with database() as server:
         _prepare(server)
-        code = asyncio.run(run_ask(server.url, document, question, as_user, console))
+        code = asyncio.run(run_ask(server.url, document, question, as_user, Console()))
     raise typer.Exit(code)
 
 

@@ -46,6 +46,8 @@ class LocalE5Embedder:
         return self._models[role]
 
     def _passages(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
         model = self._model("passage")
         parts = [model.passage(texts[i : i + MAX_BATCH]) for i in range(0, len(texts), MAX_BATCH)]
         return np.vstack(parts).astype(np.float32)

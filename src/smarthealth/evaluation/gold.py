@@ -1,0 +1,1012 @@
+"""The Spanish gold set, built from the database it will be asked against.
+
+Nothing expected is hard-coded: for every selected patient, SQL over the clinical tables (and
+the chunk table, for the chunk ids) yields the facts an answer must contain and the chunks that
+state them — e.g. "the active ingredients prescribed at the patient's latest prescribing visit",
+"the blood pressure of the latest visit with vital signs", "the visit before that one". Questions
+come from templates per intent, each either *direct* (the record's own words) or a *paraphrase*
+(colloquial wording, kept only when none of its keywords occurs in that patient's chunks).
+
+Unanswerable questions are of two kinds: things the synthetic record can never contain
+(colonoscopia, transfusiones, vacunas…; kept only when none of their probe terms occurs in the
+patient's chunks) and kinds of data the patient has none of (allergies, an upcoming appointment,
+prescriptions in 2024…). Follow-ups are asked in the same chat session as the question before
+them; their expectation assumes the previous turn was answered as expected.
+
+Time anchors are the pipeline's: today is the current date in Bogotá, "upcoming" means
+`start_time >= now()`, "before that" means before the day of the previous expected answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import asyncpg
+
+from smarthealth.ingest.catalogs import load_catalog_files
+from smarthealth.rag.text import fold
+
+BOGOTA = dt.timezone(dt.timedelta(hours=-5), "America/Bogota")
+INTENTS = (
+    "medications",
+    "allergies",
+    "diagnoses",
+    "appointments",
+    "vitals",
+    "notes",
+    "summary",
+    "demographics",
+)
+OUT_OF_SCOPE = "out_of_scope"
+INTENT_TYPES: dict[str, tuple[str, ...]] = {
+    "medications": ("prescription",),
+    "allergies": ("allergy",),
+    "diagnoses": ("diagnosis",),
+    "appointments": ("appointment",),
+    "vitals": ("vitals",),
+    "notes": ("note",),
+    "demographics": ("demographics",),
+    "summary": ("demographics", "diagnosis", "prescription", "allergy", "appointment", "vitals"),
+    OUT_OF_SCOPE: (),
+}
+YEAR = 2024  # "en 2024": inside the five-year history of any recent seeding
+
+# Words that carry no topic: a paraphrase may share these with the record.
+FUNCTION_WORDS = frozenset(
+    """a al algo algun alguna alguno como con cual cuales cuando cuanto cuanta cuantos cuantas
+    de del desde donde el ella ellos en es esa ese eso esta este esto fue ha han hay la las le
+    les lo los me mi mis muy no nos o para pero por que quien se si sin su sus te tiene tienen
+    tu tuvo un una unas uno unos y ya yo usted dame dime cual""".split()
+)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Fact:
+    """Something the answer must state: a label and its accepted surface forms."""
+
+    label: str
+    forms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GoldQuestion:
+    qid: str
+    patient_id: int
+    document_type_id: int
+    document_number: str
+    session: str  # questions with the same key are asked in order in one chat session
+    turn: int  # 1 for the first question of a session
+    text: str
+    intent: str  # one of INTENTS, or OUT_OF_SCOPE
+    template: str
+    answerable: bool
+    facts: tuple[Fact, ...] = ()
+    relevant: tuple[tuple[int, ...], ...] = ()  # groups of chunk ids (see metrics.recall@8)
+    paraphrase: bool = False
+    follow_up: bool = False
+    time: str | None = None  # ultimo | mas_reciente | proxima | anio | antes
+    expectation: str = ""  # how the expected answer was computed
+
+    @property
+    def expected_types(self) -> tuple[str, ...]:
+        return INTENT_TYPES[self.intent]
+
+
+@dataclass(frozen=True)
+class EvaluatedPatient:
+    patient_id: int
+    full_name: str
+    document_type_id: int
+    document_number: str
+    profile: str  # why it was selected
+
+
+@dataclass
+class GoldSet:
+    today: dt.date
+    patients: list[EvaluatedPatient]
+    questions: list[GoldQuestion]
+    skipped: list[str] = field(default_factory=list)  # templates dropped, and why
+
+    def shares(self) -> dict[str, float]:
+        total = len(self.questions) or 1
+        return {
+            "paraphrase": sum(q.paraphrase for q in self.questions) / total,
+            "unanswerable": sum(not q.answerable for q in self.questions) / total,
+            "follow_up": sum(q.follow_up for q in self.questions) / total,
+            "time": sum(q.time is not None for q in self.questions) / total,
+        }
+
+    def limited(self, limit: int | None) -> GoldSet:
+        """The first questions up to `limit`, never cutting a session in half."""
+        if limit is None or limit >= len(self.questions):
+            return self
+        kept: list[GoldQuestion] = []
+        for q in self.questions:
+            if len(kept) >= limit and q.turn == 1:
+                break
+            kept.append(q)
+        ids = {q.patient_id for q in kept}
+        return GoldSet(
+            self.today, [p for p in self.patients if p.patient_id in ids], kept, self.skipped
+        )
+
+
+def keywords(text: str) -> set[str]:
+    """Folded content words of a question (function words and one-letter words dropped)."""
+    return {w for w in _WORD.findall(fold(text)) if len(w) > 1 and w not in FUNCTION_WORDS}
+
+
+def dmy(day: dt.date) -> tuple[str, ...]:
+    return (day.strftime("%d/%m/%Y"), day.isoformat())
+
+
+def _number(value: Decimal | float | int) -> tuple[str, ...]:
+    as_float = float(value)
+    forms = {f"{as_float}", f"{as_float:.1f}".rstrip("0").rstrip(".")}
+    return tuple(sorted(forms))
+
+
+# -- SQL: what the record says ------------------------------------------------------------------
+
+PATIENT_SQL = """
+SELECT p.patient_id, p.document_type_id, p.document_number, p.birth_date, p.blood_type, p.city,
+       concat_ws(' ', p.first_name, p.middle_name, p.first_surname, p.second_surname) AS full_name,
+       date_part('year', age($2::date, p.birth_date))::int AS age,
+       (SELECT chunk_id FROM smart_health.clinical_chunks c
+         WHERE c.source_type = 'demographics' AND c.source_id = p.patient_id) AS chunk_id
+FROM smart_health.patients p WHERE p.patient_id = $1
+"""
+# The prescriptions of the latest visit that prescribed anything (optionally within a year).
+LATEST_PRESCRIPTIONS_SQL = """
+WITH visit AS (
+  SELECT r.medical_record_id FROM smart_health.medical_records r
+  WHERE r.patient_id = $1
+    AND EXISTS (SELECT 1 FROM smart_health.prescriptions x
+                WHERE x.medical_record_id = r.medical_record_id)
+    AND ($2::int IS NULL
+         OR extract(year FROM r.registration_datetime AT TIME ZONE 'America/Bogota') = $2)
+  ORDER BY r.registration_datetime DESC, r.medical_record_id DESC LIMIT 1)
+SELECT p.prescription_id, m.active_ingredient, p.dosage, p.frequency, p.prescription_date,
+       c.chunk_id
+FROM smart_health.prescriptions p
+JOIN visit USING (medical_record_id)
+JOIN smart_health.medications m USING (medication_id)
+JOIN smart_health.clinical_chunks c
+  ON c.source_type = 'prescription' AND c.source_id = p.prescription_id
+ORDER BY p.prescription_id
+"""
+ALLERGIES_SQL = """
+SELECT a.allergy_id, m.active_ingredient, a.reaction, c.chunk_id
+FROM smart_health.patient_allergies a
+JOIN smart_health.medications m USING (medication_id)
+JOIN smart_health.clinical_chunks c ON c.source_type = 'allergy' AND c.source_id = a.allergy_id
+WHERE a.patient_id = $1 ORDER BY a.allergy_id
+"""
+# The diagnoses of the latest visit (every visit records at least its principal diagnosis).
+LATEST_DIAGNOSES_SQL = """
+WITH visit AS (
+  SELECT r.medical_record_id, r.registration_datetime FROM smart_health.medical_records r
+  WHERE r.patient_id = $1
+    AND EXISTS (SELECT 1 FROM smart_health.record_diagnoses x
+                WHERE x.medical_record_id = r.medical_record_id)
+  ORDER BY r.registration_datetime DESC, r.medical_record_id DESC LIMIT 1)
+SELECT g.icd_code, g.description, d.diagnosis_type, c.chunk_id,
+       (visit.registration_datetime AT TIME ZONE 'America/Bogota')::date AS day
+FROM smart_health.record_diagnoses d
+JOIN visit USING (medical_record_id)
+JOIN smart_health.diagnoses g USING (diagnosis_id)
+JOIN smart_health.clinical_chunks c
+  ON c.source_type = 'diagnosis' AND c.source_id = d.record_diagnosis_id
+ORDER BY d.diagnosis_type = 'Principal' DESC, d.record_diagnosis_id
+"""
+# The first visit at which an ICD-10 code was recorded for the patient.
+FIRST_DIAGNOSIS_SQL = """
+SELECT (r.registration_datetime AT TIME ZONE 'America/Bogota')::date AS day, c.chunk_id
+FROM smart_health.record_diagnoses d
+JOIN smart_health.diagnoses g USING (diagnosis_id)
+JOIN smart_health.medical_records r USING (medical_record_id)
+JOIN smart_health.clinical_chunks c
+  ON c.source_type = 'diagnosis' AND c.source_id = d.record_diagnosis_id
+WHERE d.patient_id = $1 AND g.icd_code = $2
+ORDER BY r.registration_datetime, r.medical_record_id LIMIT 1
+"""
+PATIENT_ICD_SQL = """
+SELECT DISTINCT g.icd_code FROM smart_health.record_diagnoses d
+JOIN smart_health.diagnoses g USING (diagnosis_id) WHERE d.patient_id = $1
+"""
+# Upcoming: programmed or confirmed, not yet started (the pipeline's notion of "próxima").
+NEXT_APPOINTMENT_SQL = """
+SELECT (a.start_time AT TIME ZONE 'America/Bogota') AS local_start, s.name AS specialty,
+       c.chunk_id
+FROM smart_health.appointments a
+JOIN smart_health.specialties s ON s.specialty_id = a.specialty_id
+JOIN smart_health.clinical_chunks c
+  ON c.source_type = 'appointment' AND c.source_id = a.appointment_id
+WHERE a.patient_id = $1 AND a.status IN ('Scheduled', 'Confirmed') AND a.start_time >= now()
+ORDER BY a.start_time LIMIT 1
+"""
+# The latest appointment before a bound (any status): now(), or the day of a later one.
+PAST_APPOINTMENT_SQL = """
+SELECT (a.start_time AT TIME ZONE 'America/Bogota') AS local_start, s.name AS specialty,
+       c.chunk_id
+FROM smart_health.appointments a
+JOIN smart_health.specialties s ON s.specialty_id = a.specialty_id
+JOIN smart_health.clinical_chunks c
+  ON c.source_type = 'appointment' AND c.source_id = a.appointment_id
+WHERE a.patient_id = $1
+  AND a.start_time < coalesce(($2::date)::timestamp AT TIME ZONE 'America/Bogota', now())
+ORDER BY a.start_time DESC, a.appointment_id DESC LIMIT 1
+"""
+# The latest visit with vital signs, before a day and/or within a year when given.
+VITALS_SQL = """
+SELECT r.medical_record_id, (r.registration_datetime AT TIME ZONE 'America/Bogota')::date AS day,
+       r.systolic_pressure, r.diastolic_pressure, r.heart_rate, r.temperature_c, r.weight_kg,
+       c.chunk_id
+FROM smart_health.medical_records r
+JOIN smart_health.clinical_chunks c
+  ON c.source_type = 'vitals' AND c.source_id = r.medical_record_id
+WHERE r.patient_id = $1 AND r.systolic_pressure IS NOT NULL
+  AND ($2::date IS NULL
+       OR r.registration_datetime < ($2::date)::timestamp AT TIME ZONE 'America/Bogota')
+  AND ($3::int IS NULL
+       OR extract(year FROM r.registration_datetime AT TIME ZONE 'America/Bogota') = $3)
+ORDER BY r.registration_datetime DESC, r.medical_record_id DESC LIMIT 1
+"""
+# The note sections of the latest visit.
+LATEST_NOTE_SQL = """
+WITH visit AS (
+  SELECT medical_record_id, summary_text FROM smart_health.medical_records
+  WHERE patient_id = $1 ORDER BY registration_datetime DESC, medical_record_id DESC LIMIT 1)
+SELECT visit.summary_text, c.section, c.chunk_id
+FROM visit JOIN smart_health.clinical_chunks c
+  ON c.source_type = 'note' AND c.source_id = visit.medical_record_id
+ORDER BY c.section
+"""
+VOCABULARY_SQL = """
+SELECT DISTINCT regexp_split_to_table(search_text, '[^a-z0-9]+') AS word
+FROM smart_health.clinical_chunks WHERE patient_id = $1
+"""
+MENTIONS_SQL = """
+SELECT count(*) FROM smart_health.clinical_chunks WHERE patient_id = $1 AND search_text ~ $2
+"""
+CANDIDATES_SQL = """
+SELECT p.patient_id,
+       date_part('year', age($1::date, p.birth_date))::int AS age,
+       (SELECT count(*) FROM smart_health.medical_records r
+         WHERE r.patient_id = p.patient_id) AS visits,
+       EXISTS (SELECT 1 FROM smart_health.patient_allergies a
+               WHERE a.patient_id = p.patient_id) AS allergic,
+       EXISTS (SELECT 1 FROM smart_health.appointments a WHERE a.patient_id = p.patient_id
+               AND a.status IN ('Scheduled', 'Confirmed') AND a.start_time >= now()) AS upcoming,
+       EXISTS (SELECT 1 FROM smart_health.prescriptions x WHERE x.patient_id = p.patient_id
+               AND extract(year FROM x.prescription_date) = $2) AS prescribed_in_year,
+       (SELECT count(*) FROM smart_health.clinical_chunks c
+         WHERE c.patient_id = p.patient_id) AS chunks,
+       (SELECT count(*) FROM smart_health.clinical_chunks c
+         WHERE c.patient_id = p.patient_id AND c.embedding IS NULL) AS unembedded
+FROM smart_health.patients p ORDER BY p.patient_id
+"""
+
+
+# -- question wording ---------------------------------------------------------------------------
+
+PARAPHRASES: dict[str, tuple[str, ...]] = {
+    "medications": (
+        "¿Qué pastillas le recetaron?",
+        "¿Qué remedios le mandaron?",
+        "¿Qué medicinas le dieron?",
+    ),
+    "allergies": ("¿Es alérgico a algo?", "¿Qué le cae mal?", "¿A qué es sensible?"),
+    "diagnoses": ("¿Qué enfermedades padece?", "¿De qué lo tratan?", "¿Qué males sufre?"),
+    "appointments": ("¿Cuándo vuelve?", "¿Cuándo le toca regresar?"),
+    "pressure": ("¿Cómo anda de la tensión?", "¿Cómo tenía la tensión?"),
+    "weight": ("¿Cuántos kilos pesa?", "¿Cuánto pesa?"),
+    "pulse": ("¿Cómo tenía el pulso?", "¿Cómo le late el corazón?"),
+    "exam": ("¿Qué le encontraron al revisarlo?", "¿Qué le hallaron al revisarlo?"),
+    "summary": ("¿Qué sabemos de esta persona?", "Dame un panorama", "Cuéntame sobre él"),
+    "birth": ("¿Cuándo nació?",),
+    "city": ("¿Dónde vive?", "¿De dónde es?"),
+}
+# Things the synthetic record never holds, with the folded probes that would betray them.
+OUT_OF_SCOPE_QUESTIONS: tuple[tuple[str, str], ...] = (
+    ("¿Le han hecho una colonoscopia?", r"colonoscop"),
+    ("¿Ha recibido transfusiones de sangre?", r"transfus"),
+    ("¿Qué mostró la resonancia magnética?", r"resonancia"),
+    ("¿Tiene la vacuna de la fiebre amarilla?", r"vacun|amarilla"),
+    ("¿Cuántas cirugías previas tiene?", r"cirug|quirurg|operad"),
+    ("¿Fuma o ha fumado alguna vez?", r"fuma|tabaq"),
+    ("¿Cuál fue el último resultado de HbA1c?", r"hba1c|glicosil"),
+    ("¿Qué EPS tiene?", r"\meps\M"),
+    ("¿Tiene antecedentes familiares de cáncer?", r"famili|cancer"),
+    ("¿A qué se dedica?", r"ocupaci|trabaj|dedica"),
+    ("¿Ha viajado al exterior recientemente?", r"viaj|exterior"),
+    ("¿Cuántas horas duerme por la noche?", r"duerme|sueno|insomnio"),
+)
+# Conditions asked about in "¿Tiene …?" when the patient has no record of them.
+ABSENT_CONDITIONS: tuple[str, ...] = (
+    "asma",
+    "epilepsia",
+    "hipotiroidismo",
+    "artritis reumatoide",
+    "migraña",
+    "insuficiencia cardiaca",
+    "psoriasis",
+    "gota",
+)
+
+
+@dataclass
+class _Builder:
+    conn: asyncpg.Connection
+    today: dt.date
+    patient: asyncpg.Record
+    index: int  # position of the patient: rotates the paraphrase variants
+    labels: dict[str, str]
+    questions: list[GoldQuestion] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    vocabulary: set[str] = field(default_factory=set)
+    _sessions: int = 0
+
+    @property
+    def pid(self) -> int:
+        return int(self.patient["patient_id"])
+
+    def session(self) -> str:
+        self._sessions += 1
+        return f"p{self.pid}-s{self._sessions}"
+
+    def add(
+        self,
+        session: str,
+        template: str,
+        text: str,
+        intent: str,
+        facts: Sequence[Fact] = (),
+        relevant: Sequence[Sequence[int]] = (),
+        expectation: str = "",
+        paraphrase: bool = False,
+        time: str | None = None,
+        answerable: bool | None = None,
+    ) -> None:
+        turn = 1 + sum(1 for q in self.questions if q.session == session)
+        answerable = bool(facts) if answerable is None else answerable
+        self.questions.append(
+            GoldQuestion(
+                qid=f"{session}-t{turn}",
+                patient_id=self.pid,
+                document_type_id=int(self.patient["document_type_id"]),
+                document_number=str(self.patient["document_number"]),
+                session=session,
+                turn=turn,
+                text=text,
+                intent=intent,
+                template=template,
+                answerable=answerable,
+                facts=tuple(facts) if answerable else (),
+                relevant=tuple(tuple(g) for g in relevant) if answerable else (),
+                paraphrase=paraphrase,
+                follow_up=turn > 1,
+                time=time,
+                expectation=expectation,
+            )
+        )
+
+    def paraphrase(self, key: str) -> str | None:
+        """The first variant (rotating per patient) sharing no keyword with the record."""
+        variants = PARAPHRASES[key]
+        for shift in range(len(variants)):
+            text = variants[(self.index + shift) % len(variants)]
+            if not keywords(text) & self.vocabulary:
+                return text
+        self.skipped.append(f"patient {self.pid}: every '{key}' paraphrase shares a keyword")
+        return None
+
+    async def mentions(self, pattern: str) -> bool:
+        return bool(await self.conn.fetchval(MENTIONS_SQL, self.pid, pattern))
+
+    # -- per intent -----------------------------------------------------------------------------
+
+    async def medications(self) -> None:
+        rows = await self.conn.fetch(LATEST_PRESCRIPTIONS_SQL, self.pid, None)
+        names = [Fact(r["active_ingredient"], (r["active_ingredient"],)) for r in rows]
+        doses = [
+            Fact(
+                f"{r['active_ingredient']}: {r['dosage']} {r['frequency']}",
+                (f"{r['dosage']} {r['frequency']}",),
+            )
+            for r in rows
+        ]
+        groups = [[r["chunk_id"]] for r in rows]
+        how = "active ingredients prescribed at the latest prescribing visit"
+        s = self.session()
+        self.add(
+            s, "med_list", "¿Qué medicamentos tiene formulados?", "medications", names, groups, how
+        )
+        self.add(
+            s,
+            "med_dose",
+            "¿y la dosis?",
+            "medications",
+            doses,
+            groups,
+            "dosage and frequency of those prescriptions",
+        )
+        text = self.paraphrase("medications")
+        if text:
+            self.add(
+                self.session(), "med_para", text, "medications", names, groups, how, paraphrase=True
+            )
+        rows = await self.conn.fetch(LATEST_PRESCRIPTIONS_SQL, self.pid, YEAR)
+        names = [Fact(r["active_ingredient"], (r["active_ingredient"],)) for r in rows]
+        doses = [
+            Fact(
+                f"{r['active_ingredient']}: {r['dosage']} {r['frequency']}",
+                (f"{r['dosage']} {r['frequency']}",),
+            )
+            for r in rows
+        ]
+        groups = [[r["chunk_id"]] for r in rows]
+        s = self.session()
+        self.add(
+            s,
+            "med_year",
+            f"¿Qué medicamentos le formularon en {YEAR}?",
+            "medications",
+            names,
+            groups,
+            f"ingredients of the latest prescribing visit of {YEAR}",
+            time="anio",
+        )
+        self.add(
+            s,
+            "med_year_dose",
+            "¿y la dosis?",
+            "medications",
+            doses,
+            groups,
+            f"dosage and frequency of the latest prescribing visit of {YEAR}",
+            time="anio",
+        )
+
+    async def allergies(self) -> None:
+        rows = await self.conn.fetch(ALLERGIES_SQL, self.pid)
+        names = [Fact(r["active_ingredient"], (r["active_ingredient"],)) for r in rows]
+        reactions = [Fact(r["reaction"], (r["reaction"],)) for r in rows]
+        groups = [[r["chunk_id"]] for r in rows]
+        how = "ingredients of patient_allergies (none: abstain)"
+        s = self.session()
+        self.add(
+            s, "allergy_list", "¿Tiene alergias a medicamentos?", "allergies", names, groups, how
+        )
+        if rows:
+            self.add(
+                s,
+                "allergy_reaction",
+                "¿y qué reacción le dio?",
+                "allergies",
+                reactions,
+                groups,
+                "reaction recorded for each allergy",
+            )
+        text = self.paraphrase("allergies")
+        if text:
+            self.add(
+                self.session(),
+                "allergy_para",
+                text,
+                "allergies",
+                names,
+                groups,
+                how,
+                paraphrase=True,
+            )
+
+    async def diagnoses(self) -> None:
+        rows = await self.conn.fetch(LATEST_DIAGNOSES_SQL, self.pid)
+        codes = [Fact(f"{r['icd_code']} {r['description']}", (r["icd_code"],)) for r in rows]
+        groups = [[r["chunk_id"]] for r in rows]
+        how = "ICD-10 codes recorded at the latest visit"
+        s = self.session()
+        self.add(s, "dx_list", "¿Qué diagnósticos tiene?", "diagnoses", codes, groups, how)
+        principal = rows[0] if rows else None
+        since: list[Fact] = []
+        since_groups: list[list[int]] = []
+        if principal is not None:
+            first = await self.conn.fetchrow(FIRST_DIAGNOSIS_SQL, self.pid, principal["icd_code"])
+            since = [Fact(f"{principal['icd_code']} since {first['day']}", dmy(first["day"]))]
+            since_groups = [[first["chunk_id"]]]
+        self.add(
+            s,
+            "dx_since",
+            "¿desde cuándo?",
+            "diagnoses",
+            since,
+            since_groups,
+            "first date the latest principal diagnosis was recorded",
+        )
+        latest = [codes[0]] if principal is not None else []
+        self.add(
+            self.session(),
+            "dx_latest",
+            "¿Cuál es el diagnóstico más reciente?",
+            "diagnoses",
+            latest,
+            groups[:1],
+            "principal diagnosis of the latest visit",
+            time="mas_reciente",
+        )
+        text = self.paraphrase("diagnoses")
+        if text:
+            self.add(
+                self.session(), "dx_para", text, "diagnoses", codes, groups, how, paraphrase=True
+            )
+        if principal is not None and principal["icd_code"] in self.labels:
+            label = self.labels[principal["icd_code"]]
+            self.add(
+                self.session(),
+                "dx_yes",
+                f"¿Tiene {label}?",
+                "diagnoses",
+                codes[:1],
+                groups[:1],
+                "the latest principal diagnosis, asked by its common name",
+            )
+        own = {r["icd_code"] for r in await self.conn.fetch(PATIENT_ICD_SQL, self.pid)}
+        for offset in range(len(ABSENT_CONDITIONS)):
+            label = ABSENT_CONDITIONS[(self.index + offset) % len(ABSENT_CONDITIONS)]
+            words = [w for w in _WORD.findall(fold(label)) if len(w) > 3]
+            if own & {c for c, lbl in self.labels.items() if fold(lbl) == fold(label)}:
+                continue
+            if await self.mentions("|".join(rf"\m{w}" for w in words)):
+                continue
+            self.add(
+                self.session(),
+                "dx_absent",
+                f"¿Tiene {label}?",
+                "diagnoses",
+                expectation="a condition absent from the whole record: abstain",
+            )
+            break
+
+    async def appointments(self) -> None:
+        upcoming = await self.conn.fetchrow(NEXT_APPOINTMENT_SQL, self.pid)
+        facts: list[Fact] = []
+        groups: list[list[int]] = []
+        if upcoming is not None:
+            day = upcoming["local_start"].date()
+            facts = [Fact(f"next on {day}", dmy(day)), Fact("specialty", (upcoming["specialty"],))]
+            groups = [[upcoming["chunk_id"]]]
+        how = "earliest programmed/confirmed appointment from now on (none: abstain)"
+        self.add(
+            self.session(),
+            "appt_next",
+            "¿Cuándo es su próxima cita?",
+            "appointments",
+            facts,
+            groups,
+            how,
+            time="proxima",
+        )
+        text = self.paraphrase("appointments")
+        if text:
+            self.add(
+                self.session(),
+                "appt_para",
+                text,
+                "appointments",
+                facts,
+                groups,
+                how,
+                paraphrase=True,
+                time="proxima",
+            )
+        last = await self.conn.fetchrow(PAST_APPOINTMENT_SQL, self.pid, None)
+        s = self.session()
+        facts, groups = [], []
+        if last is not None:
+            day = last["local_start"].date()
+            facts = [Fact(f"last on {day}", dmy(day)), Fact("specialty", (last["specialty"],))]
+            groups = [[last["chunk_id"]]]
+        self.add(
+            s,
+            "appt_last",
+            "¿Cuándo fue su última cita?",
+            "appointments",
+            facts,
+            groups,
+            "latest appointment before now, any status",
+            time="ultimo",
+        )
+        before = None
+        if last is not None:
+            before = await self.conn.fetchrow(
+                PAST_APPOINTMENT_SQL, self.pid, last["local_start"].date()
+            )
+        facts, groups = [], []
+        if before is not None:
+            day = before["local_start"].date()
+            facts = [Fact(f"previous on {day}", dmy(day))]
+            groups = [[before["chunk_id"]]]
+        self.add(
+            s,
+            "appt_before",
+            "¿y antes de eso?",
+            "appointments",
+            facts,
+            groups,
+            "latest appointment on an earlier day than the last one",
+            time="antes",
+        )
+
+    async def vitals(self) -> None:
+        latest = await self.conn.fetchrow(VITALS_SQL, self.pid, None, None)
+
+        def pressure(row: asyncpg.Record | None) -> tuple[list[Fact], list[list[int]]]:
+            if row is None:
+                return [], []
+            bp = f"{row['systolic_pressure']}/{row['diastolic_pressure']}"
+            return [Fact(f"{bp} on {row['day']}", (bp,))], [[row["chunk_id"]]]
+
+        s = self.session()
+        facts, groups = pressure(latest)
+        self.add(
+            s,
+            "bp_last",
+            "¿Cuál fue la última presión arterial?",
+            "vitals",
+            facts,
+            groups,
+            "blood pressure of the latest visit with vital signs",
+            time="ultimo",
+        )
+        previous = None
+        if latest is not None:
+            previous = await self.conn.fetchrow(VITALS_SQL, self.pid, latest["day"], None)
+        facts, groups = pressure(previous)
+        self.add(
+            s,
+            "bp_before",
+            "¿y antes de eso?",
+            "vitals",
+            facts,
+            groups,
+            "blood pressure of the latest visit on an earlier day",
+            time="antes",
+        )
+        if self.index % 2 == 0:
+            third = None
+            if previous is not None:
+                third = await self.conn.fetchrow(VITALS_SQL, self.pid, previous["day"], None)
+            facts, groups = pressure(third)
+            self.add(
+                s,
+                "bp_before2",
+                "¿y antes de eso?",
+                "vitals",
+                facts,
+                groups,
+                "blood pressure one visit further back",
+                time="antes",
+            )
+        text = self.paraphrase("pressure")
+        if text:
+            facts, groups = pressure(latest)
+            self.add(
+                self.session(),
+                "bp_para",
+                text,
+                "vitals",
+                facts,
+                groups,
+                "blood pressure of the latest visit",
+                paraphrase=True,
+            )
+        if latest is not None and latest["weight_kg"] is not None:
+            text = self.paraphrase("weight")
+            if text:
+                self.add(
+                    self.session(),
+                    "weight_para",
+                    text,
+                    "vitals",
+                    [
+                        Fact(
+                            f"{latest['weight_kg']} kg",
+                            tuple(f"{n} kg" for n in _number(latest["weight_kg"])),
+                        )
+                    ],
+                    [[latest["chunk_id"]]],
+                    "weight at the latest visit",
+                    paraphrase=True,
+                )
+        if latest is not None and latest["heart_rate"] is not None:
+            text = self.paraphrase("pulse")
+            if text:
+                self.add(
+                    self.session(),
+                    "pulse_para",
+                    text,
+                    "vitals",
+                    [Fact(f"{latest['heart_rate']} lpm", (f"{latest['heart_rate']} lpm",))],
+                    [[latest["chunk_id"]]],
+                    "heart rate at the latest visit",
+                    paraphrase=True,
+                )
+        if latest is not None and latest["temperature_c"] is not None:
+            forms = tuple(f"{n} °C" for n in _number(latest["temperature_c"]))
+            self.add(
+                self.session(),
+                "temp_last",
+                "¿Qué temperatura tuvo en la última consulta?",
+                "vitals",
+                [Fact(f"{latest['temperature_c']} °C", forms)],
+                [[latest["chunk_id"]]],
+                "temperature at the latest visit",
+                time="ultimo",
+            )
+        in_year = await self.conn.fetchrow(VITALS_SQL, self.pid, None, YEAR)
+        facts, groups = pressure(in_year)
+        self.add(
+            self.session(),
+            "bp_year",
+            f"¿Cuál fue la presión arterial en {YEAR}?",
+            "vitals",
+            facts,
+            groups,
+            f"blood pressure of the latest visit of {YEAR}",
+            time="anio",
+        )
+
+    async def notes(self) -> None:
+        rows = await self.conn.fetch(LATEST_NOTE_SQL, self.pid)
+        sections: dict[str, str] = {}
+        chunks = {r["section"]: r["chunk_id"] for r in rows}
+        if rows:
+            for line in rows[0]["summary_text"].splitlines():
+                title, _, body = line.partition(":")
+                sections[title.strip()] = body.strip()
+        reason = sections.get("MOTIVO DE CONSULTA", "").rstrip(".")
+        exam = sections.get("EXAMEN FÍSICO", "")
+        finding = exam.split(" cm. ", 1)[1].rstrip(".") if " cm. " in exam else ""
+        plan = sections.get("ANÁLISIS Y PLAN", "")
+        first_plan = plan.split(". ", 1)[0].rstrip(".") if plan else ""
+
+        def one(label: str, phrase: str, section: int) -> tuple[list[Fact], list[list[int]]]:
+            if not phrase or section not in chunks:
+                return [], []
+            return [Fact(label, (phrase,))], [[chunks[section]]]
+
+        facts, groups = one("reason", reason, 1)
+        self.add(
+            self.session(),
+            "note_reason",
+            "¿Cuál fue el motivo de la última consulta?",
+            "notes",
+            facts,
+            groups,
+            "MOTIVO DE CONSULTA of the latest visit",
+            time="ultimo",
+        )
+        facts, groups = one("exam finding", finding, 4)
+        self.add(
+            self.session(),
+            "note_exam",
+            "¿Qué se encontró en el examen físico de la última consulta?",
+            "notes",
+            facts,
+            groups,
+            "finding of EXAMEN FÍSICO at the latest visit",
+            time="ultimo",
+        )
+        facts, groups = one("plan", first_plan, 5)
+        self.add(
+            self.session(),
+            "note_plan",
+            "¿Cuál fue el plan en la nota más reciente?",
+            "notes",
+            facts,
+            groups,
+            "first sentence of ANÁLISIS Y PLAN, latest visit",
+            time="mas_reciente",
+        )
+        text = self.paraphrase("exam")
+        if text:
+            facts, groups = one("exam finding", finding, 4)
+            self.add(
+                self.session(),
+                "note_para",
+                text,
+                "notes",
+                facts,
+                groups,
+                "finding of EXAMEN FÍSICO at the latest visit",
+                paraphrase=True,
+            )
+
+    async def summary(self) -> None:
+        p = self.patient
+        facts = [Fact("full name", (p["full_name"],))]
+        groups: list[list[int]] = [[p["chunk_id"]]]
+        dx = await self.conn.fetch(LATEST_DIAGNOSES_SQL, self.pid)
+        if dx:
+            facts.append(Fact(f"{dx[0]['icd_code']} {dx[0]['description']}", (dx[0]["icd_code"],)))
+            groups.append([dx[0]["chunk_id"]])
+        rx = await self.conn.fetch(LATEST_PRESCRIPTIONS_SQL, self.pid, None)
+        if rx:
+            ingredients = tuple(r["active_ingredient"] for r in rx)
+            facts.append(Fact("a drug of the latest prescribing visit", ingredients))
+            groups.append([r["chunk_id"] for r in rx])
+        for a in await self.conn.fetch(ALLERGIES_SQL, self.pid):
+            facts.append(Fact(f"allergy {a['active_ingredient']}", (a["active_ingredient"],)))
+            groups.append([a["chunk_id"]])
+        how = "name, latest principal diagnosis, a latest drug, every allergy"
+        s = self.session()
+        self.add(
+            s, "summary", "Hazme un resumen de la historia clínica", "summary", facts, groups, how
+        )
+        self.add(
+            s,
+            "summary_next",
+            "¿y la próxima cita?",
+            "appointments",
+            *await self._next_facts(),
+            "earliest upcoming appointment (none: abstain)",
+            time="proxima",
+        )
+        text = self.paraphrase("summary")
+        if text:
+            self.add(
+                self.session(), "summary_para", text, "summary", facts, groups, how, paraphrase=True
+            )
+
+    async def _next_facts(self) -> tuple[list[Fact], list[list[int]]]:
+        upcoming = await self.conn.fetchrow(NEXT_APPOINTMENT_SQL, self.pid)
+        if upcoming is None:
+            return [], []
+        day = upcoming["local_start"].date()
+        return [Fact(f"next on {day}", dmy(day))], [[upcoming["chunk_id"]]]
+
+    async def demographics(self) -> None:
+        p = self.patient
+        card = [[p["chunk_id"]]]
+        self.add(
+            self.session(),
+            "demo_age",
+            "¿Qué edad tiene?",
+            "demographics",
+            [Fact(f"{p['age']} años", (f"{p['age']} años",))],
+            card,
+            "age on the evaluation day, from birth_date",
+        )
+        if p["blood_type"]:
+            self.add(
+                self.session(),
+                "demo_blood",
+                "¿Cuál es su grupo sanguíneo?",
+                "demographics",
+                [Fact(p["blood_type"], (p["blood_type"],))],
+                card,
+                "patients.blood_type",
+            )
+        text = self.paraphrase("birth")
+        if text:
+            self.add(
+                self.session(),
+                "demo_birth",
+                text,
+                "demographics",
+                [Fact(str(p["birth_date"]), dmy(p["birth_date"]))],
+                card,
+                "patients.birth_date",
+                paraphrase=True,
+            )
+        text = self.paraphrase("city")
+        if text and p["city"]:
+            self.add(
+                self.session(),
+                "demo_city",
+                text,
+                "demographics",
+                [Fact(p["city"], (p["city"],))],
+                card,
+                "patients.city",
+                paraphrase=True,
+            )
+
+    async def out_of_scope(self, count: int) -> None:
+        added = 0
+        for offset in range(len(OUT_OF_SCOPE_QUESTIONS)):
+            text, probe = OUT_OF_SCOPE_QUESTIONS[
+                (self.index * count + offset) % len(OUT_OF_SCOPE_QUESTIONS)
+            ]
+            if await self.mentions(probe):
+                self.skipped.append(f"patient {self.pid}: record mentions /{probe}/")
+                continue
+            self.add(
+                self.session(),
+                "out_of_scope",
+                text,
+                OUT_OF_SCOPE,
+                expectation="never in a synthetic record (probes checked): abstain",
+            )
+            added += 1
+            if added == count:
+                return
+
+
+async def select_patients(
+    conn: asyncpg.Connection, count: int, today: dt.date
+) -> list[tuple[int, str]]:
+    """A deterministic, varied sample: allergic, upcoming appointment, child, no history, rich.
+
+    Only fully indexed patients (every chunk embedded) are eligible.
+    """
+    rows = [r for r in await conn.fetch(CANDIDATES_SQL, today, YEAR) if r["unembedded"] == 0]
+    chosen: dict[int, str] = {}
+
+    def take(profile: str, pool: Iterable[asyncpg.Record], n: int) -> None:
+        for r in pool:
+            if n <= 0 or len(chosen) >= count:
+                return
+            if r["patient_id"] not in chosen:
+                chosen[r["patient_id"]] = profile
+                n -= 1
+
+    with_history = [r for r in rows if r["visits"] >= 3]
+    take("sin historia clínica", (r for r in rows if r["visits"] == 0 and r["chunks"] > 0), 1)
+    take("alérgico", (r for r in with_history if r["allergic"]), max(2, count // 4))
+    take("cita próxima", (r for r in with_history if r["upcoming"]), max(1, count // 6))
+    take("menor de 12 años", (r for r in with_history if r["age"] < 12), max(1, count // 8))
+    take("mayor de 65 años", (r for r in with_history if r["age"] >= 65), max(1, count // 8))
+    rest = [r for r in with_history if r["prescribed_in_year"] and r["patient_id"] not in chosen]
+    step = max(1, len(rest) // max(1, count - len(chosen)))
+    take("historia completa", rest[::step], count)
+    take("otro", rows, count)
+    return sorted(chosen.items())
+
+
+async def build_gold_set(
+    conn: asyncpg.Connection,
+    patients: int = 12,
+    today: dt.date | None = None,
+    patient_ids: Sequence[int] | None = None,
+) -> GoldSet:
+    """Questions and SQL-computed expectations for `patients` selected patients."""
+    today = today or dt.datetime.now(BOGOTA).date()
+    if patient_ids is None:
+        selected = await select_patients(conn, patients, today)
+    else:
+        selected = [(pid, "elegido") for pid in patient_ids]
+    labels = {c.icd_code: c.label for c in load_catalog_files().conditions}
+    gold = GoldSet(today=today, patients=[], questions=[])
+    for index, (pid, profile) in enumerate(selected):
+        patient = await conn.fetchrow(PATIENT_SQL, pid, today)
+        builder = _Builder(conn, today, patient, index, labels)
+        builder.vocabulary = {r["word"] for r in await conn.fetch(VOCABULARY_SQL, pid) if r["word"]}
+        await builder.medications()
+        await builder.allergies()
+        await builder.diagnoses()
+        await builder.appointments()
+        await builder.vitals()
+        await builder.notes()
+        await builder.summary()
+        await builder.demographics()
+        await builder.out_of_scope(2)
+        gold.questions += builder.questions
+        gold.skipped += builder.skipped
+        gold.patients.append(
+            EvaluatedPatient(
+                pid,
+                patient["full_name"],
+                int(patient["document_type_id"]),
+                str(patient["document_number"]),
+                profile,
+            )
+        )
+    return gold
