@@ -138,6 +138,8 @@ def serve(
         if demo and patient_count_sync(server.url) == 0:
             console.print(f"Cargando datos de demostración ({DEMO_PATIENTS} pacientes)…")
             _seed(server, DEMO_PATIENTS, DEMO_SEED, None, reset=False)
+            console.print("Indexando la historia clínica para las preguntas…")
+            _index(server.url)
         if demo:
             accounts = asyncio.run(create_demo_accounts(server.url))
             if accounts:
@@ -243,15 +245,21 @@ def embed(
     ] = False,
 ) -> None:
     """Bring the retrieval chunks up to date and embed them (progress bars)."""
+    with database() as server:
+        _prepare(server)
+        _index(server.url, rebuild)
+
+
+def _index(url: str, rebuild: bool = False) -> None:
+    """Chunk what the triggers queued and embed what is new, with progress bars."""
     import asyncpg
 
-    from smarthealth.config import get_settings
     from smarthealth.rag import indexer
     from smarthealth.rag.embeddings import create_embedder
 
     embedder = create_embedder(get_settings(), background=False)
 
-    async def _run(url: str) -> None:
+    async def _run() -> None:
         conn = await asyncpg.connect(to_libpq_url(url))
         try:
             if rebuild:
@@ -278,9 +286,7 @@ def embed(
             f"{stats.embed_seconds:.1f} s de modelo)"
         )
 
-    with database() as server:
-        _prepare(server)
-        asyncio.run(_run(server.url))
+    asyncio.run(_run())
 
 
 @app.command()

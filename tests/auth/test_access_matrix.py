@@ -6,11 +6,13 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from smarthealth.app import create_app
+from smarthealth.config import to_libpq_url
 from tests.conftest import PASSWORD, bearer, insert_user, lifespan_client, make_settings
 
 CALLERS = ("anonymous", "clinician", "auditor", "admin", "self", "other")
@@ -62,6 +64,24 @@ MATRIX: dict[str, dict[str, int]] = {
         "self": 403,
         "other": 403,
     },
+    "POST /query/": {
+        "anonymous": 401,
+        "clinician": 200,
+        "auditor": 403,
+        "admin": 200,
+        "self": 200,
+        "other": 200,
+    },
+    "GET /history/": {**dict.fromkeys(CALLERS, 200), "anonymous": 401},
+    # the target user's own session: only its owner sees it; for everyone else it does not exist
+    "GET /history/sessions/{session}": {
+        "anonymous": 401,
+        "clinician": 404,
+        "auditor": 404,
+        "admin": 404,
+        "self": 200,
+        "other": 404,
+    },
     **{
         f"{method} /users/{{target}}": {
             "anonymous": 401,
@@ -92,6 +112,8 @@ async def test_access(ctx: Ctx, route: str, caller: str, expected: int) -> None:
         headers = bearer(ctx.app, ctx.staff[caller], caller)
     method, path = route.split(" ", 1)
     path = path.replace("{target}", str(target))
+    if "{session}" in path:
+        path = path.replace("{session}", await _session_of(ctx, target))
     email = f"nuevo-{uuid.uuid4().hex[:8]}@hospital.test"
     kwargs: dict[str, object] = {"headers": headers}
     if path == "/auth/register":
@@ -103,6 +125,8 @@ async def test_access(ctx: Ctx, route: str, caller: str, expected: int) -> None:
             kwargs["json"] = {"email": login_email, "password": PASSWORD}
         else:
             kwargs["data"] = {"username": login_email, "password": PASSWORD}
+    elif path == "/query/":
+        kwargs["json"] = {**await _patient(ctx), "question": "¿Tiene alergias?"}
     elif method == "PUT":
         kwargs["json"] = {"email": email, "full_name": "Nombre Cambiado"}
     elif method == "PATCH":
@@ -113,6 +137,29 @@ async def test_access(ctx: Ctx, route: str, caller: str, expected: int) -> None:
         assert response.json()["status"] == "error"
     if expected == 401:
         assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def _patient(ctx: Ctx) -> dict[str, object]:
+    conn = await asyncpg.connect(to_libpq_url(ctx.db_url))
+    try:
+        row = await conn.fetchrow(
+            "SELECT document_type_id, document_number FROM smart_health.patients "
+            "ORDER BY patient_id LIMIT 1"
+        )
+    finally:
+        await conn.close()
+    return dict(row)
+
+
+async def _session_of(ctx: Ctx, user_id: int) -> str:
+    """A chat session owned by `user_id` (made through the API, as that user)."""
+    response = await ctx.client.post(
+        "/query/",
+        json={**await _patient(ctx), "question": "¿Tiene alergias?"},
+        headers=bearer(ctx.app, user_id),
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["session_id"])
 
 
 async def test_admin_gets_404_for_a_missing_user(ctx: Ctx) -> None:
