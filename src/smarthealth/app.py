@@ -16,6 +16,7 @@ from smarthealth.audit.routes import router as audit_router
 from smarthealth.auth.routes import router as auth_router
 from smarthealth.auth.secret import resolve_secret_key
 from smarthealth.chat.routes import router as chat_router
+from smarthealth.chat.websocket import router as websocket_router
 from smarthealth.clinical.routes import router as catalog_router
 from smarthealth.config import Settings, get_settings
 from smarthealth.db.engine import create_engine, create_sessionmaker
@@ -97,5 +98,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(users_router)
     app.include_router(catalog_router)
     app.include_router(chat_router)
+    app.include_router(websocket_router)
     app.include_router(audit_router)
     return app

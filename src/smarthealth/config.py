@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     embedding_model: str | None = None
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ws_idle_timeout: float = Field(default=300.0, gt=0)
+    ws_questions_per_minute: int = Field(default=20, ge=1)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

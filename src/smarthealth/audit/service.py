@@ -24,14 +24,17 @@ class ClientInfo:
     user_agent: str | None = None
 
     @classmethod
-    def from_request(cls, request: Request, channel: str = "rest") -> ClientInfo:
-        host = request.client.host if request.client else None
+    def of(cls, channel: str, host: str | None, user_agent: str | None) -> ClientInfo:
         try:
             address = str(ipaddress.ip_address(host)) if host else None
         except ValueError:
             address = None  # e.g. the test client's "testclient"
-        agent = request.headers.get("user-agent")
-        return cls(channel, address, agent[:MAX_USER_AGENT] if agent else None)
+        return cls(channel, address, user_agent[:MAX_USER_AGENT] if user_agent else None)
+
+    @classmethod
+    def from_request(cls, request: Request, channel: str = "rest") -> ClientInfo:
+        host = request.client.host if request.client else None
+        return cls.of(channel, host, request.headers.get("user-agent"))
 
 
 CLI = ClientInfo(channel="cli")

@@ -122,6 +122,35 @@ class GoldSet:
             "time": sum(q.time is not None for q in self.questions) / total,
         }
 
+    def sample(self, size: int) -> GoldSet:
+        """At least `size` questions in whole sessions, spread over templates and patients.
+
+        Round after round, every template contributes the session of a different patient, so
+        a small sample still covers every intent and kind of question.
+        """
+        sessions: dict[str, list[GoldQuestion]] = {}
+        for q in self.questions:
+            sessions.setdefault(q.session, []).append(q)
+        by_template: dict[str, list[str]] = {}
+        for key, turns in sessions.items():
+            by_template.setdefault(turns[0].template, []).append(key)
+        picked: list[str] = []
+        count = 0
+        for round_ in range(max((len(v) for v in by_template.values()), default=0)):
+            for position, keys in enumerate(by_template.values()):
+                key = keys[(position + round_) % len(keys)]
+                if count >= size:
+                    break
+                if key not in picked:
+                    picked.append(key)
+                    count += len(sessions[key])
+        chosen = set(picked)
+        kept = [q for q in self.questions if q.session in chosen]
+        ids = {q.patient_id for q in kept}
+        return GoldSet(
+            self.today, [p for p in self.patients if p.patient_id in ids], kept, self.skipped
+        )
+
     def limited(self, limit: int | None) -> GoldSet:
         """The first questions up to `limit`, never cutting a session in half."""
         if limit is None or limit >= len(self.questions):
@@ -188,13 +217,16 @@ JOIN smart_health.medications m USING (medication_id)
 JOIN smart_health.clinical_chunks c ON c.source_type = 'allergy' AND c.source_id = a.allergy_id
 WHERE a.patient_id = $1 ORDER BY a.allergy_id
 """
-# The diagnoses of the latest visit (every visit records at least its principal diagnosis).
+# The diagnoses of the latest visit (every visit records at least its principal diagnosis),
+# optionally the latest visit on a day before $2.
 LATEST_DIAGNOSES_SQL = """
 WITH visit AS (
   SELECT r.medical_record_id, r.registration_datetime FROM smart_health.medical_records r
   WHERE r.patient_id = $1
     AND EXISTS (SELECT 1 FROM smart_health.record_diagnoses x
                 WHERE x.medical_record_id = r.medical_record_id)
+    AND ($2::date IS NULL
+         OR r.registration_datetime < ($2::date)::timestamp AT TIME ZONE 'America/Bogota')
   ORDER BY r.registration_datetime DESC, r.medical_record_id DESC LIMIT 1)
 SELECT g.icd_code, g.description, d.diagnosis_type, c.chunk_id,
        (visit.registration_datetime AT TIME ZONE 'America/Bogota')::date AS day
@@ -341,6 +373,59 @@ ABSENT_CONDITIONS: tuple[str, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Expected:
+    """What a question's answer must contain; no facts means it must abstain."""
+
+    facts: tuple[Fact, ...] = ()
+    relevant: tuple[tuple[int, ...], ...] = ()
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[Fact, Sequence[int]]]) -> Expected:
+        """One relevant group per fact (the chunks stating it)."""
+        items = list(pairs)
+        return cls(tuple(f for f, _ in items), tuple(tuple(g) for _, g in items))
+
+
+NOTHING = Expected()
+
+
+def _ingredients(rows: Sequence[asyncpg.Record]) -> Expected:
+    return Expected.of(
+        (Fact(r["active_ingredient"], (r["active_ingredient"],)), [r["chunk_id"]]) for r in rows
+    )
+
+
+def _doses(rows: Sequence[asyncpg.Record]) -> Expected:
+    return Expected.of(
+        (
+            Fact(
+                f"{r['active_ingredient']}: {r['dosage']} {r['frequency']}",
+                (f"{r['dosage']} {r['frequency']}",),
+            ),
+            [r["chunk_id"]],
+        )
+        for r in rows
+    )
+
+
+def _pressure(row: asyncpg.Record | None) -> Expected:
+    if row is None:
+        return NOTHING
+    bp = f"{row['systolic_pressure']}/{row['diastolic_pressure']}"
+    return Expected.of([(Fact(f"{bp} on {row['day']}", (bp,)), [row["chunk_id"]])])
+
+
+def _appointment(row: asyncpg.Record | None, what: str, specialty: bool) -> Expected:
+    if row is None:
+        return NOTHING
+    day = row["local_start"].date()
+    pairs = [(Fact(f"{what} on {day}", dmy(day)), [row["chunk_id"]])]
+    if specialty:
+        pairs.append((Fact(row["specialty"], (row["specialty"],)), [row["chunk_id"]]))
+    return Expected.of(pairs)
+
+
 @dataclass
 class _Builder:
     conn: asyncpg.Connection
@@ -361,21 +446,21 @@ class _Builder:
         self._sessions += 1
         return f"p{self.pid}-s{self._sessions}"
 
-    def add(
+    def ask(
         self,
-        session: str,
+        session: str | None,
         template: str,
         text: str,
         intent: str,
-        facts: Sequence[Fact] = (),
-        relevant: Sequence[Sequence[int]] = (),
-        expectation: str = "",
+        expected: Expected,
+        how: str,
+        *,
         paraphrase: bool = False,
         time: str | None = None,
-        answerable: bool | None = None,
-    ) -> None:
+    ) -> str:
+        """Add a question (a new session when `session` is None); returns its session."""
+        session = session or self.session()
         turn = 1 + sum(1 for q in self.questions if q.session == session)
-        answerable = bool(facts) if answerable is None else answerable
         self.questions.append(
             GoldQuestion(
                 qid=f"{session}-t{turn}",
@@ -387,15 +472,16 @@ class _Builder:
                 text=text,
                 intent=intent,
                 template=template,
-                answerable=answerable,
-                facts=tuple(facts) if answerable else (),
-                relevant=tuple(tuple(g) for g in relevant) if answerable else (),
+                answerable=bool(expected.facts),
+                facts=expected.facts,
+                relevant=expected.relevant,
                 paraphrase=paraphrase,
                 follow_up=turn > 1,
                 time=time,
-                expectation=expectation,
+                expectation=how,
             )
         )
+        return session
 
     def paraphrase(self, key: str) -> str | None:
         """The first variant (rotating per patient) sharing no keyword with the record."""
@@ -414,212 +500,186 @@ class _Builder:
 
     async def medications(self) -> None:
         rows = await self.conn.fetch(LATEST_PRESCRIPTIONS_SQL, self.pid, None)
-        names = [Fact(r["active_ingredient"], (r["active_ingredient"],)) for r in rows]
-        doses = [
-            Fact(
-                f"{r['active_ingredient']}: {r['dosage']} {r['frequency']}",
-                (f"{r['dosage']} {r['frequency']}",),
-            )
-            for r in rows
-        ]
-        groups = [[r["chunk_id"]] for r in rows]
         how = "active ingredients prescribed at the latest prescribing visit"
-        s = self.session()
-        self.add(
-            s, "med_list", "¿Qué medicamentos tiene formulados?", "medications", names, groups, how
+        s = self.ask(
+            None,
+            "med_list",
+            "¿Qué medicamentos tiene formulados?",
+            "medications",
+            _ingredients(rows),
+            how,
         )
-        self.add(
+        self.ask(
             s,
             "med_dose",
             "¿y la dosis?",
             "medications",
-            doses,
-            groups,
+            _doses(rows),
             "dosage and frequency of those prescriptions",
         )
-        text = self.paraphrase("medications")
-        if text:
-            self.add(
-                self.session(), "med_para", text, "medications", names, groups, how, paraphrase=True
+        if text := self.paraphrase("medications"):
+            self.ask(
+                None, "med_para", text, "medications", _ingredients(rows), how, paraphrase=True
             )
         rows = await self.conn.fetch(LATEST_PRESCRIPTIONS_SQL, self.pid, YEAR)
-        names = [Fact(r["active_ingredient"], (r["active_ingredient"],)) for r in rows]
-        doses = [
-            Fact(
-                f"{r['active_ingredient']}: {r['dosage']} {r['frequency']}",
-                (f"{r['dosage']} {r['frequency']}",),
-            )
-            for r in rows
-        ]
-        groups = [[r["chunk_id"]] for r in rows]
-        s = self.session()
-        self.add(
-            s,
+        s = self.ask(
+            None,
             "med_year",
             f"¿Qué medicamentos le formularon en {YEAR}?",
             "medications",
-            names,
-            groups,
+            _ingredients(rows),
             f"ingredients of the latest prescribing visit of {YEAR}",
             time="anio",
         )
-        self.add(
+        self.ask(
             s,
             "med_year_dose",
             "¿y la dosis?",
             "medications",
-            doses,
-            groups,
-            f"dosage and frequency of the latest prescribing visit of {YEAR}",
+            _doses(rows),
+            f"dosage and frequency at the latest prescribing visit of {YEAR}",
             time="anio",
         )
 
     async def allergies(self) -> None:
         rows = await self.conn.fetch(ALLERGIES_SQL, self.pid)
-        names = [Fact(r["active_ingredient"], (r["active_ingredient"],)) for r in rows]
-        reactions = [Fact(r["reaction"], (r["reaction"],)) for r in rows]
-        groups = [[r["chunk_id"]] for r in rows]
         how = "ingredients of patient_allergies (none: abstain)"
-        s = self.session()
-        self.add(
-            s, "allergy_list", "¿Tiene alergias a medicamentos?", "allergies", names, groups, how
+        s = self.ask(
+            None,
+            "allergy_list",
+            "¿Tiene alergias a medicamentos?",
+            "allergies",
+            _ingredients(rows),
+            how,
         )
         if rows:
-            self.add(
+            reactions = Expected.of(
+                (Fact(r["reaction"], (r["reaction"],)), [r["chunk_id"]]) for r in rows
+            )
+            self.ask(
                 s,
                 "allergy_reaction",
                 "¿y qué reacción le dio?",
                 "allergies",
                 reactions,
-                groups,
                 "reaction recorded for each allergy",
             )
-        text = self.paraphrase("allergies")
-        if text:
-            self.add(
-                self.session(),
-                "allergy_para",
-                text,
-                "allergies",
-                names,
-                groups,
-                how,
-                paraphrase=True,
+        if text := self.paraphrase("allergies"):
+            self.ask(
+                None, "allergy_para", text, "allergies", _ingredients(rows), how, paraphrase=True
             )
 
     async def diagnoses(self) -> None:
-        rows = await self.conn.fetch(LATEST_DIAGNOSES_SQL, self.pid)
-        codes = [Fact(f"{r['icd_code']} {r['description']}", (r["icd_code"],)) for r in rows]
-        groups = [[r["chunk_id"]] for r in rows]
+        rows = await self.conn.fetch(LATEST_DIAGNOSES_SQL, self.pid, None)
+        codes = [
+            (Fact(f"{r['icd_code']} {r['description']}", (r["icd_code"],)), [r["chunk_id"]])
+            for r in rows
+        ]
         how = "ICD-10 codes recorded at the latest visit"
-        s = self.session()
-        self.add(s, "dx_list", "¿Qué diagnósticos tiene?", "diagnoses", codes, groups, how)
-        principal = rows[0] if rows else None
-        since: list[Fact] = []
-        since_groups: list[list[int]] = []
-        if principal is not None:
-            first = await self.conn.fetchrow(FIRST_DIAGNOSIS_SQL, self.pid, principal["icd_code"])
-            since = [Fact(f"{principal['icd_code']} since {first['day']}", dmy(first["day"]))]
-            since_groups = [[first["chunk_id"]]]
-        self.add(
+        s = self.ask(
+            None, "dx_list", "¿Qué diagnósticos tiene?", "diagnoses", Expected.of(codes), how
+        )
+        since = NOTHING
+        if rows:
+            first = await self.conn.fetchrow(FIRST_DIAGNOSIS_SQL, self.pid, rows[0]["icd_code"])
+            since = Expected.of(
+                [
+                    (
+                        Fact(f"{rows[0]['icd_code']} since {first['day']}", dmy(first["day"])),
+                        [first["chunk_id"]],
+                    )
+                ]
+            )
+        self.ask(
             s,
             "dx_since",
             "¿desde cuándo?",
             "diagnoses",
             since,
-            since_groups,
-            "first date the latest principal diagnosis was recorded",
+            "first day the latest principal diagnosis was recorded",
         )
-        latest = [codes[0]] if principal is not None else []
-        self.add(
-            self.session(),
+        s = self.ask(
+            None,
             "dx_latest",
             "¿Cuál es el diagnóstico más reciente?",
             "diagnoses",
-            latest,
-            groups[:1],
+            Expected.of(codes[:1]),
             "principal diagnosis of the latest visit",
             time="mas_reciente",
         )
-        text = self.paraphrase("diagnoses")
-        if text:
-            self.add(
-                self.session(), "dx_para", text, "diagnoses", codes, groups, how, paraphrase=True
-            )
-        if principal is not None and principal["icd_code"] in self.labels:
-            label = self.labels[principal["icd_code"]]
-            self.add(
-                self.session(),
+        earlier = []
+        if rows:
+            earlier = await self.conn.fetch(LATEST_DIAGNOSES_SQL, self.pid, rows[0]["day"])
+        self.ask(
+            s,
+            "dx_latest_before",
+            "¿y antes de eso?",
+            "diagnoses",
+            Expected.of(
+                [
+                    (Fact(f"{r['icd_code']} {r['description']}", (r["icd_code"],)), [r["chunk_id"]])
+                    for r in earlier[:1]
+                ]
+            ),
+            "principal diagnosis of the latest visit on an earlier day",
+            time="antes",
+        )
+        if text := self.paraphrase("diagnoses"):
+            self.ask(None, "dx_para", text, "diagnoses", Expected.of(codes), how, paraphrase=True)
+        if rows and rows[0]["icd_code"] in self.labels:
+            self.ask(
+                None,
                 "dx_yes",
-                f"¿Tiene {label}?",
+                f"¿Tiene {self.labels[rows[0]['icd_code']]}?",
                 "diagnoses",
-                codes[:1],
-                groups[:1],
+                Expected.of(codes[:1]),
                 "the latest principal diagnosis, asked by its common name",
             )
-        own = {r["icd_code"] for r in await self.conn.fetch(PATIENT_ICD_SQL, self.pid)}
         for offset in range(len(ABSENT_CONDITIONS)):
             label = ABSENT_CONDITIONS[(self.index + offset) % len(ABSENT_CONDITIONS)]
             words = [w for w in _WORD.findall(fold(label)) if len(w) > 3]
-            if own & {c for c, lbl in self.labels.items() if fold(lbl) == fold(label)}:
-                continue
             if await self.mentions("|".join(rf"\m{w}" for w in words)):
                 continue
-            self.add(
-                self.session(),
+            self.ask(
+                None,
                 "dx_absent",
                 f"¿Tiene {label}?",
                 "diagnoses",
-                expectation="a condition absent from the whole record: abstain",
+                NOTHING,
+                "a condition the record never mentions: abstain",
             )
             break
 
     async def appointments(self) -> None:
         upcoming = await self.conn.fetchrow(NEXT_APPOINTMENT_SQL, self.pid)
-        facts: list[Fact] = []
-        groups: list[list[int]] = []
-        if upcoming is not None:
-            day = upcoming["local_start"].date()
-            facts = [Fact(f"next on {day}", dmy(day)), Fact("specialty", (upcoming["specialty"],))]
-            groups = [[upcoming["chunk_id"]]]
         how = "earliest programmed/confirmed appointment from now on (none: abstain)"
-        self.add(
-            self.session(),
+        self.ask(
+            None,
             "appt_next",
             "¿Cuándo es su próxima cita?",
             "appointments",
-            facts,
-            groups,
+            _appointment(upcoming, "next", True),
             how,
             time="proxima",
         )
-        text = self.paraphrase("appointments")
-        if text:
-            self.add(
-                self.session(),
+        if text := self.paraphrase("appointments"):
+            self.ask(
+                None,
                 "appt_para",
                 text,
                 "appointments",
-                facts,
-                groups,
+                _appointment(upcoming, "next", True),
                 how,
                 paraphrase=True,
                 time="proxima",
             )
         last = await self.conn.fetchrow(PAST_APPOINTMENT_SQL, self.pid, None)
-        s = self.session()
-        facts, groups = [], []
-        if last is not None:
-            day = last["local_start"].date()
-            facts = [Fact(f"last on {day}", dmy(day)), Fact("specialty", (last["specialty"],))]
-            groups = [[last["chunk_id"]]]
-        self.add(
-            s,
+        s = self.ask(
+            None,
             "appt_last",
             "¿Cuándo fue su última cita?",
             "appointments",
-            facts,
-            groups,
+            _appointment(last, "last", True),
             "latest appointment before now, any status",
             time="ultimo",
         )
@@ -628,54 +688,36 @@ class _Builder:
             before = await self.conn.fetchrow(
                 PAST_APPOINTMENT_SQL, self.pid, last["local_start"].date()
             )
-        facts, groups = [], []
-        if before is not None:
-            day = before["local_start"].date()
-            facts = [Fact(f"previous on {day}", dmy(day))]
-            groups = [[before["chunk_id"]]]
-        self.add(
+        self.ask(
             s,
             "appt_before",
             "¿y antes de eso?",
             "appointments",
-            facts,
-            groups,
+            _appointment(before, "previous", False),
             "latest appointment on an earlier day than the last one",
             time="antes",
         )
 
     async def vitals(self) -> None:
         latest = await self.conn.fetchrow(VITALS_SQL, self.pid, None, None)
-
-        def pressure(row: asyncpg.Record | None) -> tuple[list[Fact], list[list[int]]]:
-            if row is None:
-                return [], []
-            bp = f"{row['systolic_pressure']}/{row['diastolic_pressure']}"
-            return [Fact(f"{bp} on {row['day']}", (bp,))], [[row["chunk_id"]]]
-
-        s = self.session()
-        facts, groups = pressure(latest)
-        self.add(
-            s,
+        s = self.ask(
+            None,
             "bp_last",
             "¿Cuál fue la última presión arterial?",
             "vitals",
-            facts,
-            groups,
+            _pressure(latest),
             "blood pressure of the latest visit with vital signs",
             time="ultimo",
         )
         previous = None
         if latest is not None:
             previous = await self.conn.fetchrow(VITALS_SQL, self.pid, latest["day"], None)
-        facts, groups = pressure(previous)
-        self.add(
+        self.ask(
             s,
             "bp_before",
             "¿y antes de eso?",
             "vitals",
-            facts,
-            groups,
+            _pressure(previous),
             "blood pressure of the latest visit on an earlier day",
             time="antes",
         )
@@ -683,238 +725,224 @@ class _Builder:
             third = None
             if previous is not None:
                 third = await self.conn.fetchrow(VITALS_SQL, self.pid, previous["day"], None)
-            facts, groups = pressure(third)
-            self.add(
+            self.ask(
                 s,
                 "bp_before2",
                 "¿y antes de eso?",
                 "vitals",
-                facts,
-                groups,
+                _pressure(third),
                 "blood pressure one visit further back",
                 time="antes",
             )
-        text = self.paraphrase("pressure")
-        if text:
-            facts, groups = pressure(latest)
-            self.add(
-                self.session(),
+        if text := self.paraphrase("pressure"):
+            self.ask(
+                None,
                 "bp_para",
                 text,
                 "vitals",
-                facts,
-                groups,
+                _pressure(latest),
                 "blood pressure of the latest visit",
                 paraphrase=True,
             )
-        if latest is not None and latest["weight_kg"] is not None:
-            text = self.paraphrase("weight")
-            if text:
-                self.add(
-                    self.session(),
-                    "weight_para",
-                    text,
-                    "vitals",
-                    [
-                        Fact(
-                            f"{latest['weight_kg']} kg",
-                            tuple(f"{n} kg" for n in _number(latest["weight_kg"])),
-                        )
-                    ],
-                    [[latest["chunk_id"]]],
-                    "weight at the latest visit",
-                    paraphrase=True,
-                )
-        if latest is not None and latest["heart_rate"] is not None:
-            text = self.paraphrase("pulse")
-            if text:
-                self.add(
-                    self.session(),
-                    "pulse_para",
-                    text,
-                    "vitals",
-                    [Fact(f"{latest['heart_rate']} lpm", (f"{latest['heart_rate']} lpm",))],
-                    [[latest["chunk_id"]]],
-                    "heart rate at the latest visit",
-                    paraphrase=True,
-                )
-        if latest is not None and latest["temperature_c"] is not None:
-            forms = tuple(f"{n} °C" for n in _number(latest["temperature_c"]))
-            self.add(
-                self.session(),
-                "temp_last",
-                "¿Qué temperatura tuvo en la última consulta?",
+
+        def measure(column: str, unit: str) -> Expected:
+            if latest is None or latest[column] is None:
+                return NOTHING
+            value = latest[column]
+            forms = tuple(f"{n} {unit}" for n in _number(value))
+            return Expected.of([(Fact(f"{value} {unit}", forms), [latest["chunk_id"]])])
+
+        if text := self.paraphrase("weight"):
+            self.ask(
+                None,
+                "weight_para",
+                text,
                 "vitals",
-                [Fact(f"{latest['temperature_c']} °C", forms)],
-                [[latest["chunk_id"]]],
-                "temperature at the latest visit",
-                time="ultimo",
+                measure("weight_kg", "kg"),
+                "weight at the latest visit",
+                paraphrase=True,
             )
+        if text := self.paraphrase("pulse"):
+            self.ask(
+                None,
+                "pulse_para",
+                text,
+                "vitals",
+                measure("heart_rate", "lpm"),
+                "heart rate at the latest visit",
+                paraphrase=True,
+            )
+        self.ask(
+            None,
+            "temp_last",
+            "¿Qué temperatura tuvo en la última consulta?",
+            "vitals",
+            measure("temperature_c", "°C"),
+            "temperature at the latest visit",
+            time="ultimo",
+        )
         in_year = await self.conn.fetchrow(VITALS_SQL, self.pid, None, YEAR)
-        facts, groups = pressure(in_year)
-        self.add(
-            self.session(),
+        self.ask(
+            None,
             "bp_year",
             f"¿Cuál fue la presión arterial en {YEAR}?",
             "vitals",
-            facts,
-            groups,
+            _pressure(in_year),
             f"blood pressure of the latest visit of {YEAR}",
             time="anio",
         )
 
     async def notes(self) -> None:
         rows = await self.conn.fetch(LATEST_NOTE_SQL, self.pid)
-        sections: dict[str, str] = {}
         chunks = {r["section"]: r["chunk_id"] for r in rows}
-        if rows:
-            for line in rows[0]["summary_text"].splitlines():
-                title, _, body = line.partition(":")
-                sections[title.strip()] = body.strip()
-        reason = sections.get("MOTIVO DE CONSULTA", "").rstrip(".")
+        sections: dict[str, str] = {}
+        for line in (rows[0]["summary_text"] if rows else "").splitlines():
+            title, _, body = line.partition(":")
+            sections[title.strip()] = body.strip()
         exam = sections.get("EXAMEN FÍSICO", "")
-        finding = exam.split(" cm. ", 1)[1].rstrip(".") if " cm. " in exam else ""
-        plan = sections.get("ANÁLISIS Y PLAN", "")
-        first_plan = plan.split(". ", 1)[0].rstrip(".") if plan else ""
+        phrases = {
+            1: sections.get("MOTIVO DE CONSULTA", "").rstrip("."),
+            4: exam.split(" cm. ", 1)[1].rstrip(".") if " cm. " in exam else "",
+            5: sections.get("ANÁLISIS Y PLAN", "").split(". ", 1)[0].rstrip("."),
+        }
 
-        def one(label: str, phrase: str, section: int) -> tuple[list[Fact], list[list[int]]]:
-            if not phrase or section not in chunks:
-                return [], []
-            return [Fact(label, (phrase,))], [[chunks[section]]]
+        def phrase(section: int, label: str) -> Expected:
+            if not phrases[section] or section not in chunks:
+                return NOTHING
+            return Expected.of([(Fact(label, (phrases[section],)), [chunks[section]])])
 
-        facts, groups = one("reason", reason, 1)
-        self.add(
-            self.session(),
+        s = self.ask(
+            None,
             "note_reason",
             "¿Cuál fue el motivo de la última consulta?",
             "notes",
-            facts,
-            groups,
+            phrase(1, "reason"),
             "MOTIVO DE CONSULTA of the latest visit",
             time="ultimo",
         )
-        facts, groups = one("exam finding", finding, 4)
-        self.add(
-            self.session(),
-            "note_exam",
-            "¿Qué se encontró en el examen físico de la última consulta?",
-            "notes",
-            facts,
-            groups,
-            "finding of EXAMEN FÍSICO at the latest visit",
-            time="ultimo",
-        )
-        facts, groups = one("plan", first_plan, 5)
-        self.add(
-            self.session(),
+        self.ask(
+            s,
             "note_plan",
-            "¿Cuál fue el plan en la nota más reciente?",
+            "¿y cuál fue el plan?",
             "notes",
-            facts,
-            groups,
-            "first sentence of ANÁLISIS Y PLAN, latest visit",
+            phrase(5, "plan"),
+            "first sentence of ANÁLISIS Y PLAN of the latest visit",
+        )
+        self.ask(
+            None,
+            "note_exam",
+            "¿Qué se encontró en el examen físico más reciente?",
+            "notes",
+            phrase(4, "exam finding"),
+            "finding of EXAMEN FÍSICO at the latest visit",
             time="mas_reciente",
         )
-        text = self.paraphrase("exam")
-        if text:
-            facts, groups = one("exam finding", finding, 4)
-            self.add(
-                self.session(),
+        if text := self.paraphrase("exam"):
+            self.ask(
+                None,
                 "note_para",
                 text,
                 "notes",
-                facts,
-                groups,
+                phrase(4, "exam finding"),
                 "finding of EXAMEN FÍSICO at the latest visit",
                 paraphrase=True,
             )
 
     async def summary(self) -> None:
         p = self.patient
-        facts = [Fact("full name", (p["full_name"],))]
-        groups: list[list[int]] = [[p["chunk_id"]]]
-        dx = await self.conn.fetch(LATEST_DIAGNOSES_SQL, self.pid)
+        pairs: list[tuple[Fact, Sequence[int]]] = [
+            (Fact("full name", (p["full_name"],)), [p["chunk_id"]])
+        ]
+        dx = await self.conn.fetch(LATEST_DIAGNOSES_SQL, self.pid, None)
         if dx:
-            facts.append(Fact(f"{dx[0]['icd_code']} {dx[0]['description']}", (dx[0]["icd_code"],)))
-            groups.append([dx[0]["chunk_id"]])
+            pairs.append(
+                (
+                    Fact(f"{dx[0]['icd_code']} {dx[0]['description']}", (dx[0]["icd_code"],)),
+                    [dx[0]["chunk_id"]],
+                )
+            )
         rx = await self.conn.fetch(LATEST_PRESCRIPTIONS_SQL, self.pid, None)
         if rx:
-            ingredients = tuple(r["active_ingredient"] for r in rx)
-            facts.append(Fact("a drug of the latest prescribing visit", ingredients))
-            groups.append([r["chunk_id"] for r in rx])
+            pairs.append(
+                (
+                    Fact(
+                        "a drug of the latest prescribing visit",
+                        tuple(r["active_ingredient"] for r in rx),
+                    ),
+                    [r["chunk_id"] for r in rx],
+                )
+            )
         for a in await self.conn.fetch(ALLERGIES_SQL, self.pid):
-            facts.append(Fact(f"allergy {a['active_ingredient']}", (a["active_ingredient"],)))
-            groups.append([a["chunk_id"]])
-        how = "name, latest principal diagnosis, a latest drug, every allergy"
-        s = self.session()
-        self.add(
-            s, "summary", "Hazme un resumen de la historia clínica", "summary", facts, groups, how
+            pairs.append(
+                (
+                    Fact(f"allergy {a['active_ingredient']}", (a["active_ingredient"],)),
+                    [a["chunk_id"]],
+                )
+            )
+        how = "name, latest principal diagnosis, a drug of the latest visit, every allergy"
+        s = self.ask(
+            None,
+            "summary",
+            "Hazme un resumen de la historia clínica",
+            "summary",
+            Expected.of(pairs),
+            how,
         )
-        self.add(
+        upcoming = await self.conn.fetchrow(NEXT_APPOINTMENT_SQL, self.pid)
+        self.ask(
             s,
             "summary_next",
             "¿y la próxima cita?",
             "appointments",
-            *await self._next_facts(),
+            _appointment(upcoming, "next", False),
             "earliest upcoming appointment (none: abstain)",
             time="proxima",
         )
-        text = self.paraphrase("summary")
-        if text:
-            self.add(
-                self.session(), "summary_para", text, "summary", facts, groups, how, paraphrase=True
+        if text := self.paraphrase("summary"):
+            self.ask(
+                None, "summary_para", text, "summary", Expected.of(pairs), how, paraphrase=True
             )
-
-    async def _next_facts(self) -> tuple[list[Fact], list[list[int]]]:
-        upcoming = await self.conn.fetchrow(NEXT_APPOINTMENT_SQL, self.pid)
-        if upcoming is None:
-            return [], []
-        day = upcoming["local_start"].date()
-        return [Fact(f"next on {day}", dmy(day))], [[upcoming["chunk_id"]]]
 
     async def demographics(self) -> None:
         p = self.patient
-        card = [[p["chunk_id"]]]
-        self.add(
-            self.session(),
+        card = [p["chunk_id"]]
+
+        def field_(label: str, forms: tuple[str, ...]) -> Expected:
+            return Expected.of([(Fact(label, forms), card)]) if forms[0] else NOTHING
+
+        s = self.ask(
+            None,
             "demo_age",
             "¿Qué edad tiene?",
             "demographics",
-            [Fact(f"{p['age']} años", (f"{p['age']} años",))],
-            card,
-            "age on the evaluation day, from birth_date",
+            field_(f"{p['age']} años", (f"{p['age']} años",)),
+            "age on the evaluation day, from patients.birth_date",
         )
-        if p["blood_type"]:
-            self.add(
-                self.session(),
-                "demo_blood",
-                "¿Cuál es su grupo sanguíneo?",
-                "demographics",
-                [Fact(p["blood_type"], (p["blood_type"],))],
-                card,
-                "patients.blood_type",
-            )
-        text = self.paraphrase("birth")
-        if text:
-            self.add(
-                self.session(),
+        self.ask(
+            s,
+            "demo_blood",
+            "¿y su grupo sanguíneo?",
+            "demographics",
+            field_(str(p["blood_type"]), (p["blood_type"] or "",)),
+            "patients.blood_type",
+        )
+        if text := self.paraphrase("birth"):
+            self.ask(
+                None,
                 "demo_birth",
                 text,
                 "demographics",
-                [Fact(str(p["birth_date"]), dmy(p["birth_date"]))],
-                card,
+                field_(str(p["birth_date"]), dmy(p["birth_date"])),
                 "patients.birth_date",
                 paraphrase=True,
             )
-        text = self.paraphrase("city")
-        if text and p["city"]:
-            self.add(
-                self.session(),
+        if text := self.paraphrase("city"):
+            self.ask(
+                None,
                 "demo_city",
                 text,
                 "demographics",
-                [Fact(p["city"], (p["city"],))],
-                card,
+                field_(str(p["city"]), (p["city"] or "",)),
                 "patients.city",
                 paraphrase=True,
             )
@@ -928,12 +956,13 @@ class _Builder:
             if await self.mentions(probe):
                 self.skipped.append(f"patient {self.pid}: record mentions /{probe}/")
                 continue
-            self.add(
-                self.session(),
+            self.ask(
+                None,
                 "out_of_scope",
                 text,
                 OUT_OF_SCOPE,
-                expectation="never in a synthetic record (probes checked): abstain",
+                NOTHING,
+                "never in a synthetic record (probes checked): abstain",
             )
             added += 1
             if added == count:

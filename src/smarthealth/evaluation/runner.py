@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select, text
@@ -225,6 +226,29 @@ async def ensure_eval_user(database: Database) -> int:
         return int(user.user_id)
 
 
+class _RecordingEmbedder:
+    """Passes through to the real embedder and remembers the last query vector, so that the
+    retrieval replay reuses the pipeline's vector instead of timing a second model call."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.model_name = inner.model_name
+        self.last: tuple[str, np.ndarray] | None = None
+
+    async def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return await self.inner.embed_passages(texts)
+
+    async def embed_query(self, text: str) -> np.ndarray:
+        vector = await self.inner.embed_query(text)
+        self.last = (text, vector)
+        return vector
+
+    async def vector_for(self, text: str) -> np.ndarray:
+        if self.last is not None and self.last[0] == text:
+            return self.last[1]
+        return await self.inner.embed_query(text)
+
+
 @dataclass
 class _SessionState:
     session_id: uuid.UUID | None = None
@@ -234,7 +258,7 @@ class _SessionState:
 
 async def _replay_retrieval(
     database: Database,
-    embedder: Embedder,
+    embedder: _RecordingEmbedder,
     q: GoldQuestion,
     patient_id: int,
     state: _SessionState,
@@ -247,7 +271,7 @@ async def _replay_retrieval(
         state.previous_dates,
     )
     analysis, search_text, before = _follow_up(analyse(q.text), turn, q.text)
-    vector = await embedder.embed_query(search_text)
+    vector = await embedder.vector_for(search_text)
     async with database.sessions() as session:
         result = await retrieve(
             session,
@@ -284,7 +308,8 @@ async def run_gold_set(
     user_id: int,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[QuestionResult]:
-    pipeline = QuestionPipeline(database, embedder, engine)
+    recorder = _RecordingEmbedder(embedder)
+    pipeline = QuestionPipeline(database, recorder, engine)
     names = {p.patient_id: (p.full_name, p.document_number) for p in gold.patients}
     sessions: dict[str, _SessionState] = defaultdict(_SessionState)
     results: list[QuestionResult] = []
@@ -318,7 +343,7 @@ async def run_gold_set(
             result.error = exc.code
         result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
 
-        result.top8 = await _replay_retrieval(database, embedder, q, q.patient_id, state)
+        result.top8 = await _replay_retrieval(database, recorder, q, q.patient_id, state)
         sources = {int(s["source_id"]): s for s in body.get("sources", [])}
         result.answer = body.get("answer", {}).get("text", "")
         result.detected_intents = list(body.get("metadata", {}).get("intents", []))
@@ -421,6 +446,7 @@ async def evaluate(
     embedder: Embedder | None = None,
     engine: AnswerEngine | None = None,
     database_info: dict[str, Any] | None = None,
+    sample: int | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_gold: Callable[[GoldSet], None] | None = None,
 ) -> EvalReport:
@@ -435,6 +461,8 @@ async def evaluate(
         conn = await asyncpg.connect(asyncpg_dsn(url))
         try:
             gold = (await build_gold_set(conn, patients)).limited(limit)
+            if sample is not None:
+                gold = gold.sample(sample)
         finally:
             await conn.close()
         if on_gold is not None:

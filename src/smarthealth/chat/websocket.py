@@ -1,0 +1,239 @@
+"""`/ws/chat`: the question pipeline's events, streamed over a WebSocket (DESIGN §5.2).
+
+Client → server: `query {session_id?, document_type_id, document_number, question}`, `ping`,
+`cancel`. Server → client: `connected`, `status`, `stream_start`, `token`, `stream_end`,
+`complete` (the REST body), `pong`, `cancelled`, `error {error: {code, message}}`. Errors keep the
+socket open; authentication failures close it with 1008 and a readable reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+from sqlalchemy import text
+
+from smarthealth.audit.service import ClientInfo
+from smarthealth.auth.dependencies import user_from_token
+from smarthealth.auth.tokens import TokenExpiredError, TokenInvalidError, decode_token
+from smarthealth.chat.schemas import QueryIn
+from smarthealth.db.session import Database
+from smarthealth.errors import AppError
+from smarthealth.models import User
+from smarthealth.rag.pipeline import QueryRequest, QuestionPipeline
+
+log = structlog.get_logger(__name__)
+router = APIRouter()
+
+MAX_FRAME_BYTES = 16 * 1024
+SEND_QUEUE = 256  # per socket: a slow reader slows only its own answer
+POLICY_VIOLATION = 1008
+QUERY_ROLES = ("clinician", "admin")
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"code": code, "message": message}}
+
+
+def _token_from(websocket: WebSocket) -> str | None:
+    token = websocket.query_params.get("token")
+    if token:
+        return token
+    header = websocket.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+class ChatConnection:
+    """One socket: a receive loop, a bounded send queue and at most one answer in flight."""
+
+    def __init__(self, websocket: WebSocket, user: User, expires_at: dt.datetime) -> None:
+        self.ws = websocket
+        self.user = user
+        self.expires_at = expires_at
+        app = websocket.app
+        self.settings = app.state.settings
+        self.database: Database = app.state.database
+        self.pipeline: QuestionPipeline = app.state.pipeline
+        self.secret: str = app.state.secret_key
+        self.token = _token_from(websocket)
+        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(SEND_QUEUE)
+        self.answer: asyncio.Task[None] | None = None
+        host = websocket.client.host if websocket.client else None
+        agent = websocket.headers.get("user-agent")
+        self.client = ClientInfo(
+            "ws", host if host and host[0].isdigit() else None, agent[:400] if agent else None
+        )
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.outbox.put(message)
+
+    async def _sender(self) -> None:
+        while (message := await self.outbox.get()) is not None:
+            await self.ws.send_text(json.dumps(message, ensure_ascii=False, default=str))
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._sender(), name="ws-sender")
+        expiry = asyncio.create_task(self._expire(), name="ws-expiry")
+        try:
+            await self.send({"type": "connected", "user_id": self.user.user_id})
+            await self._receive_loop()
+        finally:
+            for task in (self.answer, expiry):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            await self.outbox.put(None)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(sender, 5)
+            if not sender.done():
+                sender.cancel()
+
+    async def _expire(self) -> None:
+        """End the connection when the token expires, even in the middle of an answer."""
+        delay = (self.expires_at - dt.datetime.now(dt.UTC)).total_seconds()
+        await asyncio.sleep(max(delay, 0))
+        if self.answer is not None and not self.answer.done():
+            self.answer.cancel()
+        await self.send(_error("TOKEN_EXPIRED", "La sesión expiró; inicie sesión de nuevo."))
+        await self.outbox.put(None)
+        await asyncio.sleep(0.05)
+        with contextlib.suppress(Exception):
+            await self.ws.close(POLICY_VIOLATION, "TOKEN_EXPIRED")
+
+    async def _receive_loop(self) -> None:
+        idle = self.settings.ws_idle_timeout
+        while True:
+            try:
+                message = await asyncio.wait_for(self.ws.receive(), idle)
+            except TimeoutError:
+                await self.send(_error("IDLE_TIMEOUT", "Conexión cerrada por inactividad."))
+                await asyncio.sleep(0.05)
+                await self.ws.close(1000, "IDLE_TIMEOUT")
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("text")
+            if raw is None and message.get("bytes") is not None:
+                raw = message["bytes"].decode("utf-8", "replace")
+            await self._handle(raw or "")
+
+    async def _handle(self, raw: str) -> None:
+        if len(raw.encode("utf-8")) > MAX_FRAME_BYTES:
+            await self.send(_error("MESSAGE_TOO_LARGE", "El mensaje supera 16 KiB."))
+            return
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            await self.send(_error("INVALID_MESSAGE", "El mensaje no es JSON válido."))
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "ping":
+            await self.send({"type": "pong"})
+        elif kind == "cancel":
+            if self.answer is not None and not self.answer.done():
+                self.answer.cancel()
+            else:
+                await self.send(_error("NOTHING_TO_CANCEL", "No hay una respuesta en curso."))
+        elif kind == "query":
+            await self._start_query(message)
+        else:
+            await self.send(
+                _error(
+                    "UNKNOWN_MESSAGE_TYPE", "Tipo de mensaje desconocido; use query, ping o cancel."
+                )
+            )
+
+    async def _start_query(self, message: dict[str, Any]) -> None:
+        if self.answer is not None and not self.answer.done():
+            await self.send(_error("BUSY", "Ya hay una pregunta en curso en esta conexión."))
+            return
+        try:
+            body = QueryIn.model_validate({k: v for k, v in message.items() if k != "type"})
+        except ValidationError as exc:
+            fields = [".".join(str(p) for p in e["loc"]) for e in exc.errors()]
+            await self.send(
+                {
+                    **_error("INVALID_INPUT", "Los datos enviados no son válidos."),
+                    "details": {"fields": fields},
+                }
+            )
+            return
+        try:
+            user = await user_from_token(self.token, self.secret, self.database)
+        except AppError as exc:  # deactivated since the socket opened
+            await self.send(_error(exc.code, exc.message))
+            await self.outbox.put(None)
+            await self.ws.close(POLICY_VIOLATION, exc.code)
+            return
+        if user.role not in QUERY_ROLES:
+            await self.send(_error("FORBIDDEN", "No tiene permiso para consultar pacientes."))
+            return
+        if await self._over_rate_limit(user.user_id):
+            await self.send(
+                _error("RATE_LIMITED", "Demasiadas preguntas por minuto; espere un momento.")
+            )
+            return
+        request = QueryRequest(
+            user_id=user.user_id,
+            document_type_id=body.document_type_id,
+            document_number=body.document_number,
+            question=body.question,
+            client=self.client,
+            session_id=body.session_id,
+        )
+        self.answer = asyncio.create_task(self._answer(request), name="ws-answer")
+
+    async def _over_rate_limit(self, user_id: int) -> bool:
+        """Counted in the audit trail, so the limit holds across workers and hosts."""
+        async with self.database.sessions() as session:
+            count = await session.scalar(
+                text(
+                    "SELECT count(*) FROM smart_health.audit_logs WHERE user_id = :u "
+                    "AND event_type = 'query' AND created_at > now() - interval '1 minute'"
+                ),
+                {"u": user_id},
+            )
+        limit: int = self.settings.ws_questions_per_minute
+        return int(count or 0) >= limit
+
+    async def _answer(self, request: QueryRequest) -> None:
+        try:
+            async for event in self.pipeline.run(request):
+                await self.send({"type": event.type, **event.data})
+        except asyncio.CancelledError:
+            await self.send({"type": "cancelled", "message": "Respuesta cancelada."})
+            raise
+        except AppError as exc:
+            await self.send(_error(exc.code, exc.message))
+        except Exception as exc:
+            log.error("ws_answer_failed", error_type=type(exc).__name__)
+            await self.send(_error("INTERNAL_ERROR", "Error interno del servidor."))
+
+
+@router.websocket("/ws/chat")
+async def chat(websocket: WebSocket) -> None:
+    """Authenticated by `?token=` or `Authorization: Bearer`; refused with 1008 otherwise."""
+    await websocket.accept()  # accept first, so the browser can read the close reason
+    token = _token_from(websocket)
+    secret: str = websocket.app.state.secret_key
+    try:
+        claims = decode_token(token or "", secret)
+        user = await user_from_token(token, secret, websocket.app.state.database)
+    except TokenExpiredError:
+        await websocket.close(POLICY_VIOLATION, "TOKEN_EXPIRED")
+        return
+    except (TokenInvalidError, AppError) as exc:
+        reason = exc.code if isinstance(exc, AppError) else "UNAUTHORIZED"
+        await websocket.close(POLICY_VIOLATION, reason)
+        return
+    connection = ChatConnection(websocket, user, claims.expires_at)
+    with contextlib.suppress(WebSocketDisconnect):
+        await connection.run()
