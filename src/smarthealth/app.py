@@ -35,6 +35,7 @@ from smarthealth.rag.indexer import BackgroundIndexer
 from smarthealth.rag.pipeline import QuestionPipeline
 from smarthealth.system.routes import router as system_router
 from smarthealth.users.routes import router as users_router
+from smarthealth.web.routes import router as web_router
 
 log = structlog.get_logger(__name__)
 
@@ -100,4 +101,5 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(chat_router)
     app.include_router(websocket_router)
     app.include_router(audit_router)
+    app.include_router(web_router)
     return app

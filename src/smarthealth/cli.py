@@ -306,6 +306,77 @@ def ask(
     raise typer.Exit(code)
 
 
+# -- eval (SmartHealth evaluation harness) ------------------------------------------------------
+@app.command("eval")
+def eval_(
+    patients: Annotated[
+        int, typer.Option(min=20, help="Patients seeded in the temporary evaluation database.")
+    ] = 300,
+    seed: Annotated[int, typer.Option(help="Seed of that population.")] = 2026,
+    json_path: Annotated[
+        str | None, typer.Option("--json", help="Also write the full report (JSON) here.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Ask at most N questions.")] = None,
+    today: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"], help="Anchor date of the seeded history (default: today)."
+        ),
+    ] = None,
+    use_configured_db: Annotated[
+        bool,
+        typer.Option(
+            "--use-configured-db",
+            help="Evaluate the configured database (seeded and embedded) instead of a temporary "
+            "one; writes the evaluation account, chat turns and audit rows into it.",
+        ),
+    ] = False,
+) -> None:
+    """Run the Spanish gold set and report recall@8, fact recall, citation precision,
+    abstention accuracy, leakage and latency; exit 1 when a target is missed."""
+    from pathlib import Path
+
+    from smarthealth.evaluation.runner import evaluate, render_table, report_json, run_fresh
+    from smarthealth.rag.embeddings import create_embedder
+    from smarthealth.rag.engines.factory import create_answer_engine
+
+    settings = get_settings()
+    embedder = create_embedder(settings, background=False)
+    engine = create_answer_engine(settings)
+    if use_configured_db:
+        with database() as server:
+            _prepare(server)
+            report = asyncio.run(
+                evaluate(server.url, limit=limit, embedder=embedder, engine=engine)
+            )
+    else:
+        configure_logging("WARNING", json=False)
+        report = run_fresh(
+            patients,
+            seed,
+            today.date() if today else None,
+            limit=limit,
+            embedder=embedder,
+            engine=engine,
+            console=console,
+        )
+    if not report.results:
+        console.print(
+            "[red]No hay pacientes indexados que evaluar (ejecute `smarthealth embed`).[/red]"
+        )
+        raise typer.Exit(2)
+    render_table(report, console)
+    if json_path:
+        Path(json_path).write_text(
+            json.dumps(report_json(report), ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+        console.print(f"Informe JSON: {json_path}")
+    raise typer.Exit(0 if report.passed else 1)
+
+
+# -- end of eval ---------------------------------------------------------------------------------
+
+
 @users_app.command("create")
 def users_create(
     email: Annotated[str, typer.Option(help="Login e-mail.")],

@@ -54,6 +54,7 @@ INTENT_TYPES: dict[str, tuple[str, ...]] = {
     OUT_OF_SCOPE: (),
 }
 YEAR = 2024  # "en 2024": inside the five-year history of any recent seeding
+OLD_YEAR = 2019  # before the five-year history of a seeding anchored after 2024: no data
 
 # Words that carry no topic: a paraphrase may share these with the record.
 FUNCTION_WORDS = frozenset(
@@ -252,27 +253,40 @@ PATIENT_ICD_SQL = """
 SELECT DISTINCT g.icd_code FROM smart_health.record_diagnoses d
 JOIN smart_health.diagnoses g USING (diagnosis_id) WHERE d.patient_id = $1
 """
+# Other appointment chunks of the same local day (and specialty) state the same date (and
+# specialty): any of them is evidence for that fact.
+_SAME_DAY = """
+ARRAY(SELECT c2.chunk_id FROM smart_health.appointments a2
+      JOIN smart_health.clinical_chunks c2
+        ON c2.source_type = 'appointment' AND c2.source_id = a2.appointment_id
+      WHERE a2.patient_id = a.patient_id AND {condition}
+        AND (a2.start_time AT TIME ZONE 'America/Bogota')::date
+          = (a.start_time AT TIME ZONE 'America/Bogota')::date) AS day_chunks,
+ARRAY(SELECT c2.chunk_id FROM smart_health.appointments a2
+      JOIN smart_health.clinical_chunks c2
+        ON c2.source_type = 'appointment' AND c2.source_id = a2.appointment_id
+      WHERE a2.patient_id = a.patient_id AND {condition} AND a2.specialty_id = a.specialty_id
+        AND (a2.start_time AT TIME ZONE 'America/Bogota')::date
+          = (a.start_time AT TIME ZONE 'America/Bogota')::date) AS specialty_chunks
+"""
+_UPCOMING = "a{n}.status IN ('Scheduled', 'Confirmed') AND a{n}.start_time >= now()"
+_BEFORE = "a{n}.start_time < coalesce(($2::date)::timestamp AT TIME ZONE 'America/Bogota', now())"
 # Upcoming: programmed or confirmed, not yet started (the pipeline's notion of "próxima").
-NEXT_APPOINTMENT_SQL = """
+NEXT_APPOINTMENT_SQL = f"""
 SELECT (a.start_time AT TIME ZONE 'America/Bogota') AS local_start, s.name AS specialty,
-       c.chunk_id
+       {_SAME_DAY.format(condition=_UPCOMING.format(n=2))}
 FROM smart_health.appointments a
 JOIN smart_health.specialties s ON s.specialty_id = a.specialty_id
-JOIN smart_health.clinical_chunks c
-  ON c.source_type = 'appointment' AND c.source_id = a.appointment_id
-WHERE a.patient_id = $1 AND a.status IN ('Scheduled', 'Confirmed') AND a.start_time >= now()
+WHERE a.patient_id = $1 AND {_UPCOMING.format(n="")}
 ORDER BY a.start_time LIMIT 1
 """
 # The latest appointment before a bound (any status): now(), or the day of a later one.
-PAST_APPOINTMENT_SQL = """
+PAST_APPOINTMENT_SQL = f"""
 SELECT (a.start_time AT TIME ZONE 'America/Bogota') AS local_start, s.name AS specialty,
-       c.chunk_id
+       {_SAME_DAY.format(condition=_BEFORE.format(n=2))}
 FROM smart_health.appointments a
 JOIN smart_health.specialties s ON s.specialty_id = a.specialty_id
-JOIN smart_health.clinical_chunks c
-  ON c.source_type = 'appointment' AND c.source_id = a.appointment_id
-WHERE a.patient_id = $1
-  AND a.start_time < coalesce(($2::date)::timestamp AT TIME ZONE 'America/Bogota', now())
+WHERE a.patient_id = $1 AND {_BEFORE.format(n="")}
 ORDER BY a.start_time DESC, a.appointment_id DESC LIMIT 1
 """
 # The latest visit with vital signs, before a day and/or within a year when given.
@@ -420,9 +434,9 @@ def _appointment(row: asyncpg.Record | None, what: str, specialty: bool) -> Expe
     if row is None:
         return NOTHING
     day = row["local_start"].date()
-    pairs = [(Fact(f"{what} on {day}", dmy(day)), [row["chunk_id"]])]
+    pairs = [(Fact(f"{what} on {day}", dmy(day)), row["day_chunks"])]
     if specialty:
-        pairs.append((Fact(row["specialty"], (row["specialty"],)), [row["chunk_id"]]))
+        pairs.append((Fact(row["specialty"], (row["specialty"],)), row["specialty_chunks"]))
     return Expected.of(pairs)
 
 
@@ -538,6 +552,16 @@ class _Builder:
             "medications",
             _doses(rows),
             f"dosage and frequency at the latest prescribing visit of {YEAR}",
+            time="anio",
+        )
+        rows = await self.conn.fetch(LATEST_PRESCRIPTIONS_SQL, self.pid, OLD_YEAR)
+        self.ask(
+            None,
+            "med_old_year",
+            f"¿Qué medicamentos le formularon en {OLD_YEAR}?",
+            "medications",
+            _ingredients(rows),
+            f"ingredients of the latest prescribing visit of {OLD_YEAR} (none: abstain)",
             time="anio",
         )
 
@@ -791,6 +815,16 @@ class _Builder:
             f"blood pressure of the latest visit of {YEAR}",
             time="anio",
         )
+        in_old_year = await self.conn.fetchrow(VITALS_SQL, self.pid, None, OLD_YEAR)
+        self.ask(
+            None,
+            "bp_old_year",
+            f"¿Qué presión arterial tenía en {OLD_YEAR}?",
+            "vitals",
+            _pressure(in_old_year),
+            f"blood pressure of the latest visit of {OLD_YEAR} (none: abstain)",
+            time="anio",
+        )
 
     async def notes(self) -> None:
         rows = await self.conn.fetch(LATEST_NOTE_SQL, self.pid)
@@ -1026,7 +1060,7 @@ async def build_gold_set(
         await builder.notes()
         await builder.summary()
         await builder.demographics()
-        await builder.out_of_scope(2)
+        await builder.out_of_scope(3)
         gold.questions += builder.questions
         gold.skipped += builder.skipped
         gold.patients.append(

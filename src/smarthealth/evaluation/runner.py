@@ -563,12 +563,12 @@ def _fmt(value: float | int | None, percent: bool = True) -> str:
 def render_table(report: EvalReport, console: Console) -> None:
     table = Table(
         "intención",
-        "preguntas",
-        "respondibles",
-        "recall@8",
+        "n",
+        "resp.",
+        "R@8",
         "hechos",
         "citas",
-        "abstención",
+        "abst.",
         "fuga",
         "p50 ms",
         "p95 ms",
@@ -589,6 +589,10 @@ def render_table(report: EvalReport, console: Console) -> None:
             _fmt(m.latency_p95_ms, False),
         )
     console.print(table)
+    console.print(
+        "R@8 recall@8 · hechos: recall de hechos · citas: precisión de citas · "
+        "abst.: exactitud de abstención · fuga: fugas entre pacientes · resp.: respondibles"
+    )
     shares = ", ".join(f"{k} {v:.0%}" for k, v in report.shares.items())
     console.print(
         f"{report.overall.questions} preguntas, {len(report.patients)} pacientes ({shares}); "

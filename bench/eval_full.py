@@ -1,0 +1,62 @@
+"""The full evaluation: a fresh embedded database, a fixed population, the whole gold set.
+
+    .venv/bin/python bench/eval_full.py                  # 300 patients, seed 2026, 16 evaluated
+    .venv/bin/python bench/eval_full.py --today 2026-11-26 --json bench/results/eval_full.json
+
+Offline defaults (extractive engine, local multilingual-e5 embeddings), whatever `.env` says.
+Prints the table and writes the JSON report (figures, per-question results and failures).
+Exit code 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from smarthealth.evaluation.runner import render_table, report_json, run_fresh
+from smarthealth.log_config import configure_logging
+from smarthealth.rag.embeddings import LocalE5Embedder
+from smarthealth.rag.engines.extractive import ExtractiveEngine
+
+RESULTS = Path(__file__).with_name("results") / "eval_full.json"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--patients", type=int, default=300, help="population seeded")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--today", type=dt.date.fromisoformat, default=None, help="history anchor (YYYY-MM-DD)"
+    )
+    parser.add_argument("--eval-patients", type=int, default=16, help="patients asked about")
+    parser.add_argument("--limit", type=int, default=None, help="at most N questions")
+    parser.add_argument("--json", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    configure_logging("WARNING", json=False)
+    console = Console()
+    report = run_fresh(
+        args.patients,
+        args.seed,
+        args.today,
+        eval_patients=args.eval_patients,
+        limit=args.limit,
+        embedder=LocalE5Embedder(),
+        engine=ExtractiveEngine(),
+        console=console,
+    )
+    render_table(report, console)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(report_json(report), ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+    console.print(f"JSON: {args.json}")
+    return 0 if report.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
