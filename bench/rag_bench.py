@@ -77,10 +77,9 @@ async def raw_throughput(dsn: str, embedder: LocalE5Embedder) -> dict[str, float
     conn = await asyncpg.connect(dsn)
     try:
         texts = [
-            r["embedding_text"]
+            r["text"]
             for r in await conn.fetch(
-                "SELECT DISTINCT embedding_text FROM smart_health.clinical_chunks "
-                "WHERE embedding IS NULL LIMIT 512"
+                "SELECT text FROM smart_health.embedding_texts ORDER BY text_hash LIMIT 512"
             )
         ]
     finally:
@@ -124,9 +123,7 @@ async def index(
         "embed_seconds": round(embed_seconds, 1),
         "model_seconds": round(stats.embed_seconds, 1),
         "texts_embedded": stats.texts_embedded,
-        "chunks_embedded": stats.chunks,
         "texts_per_second": round(stats.texts_embedded / embed_seconds, 1),
-        "chunks_per_second": round(stats.chunks / embed_seconds, 1),
     }
 
 

@@ -264,16 +264,15 @@ def _index(url: str, rebuild: bool = False) -> None:
         try:
             if rebuild:
                 await indexer.request_rebuild(conn, embedder.model_name)
-            await indexer.forget_other_models(conn, embedder.model_name)
             queued = int(await conn.fetchval("SELECT count(*) FROM smart_health.chunk_queue"))
             with _progress() as progress:
                 task = progress.add_task("Pacientes", total=queued)
                 synced = await indexer.sync_queued(
                     conn, on_progress=lambda n: progress.advance(task, n)
                 )
-            pending = await indexer.pending_count(conn)
+            pending = await indexer.pending_count(conn, embedder.model_name)
             with _progress() as progress:
-                task = progress.add_task("Fragmentos", total=pending)
+                task = progress.add_task("Textos a embeber", total=pending)
                 stats = await indexer.embed_pending(
                     conn, embedder, on_progress=lambda n: progress.advance(task, n)
                 )
@@ -281,9 +280,8 @@ def _index(url: str, rebuild: bool = False) -> None:
             await conn.close()
         console.print(
             f"Pacientes: {synced.patients} · fragmentos nuevos {synced.inserted}, cambiados "
-            f"{synced.updated}, borrados {synced.deleted} · embebidos {stats.chunks} "
-            f"({stats.texts_embedded} textos calculados, {stats.texts_from_cache} de caché, "
-            f"{stats.embed_seconds:.1f} s de modelo)"
+            f"{synced.updated}, borrados {synced.deleted}, iguales {synced.unchanged} · "
+            f"{stats.texts_embedded} textos embebidos en {stats.embed_seconds:.1f} s de modelo"
         )
 
     asyncio.run(_run())

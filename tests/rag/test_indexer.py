@@ -21,6 +21,9 @@ async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     await connection.close()
 
 
+MODEL = shared_embedder().model_name
+
+
 async def _drain(conn: asyncpg.Connection) -> tuple[int, int]:
     synced = await sync_queued(conn)
     embedded = await embed_pending(conn, shared_embedder())
@@ -36,14 +39,20 @@ async def test_every_patient_has_chunks_and_every_chunk_an_embedding(
                   SELECT 1 FROM smart_health.clinical_chunks c
                   WHERE c.patient_id = p.patient_id AND c.source_type = 'demographics'))
                  AS without_card,
-               (SELECT count(*) FROM smart_health.clinical_chunks WHERE embedding IS NULL)
-                 AS unembedded,
+               (SELECT count(*) FROM smart_health.clinical_chunks c WHERE NOT EXISTS (
+                  SELECT 1 FROM smart_health.embedding_cache e
+                  WHERE e.text_hash = c.embedding_text_hash AND e.model = $1)) AS unembedded,
                (SELECT count(*) FROM smart_health.chunk_queue) AS queued,
-               (SELECT count(DISTINCT vector_dims(embedding)) FROM smart_health.clinical_chunks)
-                 AS dims
-        """
+               (SELECT count(DISTINCT vector_dims(embedding)) FROM smart_health.embedding_cache)
+                 AS dims,
+               (SELECT count(*) FROM smart_health.clinical_chunks) AS chunks,
+               (SELECT count(*) FROM smart_health.embedding_cache) AS vectors
+        """,
+        MODEL,
     )
-    assert dict(row) == {"without_card": 0, "unembedded": 0, "queued": 0, "dims": 1}
+    counts = dict(row)
+    assert counts.pop("vectors") * 5 < counts.pop("chunks")  # repeated facts share a vector
+    assert counts == {"without_card": 0, "unembedded": 0, "queued": 0, "dims": 1}
 
 
 async def test_chunks_belong_to_the_patient_of_their_source_row(conn: asyncpg.Connection) -> None:
@@ -117,9 +126,12 @@ async def test_new_record_is_chunked_and_only_new_meaning_is_embedded(
     assert patients == 1
     assert embedded == 1  # the new note's meaning; the vitals text is shared by every record
     rows = await conn.fetch(
-        "SELECT source_type, embedding IS NOT NULL AS has_vector FROM smart_health.clinical_chunks "
-        "WHERE source_id = $1 AND source_type IN ('note', 'vitals')",
+        "SELECT c.source_type, e.embedding IS NOT NULL AS has_vector "
+        "FROM smart_health.clinical_chunks c LEFT JOIN smart_health.embedding_cache e "
+        "ON e.text_hash = c.embedding_text_hash AND e.model = $2 "
+        "WHERE c.source_id = $1 AND c.source_type IN ('note', 'vitals')",
         record_id,
+        MODEL,
     )
     assert {(r["source_type"], r["has_vector"]) for r in rows} == {("note", True), ("vitals", True)}
     after = await conn.fetchval(
@@ -131,7 +143,7 @@ async def test_new_record_is_chunked_and_only_new_meaning_is_embedded(
 
 async def test_changed_dose_updates_text_but_keeps_the_embedding(conn: asyncpg.Connection) -> None:
     chunk = await conn.fetchrow(
-        "SELECT chunk_id, source_id, embedding::text AS vector FROM smart_health.clinical_chunks "
+        "SELECT chunk_id, source_id, embedding_text_hash FROM smart_health.clinical_chunks "
         "WHERE source_type = 'prescription' ORDER BY chunk_id LIMIT 1"
     )
     await conn.execute(
@@ -141,13 +153,13 @@ async def test_changed_dose_updates_text_but_keeps_the_embedding(conn: asyncpg.C
     _, embedded = await _drain(conn)
     assert embedded == 0
     after = await conn.fetchrow(
-        "SELECT chunk_id, content, embedding::text AS vector FROM smart_health.clinical_chunks "
+        "SELECT chunk_id, content, embedding_text_hash FROM smart_health.clinical_chunks "
         "WHERE source_type = 'prescription' AND source_id = $1",
         chunk["source_id"],
     )
     assert after["chunk_id"] == chunk["chunk_id"]
     assert "2 tabletas" in after["content"]
-    assert after["vector"] == chunk["vector"]
+    assert after["embedding_text_hash"] == chunk["embedding_text_hash"]
 
 
 async def test_deleted_allergy_disappears(conn: asyncpg.Connection) -> None:

@@ -14,7 +14,7 @@ from smarthealth.models.clinical import (
     Prescription,
     RecordDiagnosis,
 )
-from smarthealth.models.retrieval import ChunkQueue, ClinicalChunk, EmbeddingCache
+from smarthealth.models.retrieval import ChunkQueue, ClinicalChunk, EmbeddingCache, EmbeddingText
 
 __all__ = [
     "SCHEMA",
@@ -30,6 +30,7 @@ __all__ = [
     "DoctorSpecialty",
     "DocumentType",
     "EmbeddingCache",
+    "EmbeddingText",
     "LoginAttempt",
     "MedicalRecord",
     "Medication",

@@ -2,10 +2,12 @@
 
 Two phases, each its own short transaction:
 1. `sync_queued`: take patients from `chunk_queue` (filled by triggers), rebuild their chunk
-   drafts, and apply the difference (insert new, update changed, delete gone). A changed chunk
-   keeps its embedding when its embedding text did not change.
-2. `embed_pending`: for chunks without an embedding of the configured model, reuse the
-   `embedding_cache` (one vector per distinct text) and embed only texts never seen before.
+   drafts, and apply the difference (insert new, update changed, delete gone); record each new
+   meaning in `embedding_texts`.
+2. `embed_pending`: embed the texts that have no vector for the configured model yet. Vectors
+   live in `embedding_cache`, one per distinct text and model, and chunks reach theirs through
+   `embedding_text_hash`: a renewed prescription or a diagnosis shared by thousands of patients
+   costs one embedding and no per-chunk write, and a changed dose keeps its vector.
 
 Workers on several processes or hosts can run this at once: queue rows are claimed with
 `FOR UPDATE SKIP LOCKED`, and the embedding phase is guarded by an advisory lock.
@@ -42,9 +44,7 @@ class SyncStats:
 
 @dataclass
 class EmbedStats:
-    chunks: int = 0
     texts_embedded: int = 0
-    texts_from_cache: int = 0
     embed_seconds: float = 0.0
 
 
@@ -69,7 +69,6 @@ _COLUMNS = (
     "content",
     "facts",
     "search_text",
-    "embedding_text",
     "embedding_text_hash",
     "content_hash",
 )
@@ -86,7 +85,6 @@ def _row(d: ChunkDraft) -> tuple[object, ...]:
         d.content,
         json.dumps(d.facts, ensure_ascii=False),
         d.search_text,
-        d.embedding_text,
         d.embedding_text_hash,
         d.content_hash,
     )
@@ -99,11 +97,10 @@ async def _apply(conn: asyncpg.Connection, patient_ids: list[int], stats: SyncSt
         for r in await conn.fetch(_EXISTING, patient_ids)
     }
     inserts: list[ChunkDraft] = []
-    updates: list[tuple[int, ChunkDraft, bool]] = []
+    updates: list[tuple[int, ChunkDraft]] = []
     seen: set[int] = set()
     for draft in drafts:
-        key = (draft.source_type, draft.source_id, draft.section)
-        current = existing.get(key)
+        current = existing.get((draft.source_type, draft.source_id, draft.section))
         if current is None:
             inserts.append(draft)
             continue
@@ -111,12 +108,20 @@ async def _apply(conn: asyncpg.Connection, patient_ids: list[int], stats: SyncSt
         if current["content_hash"] == draft.content_hash:
             stats.unchanged += 1
         else:
-            same_meaning = current["embedding_text_hash"] == draft.embedding_text_hash
-            updates.append((current["chunk_id"], draft, same_meaning))
+            updates.append((current["chunk_id"], draft))
     gone = [r["chunk_id"] for r in existing.values() if r["chunk_id"] not in seen]
     if gone:
         await conn.execute(
             "DELETE FROM smart_health.clinical_chunks WHERE chunk_id = ANY($1::bigint[])", gone
+        )
+    changed = inserts + [draft for _, draft in updates]
+    if changed:
+        meanings = {d.embedding_text_hash: d.embedding_text for d in changed}
+        await conn.execute(
+            "INSERT INTO smart_health.embedding_texts (text_hash, text) "
+            "SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+            list(meanings),
+            list(meanings.values()),
         )
     if inserts:
         await conn.copy_records_to_table(
@@ -125,26 +130,27 @@ async def _apply(conn: asyncpg.Connection, patient_ids: list[int], stats: SyncSt
             columns=_COLUMNS,
             records=[_row(d) for d in inserts],
         )
-    for chunk_id, draft, same_meaning in updates:
-        await conn.execute(
+    if updates:
+        await conn.executemany(
             """
             UPDATE smart_health.clinical_chunks SET record_id = $2, occurred_at = $3,
-              content = $4, facts = $5::jsonb, search_text = $6, embedding_text = $7,
-              embedding_text_hash = $8, content_hash = $9, updated_at = now(),
-              embedding = CASE WHEN $10 THEN embedding END,
-              embedding_model = CASE WHEN $10 THEN embedding_model END
+              content = $4, facts = $5::jsonb, search_text = $6, embedding_text_hash = $7,
+              content_hash = $8, updated_at = now()
             WHERE chunk_id = $1
             """,
-            chunk_id,
-            draft.record_id,
-            draft.occurred_at,
-            draft.content,
-            json.dumps(draft.facts, ensure_ascii=False),
-            draft.search_text,
-            draft.embedding_text,
-            draft.embedding_text_hash,
-            draft.content_hash,
-            same_meaning,
+            [
+                (
+                    chunk_id,
+                    d.record_id,
+                    d.occurred_at,
+                    d.content,
+                    json.dumps(d.facts, ensure_ascii=False),
+                    d.search_text,
+                    d.embedding_text_hash,
+                    d.content_hash,
+                )
+                for chunk_id, d in updates
+            ],
         )
     stats.patients += len(patient_ids)
     stats.inserted += len(inserts)
@@ -170,36 +176,23 @@ async def sync_queued(
 
 
 _PENDING_TEXTS = """
-SELECT DISTINCT ON (embedding_text_hash) embedding_text_hash, embedding_text
-FROM smart_health.clinical_chunks
-WHERE embedding IS NULL
-ORDER BY embedding_text_hash
-LIMIT $1
-"""
-_FILL_FROM_CACHE = """
-UPDATE smart_health.clinical_chunks c SET embedding = e.embedding, embedding_model = e.model
-FROM smart_health.embedding_cache e
-WHERE e.model = $1 AND e.text_hash = c.embedding_text_hash
-  AND c.embedding_text_hash = ANY($2::text[]) AND c.embedding IS NULL
+SELECT t.text_hash, t.text FROM smart_health.embedding_texts t
+WHERE NOT EXISTS (SELECT 1 FROM smart_health.embedding_cache e
+                  WHERE e.text_hash = t.text_hash AND e.model = $1)
+ORDER BY t.text_hash
+LIMIT $2
 """
 
 
-async def pending_count(conn: asyncpg.Connection) -> int:
+async def pending_count(conn: asyncpg.Connection, model: str) -> int:
+    """Distinct texts still without a vector of `model` (a new model makes all of them so)."""
     return int(
         await conn.fetchval(
-            "SELECT count(*) FROM smart_health.clinical_chunks WHERE embedding IS NULL"
+            "SELECT count(*) FROM smart_health.embedding_texts t WHERE NOT EXISTS (SELECT 1 FROM "
+            "smart_health.embedding_cache e WHERE e.text_hash = t.text_hash AND e.model = $1)",
+            model,
         )
     )
-
-
-async def forget_other_models(conn: asyncpg.Connection, model: str) -> int:
-    """After a model change, vectors of the old model are useless: mark them pending again."""
-    result = await conn.execute(
-        "UPDATE smart_health.clinical_chunks SET embedding = NULL, embedding_model = NULL "
-        "WHERE embedding IS NOT NULL AND embedding_model IS DISTINCT FROM $1",
-        model,
-    )
-    return int(result.split()[-1])
 
 
 async def embed_pending(
@@ -208,52 +201,36 @@ async def embed_pending(
     batch_texts: int = 256,
     on_progress: Callable[[int], None] | None = None,
 ) -> EmbedStats:
-    """Give every chunk an embedding of the configured model; embed each distinct text once."""
+    """Embed every distinct text that has no vector of the configured model yet."""
     stats = EmbedStats()
     model = embedder.model_name
     if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", EMBED_LOCK):
         return stats  # another worker is embedding right now
     try:
         while True:
-            rows = await conn.fetch(_PENDING_TEXTS, batch_texts)
+            rows = await conn.fetch(_PENDING_TEXTS, model, batch_texts)
             if not rows:
                 return stats
-            hashes = [r["embedding_text_hash"] for r in rows]
-            cached = {
-                r["text_hash"]
-                for r in await conn.fetch(
-                    "SELECT text_hash FROM smart_health.embedding_cache "
-                    "WHERE model = $1 AND text_hash = ANY($2::text[])",
-                    model,
-                    hashes,
-                )
-            }
-            missing = [r for r in rows if r["embedding_text_hash"] not in cached]
-            if missing:
-                started = time.perf_counter()
-                vectors = await embedder.embed_passages([r["embedding_text"] for r in missing])
-                stats.embed_seconds += time.perf_counter() - started
-                await conn.executemany(
-                    "INSERT INTO smart_health.embedding_cache (text_hash, model, embedding) "
-                    "VALUES ($1, $2, CAST($3 AS vector)) ON CONFLICT DO NOTHING",
-                    [
-                        (r["embedding_text_hash"], model, to_pgvector(v))
-                        for r, v in zip(missing, vectors, strict=True)
-                    ],
-                )
-            stats.texts_embedded += len(missing)
-            stats.texts_from_cache += len(rows) - len(missing)
-            result = await conn.execute(_FILL_FROM_CACHE, model, hashes)
-            filled = int(result.split()[-1])
-            stats.chunks += filled
+            started = time.perf_counter()
+            vectors = await embedder.embed_passages([r["text"] for r in rows])
+            stats.embed_seconds += time.perf_counter() - started
+            await conn.executemany(
+                "INSERT INTO smart_health.embedding_cache (text_hash, model, embedding) "
+                "VALUES ($1, $2, CAST($3 AS vector)) ON CONFLICT DO NOTHING",
+                [
+                    (r["text_hash"], model, to_pgvector(v))
+                    for r, v in zip(rows, vectors, strict=True)
+                ],
+            )
+            stats.texts_embedded += len(rows)
             if on_progress is not None:
-                on_progress(filled)
+                on_progress(len(rows))
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", EMBED_LOCK)
 
 
 async def request_rebuild(conn: asyncpg.Connection, model: str) -> None:
-    """Re-chunk every patient and re-embed everything for `model` (e.g. after changing it)."""
+    """Re-chunk every patient and re-embed every text for `model` (e.g. after changing it)."""
     async with conn.transaction():
         await conn.execute(
             "INSERT INTO smart_health.chunk_queue (patient_id) "
@@ -261,7 +238,8 @@ async def request_rebuild(conn: asyncpg.Connection, model: str) -> None:
         )
         await conn.execute("DELETE FROM smart_health.embedding_cache WHERE model = $1", model)
         await conn.execute(
-            "UPDATE smart_health.clinical_chunks SET embedding = NULL, embedding_model = NULL"
+            "DELETE FROM smart_health.embedding_texts t WHERE NOT EXISTS (SELECT 1 FROM "
+            "smart_health.clinical_chunks c WHERE c.embedding_text_hash = t.text_hash)"
         )
 
 
@@ -289,17 +267,15 @@ class BackgroundIndexer:
     async def _serve(self) -> None:
         conn = await asyncpg.connect(self.dsn)
         try:
-            await forget_other_models(conn, self.embedder.model_name)
             await conn.add_listener(QUEUE_CHANNEL, lambda *_: self._wake.set())
             while True:
                 self._wake.clear()
                 synced = await sync_queued(conn)
                 embedded = await embed_pending(conn, self.embedder)
-                if synced.patients or embedded.chunks:
+                if synced.patients or embedded.texts_embedded:
                     log.info(
                         "indexer_pass",
                         patients=synced.patients,
-                        chunks=embedded.chunks,
                         texts_embedded=embedded.texts_embedded,
                     )
                     continue

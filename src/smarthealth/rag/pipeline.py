@@ -14,10 +14,12 @@ import datetime as dt
 import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import structlog
 
 from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
@@ -31,11 +33,13 @@ from smarthealth.rag.embeddings import Embedder
 from smarthealth.rag.engines.base import AnswerContext, AnswerEngine, DraftAnswer, SourceFact
 from smarthealth.rag.intent import QuestionAnalysis, analyse
 from smarthealth.rag.retrieval import LEG_WEIGHTS, RRF_K, Candidate, retrieve
+from smarthealth.rag.text import fold
 
 log = structlog.get_logger(__name__)
 
 BOGOTA = dt.timezone(dt.timedelta(hours=-5), "America/Bogota")
 TOP_K = 8
+QUERY_VECTOR_CACHE = 2048
 
 
 def _top_k(analysis: QuestionAnalysis) -> int:
@@ -127,6 +131,22 @@ class QuestionPipeline:
         self.database = database
         self.embedder = embedder
         self.engine = engine
+        # Clinicians ask the same questions about many patients: a question's vector does not
+        # depend on the patient, so recent ones are kept (the model is the slow part under load).
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    async def _query_vector(self, text: str) -> np.ndarray | None:
+        if self.embedder is None:
+            return None
+        key = fold(text)
+        if key in self._vectors:
+            self._vectors.move_to_end(key)
+            return self._vectors[key]
+        vector = await self.embedder.embed_query(text)
+        self._vectors[key] = vector
+        if len(self._vectors) > QUERY_VECTOR_CACHE:
+            self._vectors.popitem(last=False)
+        return vector
 
     async def run(self, request: QueryRequest) -> AsyncIterator[Event]:
         started = time.perf_counter()
@@ -186,9 +206,7 @@ class QuestionPipeline:
         analysis, search_text, before = _follow_up(
             analyse(request.question), turn, request.question
         )
-        query_vector = None
-        if self.embedder is not None:
-            query_vector = await self.embedder.embed_query(search_text)
+        query_vector = await self._query_vector(search_text)
         async with self.database.sessions() as session:
             result = await retrieve(
                 session,

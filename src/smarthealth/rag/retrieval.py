@@ -122,12 +122,15 @@ async def retrieve(
     legs: dict[str, list[tuple[int, float]]] = {}
 
     if query_vector is not None and model:
+        # Exact cosine distance over this patient's chunks; each chunk reaches its vector by
+        # the hash of its meaning (primary-key lookups into embedding_cache).
         rows = await session.execute(
             text(
-                "SELECT chunk_id, 1 - (embedding <=> CAST(:q AS vector)) AS score "
-                "FROM smart_health.clinical_chunks "
-                f"WHERE patient_id = :patient AND embedding_model = :model{time_sql} "
-                "ORDER BY embedding <=> CAST(:q AS vector) LIMIT :depth"
+                "SELECT c.chunk_id, 1 - (e.embedding <=> CAST(:q AS vector)) AS score "
+                "FROM smart_health.clinical_chunks c JOIN smart_health.embedding_cache e "
+                "ON e.text_hash = c.embedding_text_hash AND e.model = :model "
+                f"WHERE c.patient_id = :patient{time_sql} "
+                "ORDER BY score DESC, c.chunk_id LIMIT :depth"
             ),
             {**base, "q": to_pgvector(query_vector), "model": model},
         )

@@ -1,4 +1,4 @@
-"""Retrieval chunks kept in sync by triggers, the embedding cache, chat sessions and turns.
+"""Retrieval chunks kept in sync by triggers, embeddings per distinct text, chat sessions.
 
 Revision ID: 0003
 Revises: 0002
@@ -83,10 +83,7 @@ def upgrade() -> None:
             sa.Computed("to_tsvector('spanish'::regconfig, search_text)", persisted=True),
             nullable=False,
         ),
-        sa.Column("embedding_text", sa.Text(), nullable=False),
         sa.Column("embedding_text_hash", sa.String(length=64), nullable=False),
-        sa.Column("embedding", Vector(), nullable=True),
-        sa.Column("embedding_model", sa.String(length=120), nullable=True),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column(
             "updated_at",
@@ -124,13 +121,6 @@ def upgrade() -> None:
         postgresql_using="gin",
         schema="smart_health",
     )
-    op.create_index(
-        "ix_clinical_chunks_pending",
-        "clinical_chunks",
-        ["embedding_text_hash"],
-        postgresql_where=sa.text("embedding IS NULL"),
-        schema="smart_health",
-    )
     op.create_table(
         "chunk_queue",
         sa.Column("patient_id", sa.BigInteger(), nullable=False),
@@ -141,6 +131,13 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.PrimaryKeyConstraint("patient_id", name=op.f("pk_chunk_queue")),
+        schema="smart_health",
+    )
+    op.create_table(
+        "embedding_texts",
+        sa.Column("text_hash", sa.String(length=64), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("text_hash", name=op.f("pk_embedding_texts")),
         schema="smart_health",
     )
     op.create_table(
@@ -245,8 +242,8 @@ def downgrade() -> None:
     )
     op.drop_table("chat_sessions", schema="smart_health")
     op.drop_table("embedding_cache", schema="smart_health")
+    op.drop_table("embedding_texts", schema="smart_health")
     op.drop_table("chunk_queue", schema="smart_health")
-    op.drop_index("ix_clinical_chunks_pending", table_name="clinical_chunks", schema="smart_health")
     op.drop_index(
         "ix_clinical_chunks_search_tsv", table_name="clinical_chunks", schema="smart_health"
     )
