@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8088
 
-.PHONY: run test lint format bench-seed clean
+.PHONY: run test lint format bench-seed clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: lint
+# The browser tests (tests/web) drive the system's Chromium; Playwright never downloads one.
+browser:
+	@command -v chromium >/dev/null || ( \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium )
+
+test: lint browser
 	$(BIN)/pytest
 
 format: $(VENV)/.installed-test

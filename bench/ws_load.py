@@ -54,6 +54,7 @@ from smarthealth.config import to_asyncpg_url, to_libpq_url
 from smarthealth.db import migrate
 from smarthealth.db.embedded import EmbeddedPostgres
 from smarthealth.ingest.seed import seed_database
+from smarthealth.log_config import configure_logging
 from smarthealth.rag.embeddings import LocalE5Embedder
 from smarthealth.rag.indexer import embed_pending, sync_queued
 
@@ -710,6 +711,7 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.askers <= args.sockets or args.seconds <= 0 or args.ping_interval <= 0:
         parser.error("need 1 <= --askers <= --sockets, --seconds > 0 and --ping-interval > 0")
+    configure_logging("WARNING", json=False)  # to stderr: stdout carries only the JSON document
     with tempfile.TemporaryDirectory(prefix="sh-ws-load-") as folder:
         result = asyncio.run(main_async(args, Path(folder)))
     print(json.dumps(result, indent=2, ensure_ascii=False))

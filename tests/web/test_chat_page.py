@@ -25,6 +25,7 @@ from playwright.async_api import (
     Dialog,
     Page,
     WebSocket,
+    WebSocketRoute,
     async_playwright,
     expect,
 )
@@ -103,16 +104,23 @@ def site(db_url: str, password_hash: str) -> Iterator[Site]:
 
 
 @pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
+def chromium() -> str:
+    """The system Chromium; missing is a failure (not a skip): `make test` installs it."""
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` "
             "(`make test` does it for you).",
             pytrace=False,
         )
+    OUTPUT.mkdir(exist_ok=True)  # screenshots land here (git-ignored)
+    return str(CHROMIUM)
+
+
+@pytest.fixture(scope="module")
+async def browser(chromium: str) -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
         )
         yield launched
         await launched.close()
@@ -213,11 +221,18 @@ async def test_page_is_served_with_a_strict_policy(site: Site) -> None:
     assert page.headers["referrer-policy"] == "no-referrer"
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
     assert script.headers["x-content-type-options"] == "nosniff"
-    assert "innerHTML" not in script.text and "localStorage.setItem" not in script.text
+    for sink in (
+        ".innerHTML",
+        ".outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "localStorage.",
+    ):
+        assert sink not in script.text, sink
     assert links["chat"] == "/chat"
 
 
-async def test_a_clinicians_conversation(site: Site, browser: Browser) -> None:
+async def test_a_clinicians_conversation(browser: Browser, site: Site) -> None:
     started = time.monotonic()
     context, page, watch = await _new_page(browser)
     try:
@@ -261,7 +276,7 @@ async def test_a_clinicians_conversation(site: Site, browser: Browser) -> None:
         await expect(card).to_contain_text(
             f"{site.patient['code']} {site.patient['document_number']}"
         )
-        await expect(page.locator("#patient-fields")).to_be_disabled()
+        await expect(page.locator("#patient-form")).to_be_hidden()  # the card replaces it
 
         # 2. A citation opens the cited source; Escape closes it and focus returns.
         citation = answer.locator("button.citation").first
@@ -273,6 +288,7 @@ async def test_a_clinicians_conversation(site: Site, browser: Browser) -> None:
         await expect(panel).to_be_visible()
         await expect(panel.locator("#source-text")).to_have_text(source["text"])
         await expect(panel).to_contain_text(f"Fuente [{number}]")
+        await page.screenshot(path=str(OUTPUT / "chat-source.png"))
         await page.keyboard.press("Escape")
         await expect(panel).to_be_hidden()
         await expect(citation).to_be_focused()
@@ -297,16 +313,16 @@ async def test_a_clinicians_conversation(site: Site, browser: Browser) -> None:
         await page.get_by_role("button", name="Nueva conversación").click()
         await expect(page.locator(".msg")).to_have_count(0)
         await expect(card).to_be_hidden()
-        await expect(page.get_by_label("Número de documento")).to_be_enabled()
+        await expect(page.get_by_label("Número de documento")).to_be_editable()
         await item.click()
         await expect(page.locator(".msg-answer")).to_have_count(2)
         await expect(page.locator(".msg-question .msg-text").first).to_have_text(
             "¿Qué medicamentos tiene prescritos?"
         )
         await expect(card).to_contain_text(site.patient["full_name"])
-        await expect(page.locator(".msg-answer").first.locator("button.citation")).not_to_have_count(
-            0
-        )
+        await expect(
+            page.locator(".msg-answer").first.locator("button.citation")
+        ).not_to_have_count(0)
 
         # 5. Markup in a question is shown as text, never run or rendered.
         await question.fill(f"{XSS} ¿Tiene alergias?")
@@ -324,8 +340,12 @@ async def test_a_clinicians_conversation(site: Site, browser: Browser) -> None:
         saved = await page.evaluate("() => sessionStorage.getItem('smarthealth.token')")
         assert saved and json.loads(saved)["token"]
 
-        OUTPUT.mkdir(exist_ok=True)
         await page.screenshot(path=str(OUTPUT / "chat.png"))
+
+        # A reload keeps the login (sessionStorage) but not the conversation on screen.
+        await page.reload()
+        await expect(page.locator("#app-view")).to_be_visible()
+        await expect(item).to_be_visible()
 
         # Logging out forgets the token and shows the login form.
         await page.get_by_role("button", name="Cerrar sesión").click()
@@ -341,7 +361,7 @@ async def test_a_clinicians_conversation(site: Site, browser: Browser) -> None:
     print(f"browser conversation took {time.monotonic() - started:.1f} s")
 
 
-async def test_cancel_and_unknown_patient(site: Site, browser: Browser) -> None:
+async def test_cancel_and_unknown_patient(browser: Browser, site: Site) -> None:
     context, page, watch = await _new_page(browser)
     try:
         await _log_in(page, site)
@@ -373,7 +393,7 @@ async def test_cancel_and_unknown_patient(site: Site, browser: Browser) -> None:
 
 
 async def test_a_refused_socket_goes_back_to_login(
-    site: Site, browser: Browser, password_hash: str
+    browser: Browser, site: Site, password_hash: str
 ) -> None:
     email = "desactivada.web@hospital.test"
     user_id = await insert_user(site.db_url, password_hash, "clinician", email=email)
@@ -400,7 +420,67 @@ async def test_a_refused_socket_goes_back_to_login(
         await context.close()
 
 
-async def test_narrow_screen(site: Site, browser: Browser) -> None:
+async def test_a_dropped_socket_reconnects_and_expiry_logs_out(
+    browser: Browser, site: Site
+) -> None:
+    context, page, _ = await _new_page(browser)
+    sockets: list[WebSocketRoute] = []
+
+    def through(route: WebSocketRoute) -> None:
+        route.connect_to_server()  # a transparent proxy we can cut
+        sockets.append(route)
+
+    await page.route_web_socket(re.compile(r"/ws/chat"), through)
+    try:
+        await _log_in(page, site)
+        assert len(sockets) == 1
+        await sockets[0].close(code=1006, reason="")  # dropped, e.g. a restarting proxy
+        await expect(page.locator("#connection")).to_have_attribute("data-state", "down")
+        await expect(page.locator("#connection")).to_have_attribute("data-state", "up")
+        assert len(sockets) == 2
+
+        # The new socket answers.
+        await _pick_patient(page, site)
+        await page.get_by_label("Pregunta").fill("¿Tiene alergias?")
+        await page.keyboard.press("Enter")
+        await _answer_done(page, 0)
+
+        # An expired token closes with 1008: back to the login form, no reconnection.
+        await sockets[1].close(code=1008, reason="TOKEN_EXPIRED")
+        await expect(page.locator("#login-notice")).to_have_text(
+            "Su sesión expiró. Inicie sesión de nuevo."
+        )
+        await expect(page.get_by_label("Correo electrónico")).to_be_focused()
+        await asyncio.sleep(1.5)  # longer than the first backoff steps
+        assert len(sockets) == 2
+        assert await page.evaluate("() => sessionStorage.length") == 0
+    finally:
+        await context.close()
+
+
+async def test_an_idle_socket_reconnects_when_asked(
+    browser: Browser, site: Site, db_url: str
+) -> None:
+    app = create_app(make_settings(ws_idle_timeout=1.0), database_url=db_url)
+    context, page, watch = await _new_page(browser)
+    try:
+        with LiveServer(app) as idle_server:
+            await _log_in(page, Site(idle_server, db_url, site.email, site.patient))
+            # The server sheds the idle socket; the page waits instead of reconnecting in a loop.
+            await expect(page.locator("#connection")).to_have_text("En espera", timeout=5000)
+            assert len(watch.of_type("connected")) == 1
+            await expect(page.locator("#status-line")).to_be_empty()
+            await _pick_patient(page, site)
+            await page.get_by_label("Pregunta").fill("¿Tiene alergias?")
+            await page.keyboard.press("Enter")
+            await _answer_done(page, 0)
+            assert len(watch.of_type("connected")) == 2
+            assert watch.of_type("complete")
+    finally:
+        await context.close()
+
+
+async def test_narrow_screen(browser: Browser, site: Site) -> None:
     context, page, _ = await _new_page(browser, width=375, height=800)
     no_horizontal_scroll = (
         "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
@@ -424,7 +504,15 @@ async def test_narrow_screen(site: Site, browser: Browser) -> None:
         await page.keyboard.press("Escape")
         await expect(page.locator("#history")).to_be_hidden()
         await expect(toggle).to_be_focused()
-        OUTPUT.mkdir(exist_ok=True)
+
+        # A cited answer wraps inside the screen too.
+        await _pick_patient(page, site)
+        await page.get_by_label("Pregunta").fill("¿Qué medicamentos tiene prescritos?")
+        await page.keyboard.press("Enter")
+        await _answer_done(page, 0)
+        await expect(page.locator("#patient-card")).to_be_in_viewport()
+        await expect(page.get_by_label("Pregunta")).to_be_in_viewport()
+        assert await page.evaluate(no_horizontal_scroll)
         await page.screenshot(path=str(OUTPUT / "chat-narrow.png"))
     finally:
         await context.close()

@@ -27,8 +27,9 @@
     TOKEN_EXPIRED: "Su sesión expiró. Inicie sesión de nuevo.",
     UNAUTHORIZED: "Su sesión ya no es válida. Inicie sesión de nuevo.",
   };
-  // Errors that answer a stray message rather than the question in flight.
-  const NON_TERMINAL_ERRORS = new Set(["NOTHING_TO_CANCEL"]);
+  // Errors that do not end the question in flight: a late cancel's reply, and the notice
+  // before an idle socket is closed (the page reconnects by itself at the next question).
+  const NON_TERMINAL_ERRORS = new Set(["NOTHING_TO_CANCEL", "IDLE_TIMEOUT"]);
 
   const $ = (id) => document.getElementById(id);
   const dateTime = new Intl.DateTimeFormat("es-CO", { dateStyle: "medium", timeStyle: "short" });
@@ -271,10 +272,12 @@
     $("patient-fields").disabled = locked;
   }
 
+  /** The patient card replaces the picker for the rest of the conversation. */
   function showPatient(info) {
     $("patient-name").textContent = info.full_name;
     $("patient-doc").textContent = `${info.document_type} ${info.document_number}`;
     show($("patient-card"), true);
+    show($("patient-form"), false);
     setMessage($("patient-error"), "");
   }
 
@@ -304,7 +307,10 @@
     state.socketReady = false;
     clearTimeout(state.drainTimer);
     state.draining = false;
-    if (state.inFlight) failAnswer("Se perdió la conexión; la respuesta quedó incompleta.");
+    // A question already sent is lost with its socket; one still pending waits for the next.
+    if (state.inFlight && !state.pendingQuery) {
+      failAnswer("Se perdió la conexión; la respuesta quedó incompleta.");
+    }
     if (!state.token) return;
     if (event.code === 1008) {
       // Authentication failed (expired, invalid, deactivated): reconnecting cannot help.
@@ -629,6 +635,7 @@
     $("messages").replaceChildren($("empty-chat"));
     show($("empty-chat"), true);
     show($("patient-card"), false);
+    show($("patient-form"), true);
     setMessage($("patient-error"), "");
     setMessage($("ask-error"), "");
     setStatus("");
