@@ -28,6 +28,7 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select, text
@@ -309,7 +310,13 @@ async def run_gold_set(
     on_progress: Callable[[int], None] | None = None,
 ) -> list[QuestionResult]:
     recorder = _RecordingEmbedder(embedder)
-    pipeline = QuestionPipeline(database, recorder, engine)
+    # The record was generated for `gold.today`: the answers must see the same day.
+    pipeline = QuestionPipeline(
+        database,
+        recorder,
+        engine,
+        clock=lambda: dt.datetime.combine(gold.today, dt.time(12, 0), BOGOTA),
+    )
     names = {p.patient_id: (p.full_name, p.document_number) for p in gold.patients}
     sessions: dict[str, _SessionState] = defaultdict(_SessionState)
     results: list[QuestionResult] = []
@@ -446,11 +453,13 @@ async def evaluate(
     embedder: Embedder | None = None,
     engine: AnswerEngine | None = None,
     database_info: dict[str, Any] | None = None,
-    sample: int | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_gold: Callable[[GoldSet], None] | None = None,
 ) -> EvalReport:
-    """Build the gold set from the database at `url` and run it (offline engines by default)."""
+    """Build the gold set from the database at `url` and run it (offline engines by default).
+
+    `limit`: at most that many questions, whole sessions spread over templates and patients.
+    """
     started = time.perf_counter()
     started_at = dt.datetime.now(BOGOTA).isoformat(timespec="seconds")
     embedder = embedder or LocalE5Embedder()
@@ -460,9 +469,7 @@ async def evaluate(
     try:
         conn = await asyncpg.connect(asyncpg_dsn(url))
         try:
-            gold = (await build_gold_set(conn, patients)).limited(limit)
-            if sample is not None:
-                gold = gold.sample(sample)
+            gold = (await build_gold_set(conn, embedder.model_name, patients)).sample(limit)
         finally:
             await conn.close()
         if on_gold is not None:
@@ -554,26 +561,21 @@ def machine() -> str:
     )
 
 
-def _fmt(value: float | int | None, percent: bool = True) -> str:
+def _fmt(value: float | int | None, ratio: bool = True) -> str:
     if value is None:
         return "—"
-    return f"{value:.3f}" if percent else f"{value:g}"
+    return f"{value:.3f}" if ratio else f"{value:.0f}"
 
 
 def render_table(report: EvalReport, console: Console) -> None:
     table = Table(
-        "intención",
-        "n",
-        "resp.",
-        "R@8",
-        "hechos",
-        "citas",
-        "abst.",
-        "fuga",
-        "p50 ms",
-        "p95 ms",
         title=f"Evaluación · {report.engine} · {report.embedding_model}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
+    table.add_column("intención", no_wrap=True, min_width=12)
+    for name in ("n", "resp.", "R@8", "hechos", "citas", "abst.", "fuga", "p50", "p95"):
+        table.add_column(name, justify="right", no_wrap=True)
     rows = [*report.per_intent.items(), ("total", report.overall)]
     for name, m in rows:
         table.add_row(
@@ -591,7 +593,8 @@ def render_table(report: EvalReport, console: Console) -> None:
     console.print(table)
     console.print(
         "R@8 recall@8 · hechos: recall de hechos · citas: precisión de citas · "
-        "abst.: exactitud de abstención · fuga: fugas entre pacientes · resp.: respondibles"
+        "abst.: exactitud de abstención · fuga: fugas entre pacientes · resp.: respondibles · "
+        "p50/p95: latencia en ms"
     )
     shares = ", ".join(f"{k} {v:.0%}" for k, v in report.shares.items())
     console.print(
@@ -609,12 +612,25 @@ def render_table(report: EvalReport, console: Console) -> None:
         )
 
 
+def _citation_json(c: CitationCheck) -> dict[str, Any]:
+    """Compact: the segment and the missing tokens only where the citation is unsupported."""
+    data: dict[str, Any] = {"n": c.number, "chunk_id": c.chunk_id, "supported": c.supported}
+    if not c.supported:
+        data.update(type=c.chunk_type, segment=c.segment, missing=c.missing_tokens)
+    return data
+
+
 def report_json(report: EvalReport, include_results: bool = True) -> dict[str, Any]:
     data = asdict(report)
     data["passed"] = report.passed
     if include_results:
         data["results"] = [
-            {**asdict(r), "problems": r.problems, "fact_recall": r.fact_recall}
+            {
+                **asdict(r),
+                "citations": [_citation_json(c) for c in r.citations],
+                "problems": r.problems,
+                "fact_recall": r.fact_recall,
+            }
             for r in report.results
         ]
         data["failures"] = [r.qid for r in report.results if r.problems]

@@ -61,6 +61,8 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         r"intoleran",
         r"hipersensib",
         r"le cae mal",
+        r"\bsensible",
+        r"\bsensibilidad",
         r"le hace dano",
         r"no (puede|debe) (tomar|recibir)",
         r"contraindic",
@@ -107,6 +109,10 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         r"cuanto pesa",
         r"\btalla\b",
         r"\bmide\b",
+        r"\bkilos?\b",
+        r"\bpesa\b",
+        r"\blat(e|ido|idos)\b",
+        r"corazon",
         r"estatura",
         r"\bimc\b",
         r"masa corporal",
@@ -116,10 +122,13 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
     "notes": (
         r"\bnota",
         r"evolucion",
-        r"motivo de (la )?consulta",
+        r"\bmotivo\b",
         r"examen fisico",
         r"\bplan\b",
         r"hallazg",
+        r"\bhall(o|aron|ado)\b",
+        r"\brevis(o|aron|arlo|arla)\b",
+        r"\bexamin",
         r"sintoma",
         r"por que (consulto|vino|fue)",
         r"que (le )?encontr",
@@ -137,6 +146,9 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         r"grupo sanguineo",
         r"\brh\b",
         r"donde vive",
+        r"de donde es",
+        r"procedencia",
+        r"\breside",
         r"\bciudad\b",
         r"documento",
         r"como se llama",
@@ -175,7 +187,12 @@ _FOCUS: dict[str, tuple[str, ...]] = {
         r"cuando (vuelve|le toca)",
     ),
     "first": (r"primer", r"inicial", r"desde cuando"),
-    "before": (r"antes de eso", r"\banterior", r"\bprevi", r"antes de (esa|ese)"),
+    "before": (
+        r"antes de (eso|esa|ese|esto)",
+        r"anterior a (eso|esa|ese)",
+        r"\by (el|la) anterior\b",
+        r"previo a (eso|esa|ese)",
+    ),
     "dose": (
         r"dosis",
         r"cada cuanto",
@@ -185,10 +202,10 @@ _FOCUS: dict[str, tuple[str, ...]] = {
         r"cuanto (debe )?tomar",
         r"por cuantos dias",
     ),
-    "pressure": (r"\bpresion", r"\btension", r"\bta\b"),
-    "weight": (r"\bpeso\b", r"cuanto pesa", r"\bimc\b", r"masa corporal"),
+    "pressure": (r"\bpresion", r"\btension\b", r"\bta\b"),
+    "weight": (r"\bpeso\b", r"\bpesa\b", r"\bkilos?\b", r"\bimc\b", r"masa corporal"),
     "temperature": (r"temperatura", r"fiebre"),
-    "heart_rate": (r"frecuencia cardi", r"\bpulso"),
+    "heart_rate": (r"frecuencia cardi", r"\bpulso", r"\blat(e|ido|idos)\b", r"corazon"),
     "spo2": (r"saturacion", r"oxigen"),
 }
 _FOCUS_COMPILED = {name: [re.compile(p) for p in pats] for name, pats in _FOCUS.items()}
@@ -214,16 +231,21 @@ class QuestionAnalysis:
         return tuple(types)
 
 
+# Disease names that contain a vital-sign word: "fiebre amarilla" is not a temperature.
+_NOT_VITALS = re.compile(r"fiebre (amarilla|tifoidea|reumatica|del heno)|dengue")
+
+
 def analyse(question: str) -> QuestionAnalysis:
     folded = fold(question)
+    matched = _NOT_VITALS.sub(" ", folded)
     scores = {
-        intent: sum(1 for pattern in patterns if pattern.search(folded))
+        intent: sum(1 for pattern in patterns if pattern.search(matched))
         for intent, patterns in _COMPILED.items()
     }
     focus = tuple(
         name
         for name, patterns in _FOCUS_COMPILED.items()
-        if any(p.search(folded) for p in patterns)
+        if any(p.search(matched) for p in patterns)
     )
     if "dose" in focus:
         scores["medications"] = max(scores["medications"], 1)

@@ -15,7 +15,7 @@ import re
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,11 +126,23 @@ def _source_json(s: SourceFact, c: Candidate) -> dict[str, Any]:
     }
 
 
+def bogota_now() -> dt.datetime:
+    return dt.datetime.now(BOGOTA)
+
+
 class QuestionPipeline:
-    def __init__(self, database: Database, embedder: Embedder | None, engine: AnswerEngine) -> None:
+    def __init__(
+        self,
+        database: Database,
+        embedder: Embedder | None,
+        engine: AnswerEngine,
+        clock: Callable[[], dt.datetime] = bogota_now,
+    ) -> None:
+        """`clock` says what "today" is (the evaluation runs a record seeded for a fixed day)."""
         self.database = database
         self.embedder = embedder
         self.engine = engine
+        self.clock = clock
         # Clinicians ask the same questions about many patients: a question's vector does not
         # depend on the patient, so recent ones are kept (the model is the slow part under load).
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -203,6 +215,7 @@ class QuestionPipeline:
         audit.outcome = "in_progress"
 
         yield _status("retrieving")
+        now = self.clock()
         analysis, search_text, before = _follow_up(
             analyse(request.question), turn, request.question
         )
@@ -217,6 +230,7 @@ class QuestionPipeline:
                 self.embedder.model_name if self.embedder else None,
                 k=_top_k(analysis),
                 before=before,
+                now=now,
             )
         candidates = result.candidates
         sources = tuple(_source(i, c) for i, c in enumerate(candidates, start=1))
@@ -231,7 +245,7 @@ class QuestionPipeline:
             patient_name=patient.full_name,
             intents=analysis.intents,
             sources=sources,
-            today=dt.datetime.now(BOGOTA).date(),
+            today=now.date(),
             history=turn.history,
             focus=analysis.focus,
         )

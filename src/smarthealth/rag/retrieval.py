@@ -98,8 +98,8 @@ def _intent_order(analysis: QuestionAnalysis) -> str:
     if "next" in analysis.focus and "appointments" in analysis.intents:
         # upcoming first (soonest first), then the past (most recent first)
         return (
-            "(occurred_at >= now()) DESC, "
-            "CASE WHEN occurred_at >= now() THEN occurred_at END ASC, "
+            "(occurred_at >= :now) DESC, "
+            "CASE WHEN occurred_at >= :now THEN occurred_at END ASC, "
             "occurred_at DESC NULLS LAST"
         )
     if "first" in analysis.focus:
@@ -116,9 +116,11 @@ async def retrieve(
     model: str | None,
     k: int = 8,
     before: dt.datetime | None = None,
+    now: dt.datetime | None = None,
 ) -> RetrievalResult:
     time_sql, time_params = _time_filter(analysis, before)
     base = {"patient": patient_id, "depth": LEG_DEPTH, **time_params}
+    now = now or dt.datetime.now(dt.UTC)
     legs: dict[str, list[tuple[int, float]]] = {}
 
     if query_vector is not None and model:
@@ -138,29 +140,42 @@ async def retrieve(
 
     tsquery = lexical_query(search_text)
     if tsquery:
+        # Matches of the asked-for kind first: "¿tiene hipertensión arterial?" must reach the
+        # diagnosis even when every blood-pressure reading also says "arterial".
         rows = await session.execute(
             text(
                 "SELECT chunk_id, ts_rank_cd(search_tsv, query) AS score "
                 "FROM smart_health.clinical_chunks, to_tsquery('spanish', :tsq) query "
                 f"WHERE patient_id = :patient AND search_tsv @@ query{time_sql} "
-                "ORDER BY score DESC, occurred_at DESC NULLS LAST LIMIT :depth"
+                "ORDER BY source_type = ANY(:types) DESC, score DESC, "
+                "occurred_at DESC NULLS LAST LIMIT :depth"
             ),
-            {**base, "tsq": tsquery},
+            {**base, "tsq": tsquery, "types": list(analysis.source_types)},
         )
         legs["lexical"] = [(r.chunk_id, float(r.score)) for r in rows]
 
     if analysis.intents:
+        order = _intent_order(analysis)
+        # One chunk per fact (a diagnosis repeated at every control counts once, in its most
+        # recent — or, for "¿desde cuándo?", its first — occurrence), then per kind in order.
         rows = await session.execute(
             text(
-                "SELECT chunk_id FROM (SELECT chunk_id, occurred_at, row_number() OVER "
-                f"(PARTITION BY source_type ORDER BY {_intent_order(analysis)}) AS per_type "
+                "WITH c AS (SELECT chunk_id, source_type, occurred_at, CASE source_type "
+                "WHEN 'diagnosis' THEN facts->>'icd_code' "
+                "WHEN 'prescription' THEN facts->>'ingredient' "
+                "WHEN 'allergy' THEN facts->>'ingredient' ELSE chunk_id::text END AS fact "
                 "FROM smart_health.clinical_chunks "
-                f"WHERE patient_id = :patient AND source_type = ANY(:types){time_sql}) ranked "
-                f"WHERE per_type <= :per_type ORDER BY per_type, {_intent_order(analysis)} "
+                f"WHERE patient_id = :patient AND source_type = ANY(:types){time_sql}), "
+                f"f AS (SELECT *, row_number() OVER (PARTITION BY source_type, fact "
+                f"ORDER BY {order}) AS nth FROM c), "
+                f"r AS (SELECT *, row_number() OVER (PARTITION BY source_type ORDER BY {order}) "
+                "AS per_type FROM f WHERE nth = 1) "
+                f"SELECT chunk_id FROM r WHERE per_type <= :per_type ORDER BY per_type, {order} "
                 "LIMIT :depth"
             ),
             {
                 **base,
+                "now": now,
                 "types": list(analysis.source_types),
                 "per_type": 4 if "summary" in analysis.intents else LEG_DEPTH,
             },

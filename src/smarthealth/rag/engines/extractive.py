@@ -11,11 +11,13 @@ import re
 from collections.abc import AsyncGenerator, Callable, Iterable
 
 from smarthealth.rag.engines.base import AnswerContext, DraftAnswer, SourceFact
+from smarthealth.rag.retrieval import lexical_query
+from smarthealth.rag.text import fold
 
 MODEL_NAME = "extractive-v1"
 # Below this cosine similarity a vector hit alone is not evidence (multilingual-e5 scores are
 # high for any clinical sentence); lexical or intent evidence always counts.
-VECTOR_EVIDENCE = 0.84
+VECTOR_EVIDENCE = 0.88
 MAX_ITEMS = 6
 
 STATUS = {
@@ -40,6 +42,22 @@ TOPIC = {
 _TOKENS = re.compile(r"\S+\s*")
 
 Sentence = tuple[str, tuple[int, ...]]  # text without final period, citation numbers
+
+
+def _terms(text: str) -> set[str]:
+    """The question's content words, folded and cut to a crude stem (first 5 letters)."""
+    query = lexical_query(text) or ""
+    return {t.rstrip(":*")[:5] for t in query.split(" | ") if t}
+
+
+def _coverage(question: str, source: SourceFact) -> float:
+    """Share of the question's content words that the source mentions."""
+    wanted = _terms(question)
+    if not wanted:
+        return 0.0
+    words = fold(source.content).replace(".", " ").replace(",", " ").replace("(", " ").split()
+    present = {w[:5] for w in words}
+    return sum(1 for t in wanted if t in present) / len(wanted)
 
 
 def _date(value: str | None) -> str:
@@ -119,19 +137,34 @@ def _allergies(ctx: AnswerContext) -> list[Sentence]:
 
 def _diagnoses(ctx: AnswerContext) -> list[Sentence]:
     sources = _of(ctx, "diagnosis")
-    if "yesno" in ctx.focus:
-        sources = [s for s in sources if s.scores.get("lexical")]
+    if "yesno" in ctx.focus:  # "¿Tiene hipertensión?": only diagnoses that name it
+        sources = [s for s in sources if _coverage(ctx.question, s) >= 0.5]
     latest = _latest_per(sources, lambda s: str(s.facts.get("icd_code")))
     if not latest:
         return []
-    if "latest" in ctx.focus:
-        s = latest[0]
+    if "latest" in ctx.focus:  # everything recorded at the most recent visit
+        newest = latest[0].facts.get("date")
+        same_day = [s for s in latest if s.facts.get("date") == newest]
         return [
             (
-                f"El diagnóstico más reciente es {s.facts['description']} (CIE-10 "
-                f"{s.facts['icd_code']}), registrado el {_date(s.facts.get('date'))}",
+                f"En la consulta más reciente ({_date(newest)}) se registró: "
+                f"{s.facts['description']} (CIE-10 {s.facts['icd_code']}), "
+                f"{KIND.get(s.facts.get('kind', ''), 'registrado')}",
                 (s.number,),
             )
+            for s in same_day
+        ]
+    if "first" in ctx.focus:  # "¿desde cuándo?": the earliest record of each diagnosis
+        earliest: dict[str, SourceFact] = {}
+        for s in reversed(_newest_first(sources)):
+            earliest.setdefault(str(s.facts.get("icd_code")), s)
+        return [
+            (
+                f"{s.facts['description']} (CIE-10 {s.facts['icd_code']}) está registrado "
+                f"desde el {_date(s.facts.get('date'))}",
+                (s.number,),
+            )
+            for s in list(earliest.values())[:MAX_ITEMS]
         ]
     opening = "Sí, tiene registrado" if "yesno" in ctx.focus else "Diagnósticos registrados"
     sentences: list[Sentence] = [(opening, ())]
@@ -236,15 +269,31 @@ def _strip_prefix(content: str) -> str:
     return content.split(" — ", 1)[-1] if " — " in content else content.split(" · ", 1)[-1]
 
 
+_NOTE_SECTION_WORDS = (
+    ("MOTIVO DE CONSULTA", ("motivo", "por que consulto", "por que vino", "consulto por")),
+    ("EXAMEN FÍSICO", ("examen", "hallaz", "hallo", "hallaron", "revis", "encontr", "fisico")),
+    ("ANÁLISIS Y PLAN", ("plan", "analisis", "conducta", "indicaron", "recomend")),
+    ("ENFERMEDAD ACTUAL", ("enfermedad actual", "sintoma", "refiere", "se queja", "cuadro")),
+    ("ANTECEDENTES", ("antecedente",)),
+)
+
+
 def _notes(ctx: AnswerContext) -> list[Sentence]:
-    notes = _of(ctx, "note")[:3]
+    notes = _of(ctx, "note")
+    folded = fold(ctx.question)
+    for section, words in _NOTE_SECTION_WORDS:
+        if any(w in folded for w in words):
+            notes = [s for s in notes if s.facts.get("section") == section] or notes
+            break
+    if "latest" in ctx.focus:
+        notes = _newest_first(notes)[:1]
     return [
         (
             f"El {_date(s.facts.get('date'))} ({s.facts.get('record_type', 'nota')}): "
             f"{_strip_prefix(s.content).rstrip('.')}",
             (s.number,),
         )
-        for s in notes
+        for s in notes[:3]
     ]
 
 
@@ -311,16 +360,14 @@ def _summary(ctx: AnswerContext) -> list[Sentence]:
     return sentences
 
 
-def _relevant(s: SourceFact) -> bool:
-    return bool(
-        s.scores.get("lexical")
-        or s.scores.get("intent")
-        or s.scores.get("vector", 0.0) >= VECTOR_EVIDENCE
-    )
-
-
 def _general(ctx: AnswerContext) -> list[Sentence]:
-    evidence = [s for s in ctx.sources if _relevant(s)][:3]
+    """No recognised intent: answer only from sources that say what was asked — most of the
+    question's content words, or a very close meaning — and otherwise abstain."""
+    evidence = [
+        s
+        for s in ctx.sources
+        if _coverage(ctx.question, s) >= 0.5 or s.scores.get("vector", 0.0) >= VECTOR_EVIDENCE
+    ][:3]
     return [
         (
             f"Según el registro del {_date(s.occurred_at.isoformat() if s.occurred_at else None)}"
