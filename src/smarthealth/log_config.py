@@ -6,6 +6,7 @@ Rule for callers: log identifiers and counts, never names, document numbers or r
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -13,6 +14,21 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 _SECRET_KEYS = ("password", "token", "secret", "authorization", "api_key", "hash")
+
+
+_QUERY_STRING = re.compile(r"(/[^\s?\"]*)\?[^\s\"]*")
+
+
+class QueryStringFilter(logging.Filter):
+    """Drop query strings from third-party log lines: uvicorn logs each WebSocket handshake
+    as `"WebSocket /ws/chat?token=…" [accepted]`, and the token must never reach a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            message = record.getMessage()
+            if "?" in message:
+                record.msg, record.args = _QUERY_STRING.sub(r"\1", message), None
+        return True
 
 
 def _redact(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
@@ -50,6 +66,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
             ],
         )
     )
+    handler.addFilter(QueryStringFilter())
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())

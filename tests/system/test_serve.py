@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -69,6 +70,16 @@ def serve(env: dict[str, str], cwd: Path, *args: str) -> Iterator[tuple[str, Pat
                 process.wait()
 
 
+async def _open_websocket(url: str) -> None:
+    """A handshake with a (bad) token in the query string, as browsers send it."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    async with connect(url) as ws:
+        with contextlib.suppress(ConnectionClosed):
+            await ws.recv()
+
+
 def test_serve_with_embedded_database_starts_and_stops_it(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     with serve({"SMARTHEALTH_DATA_DIR": str(data_dir)}, tmp_path) as (base, log_path):
@@ -76,6 +87,7 @@ def test_serve_with_embedded_database_starts_and_stops_it(tmp_path: Path) -> Non
         pid = int((data_dir / "pgdata" / "postmaster.pid").read_text().splitlines()[0])
         assert psutil.pid_exists(pid)
         httpx.get(f"{base}/", headers={"X-Request-ID": "trace-0001"}, params={"token": "s3cr3t"})
+        asyncio.run(_open_websocket(base.replace("http", "ws") + "/ws/chat?token=s3cr3t-ws"))
     deadline = time.monotonic() + 15
     while psutil.pid_exists(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -90,6 +102,7 @@ def test_serve_with_embedded_database_starts_and_stops_it(tmp_path: Path) -> Non
     traced = [e for e in request_lines if e.get("request_id") == "trace-0001"]
     assert traced and traced[0]["path"] == "/" and traced[0]["status"] == 200
     assert "s3cr3t" not in log_path.read_text()
+    assert "/ws/chat" in log_path.read_text()  # the handshake was logged, without its token
 
 
 def test_serve_with_external_database_url(tmp_path: Path, db_url: str, password_hash: str) -> None:
