@@ -318,6 +318,8 @@ async def test_history_lists_own_sessions_and_their_turns(ctx: Ctx) -> None:
     assert mine[0]["first_question"] == "¿Qué diagnósticos tiene?"
     assert mine[0]["turns"] == 2
     assert patient["first_name"] in mine[0]["patient_name"]
+    assert mine[0]["document_type_id"] == patient["document_type_id"]
+    assert first["patient_info"]["document_type_id"] == patient["document_type_id"]
     detail = (
         await ctx.client.get(f"/history/sessions/{first['session_id']}", headers=ctx.admin)
     ).json()

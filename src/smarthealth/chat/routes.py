@@ -130,6 +130,7 @@ def _summary(
         patient_id=patient.patient_id,
         patient_name=patient.full_name,
         document_type=code,
+        document_type_id=patient.document_type_id,
         document_number=patient.document_number,
         first_question=first,
         turns=turns,

@@ -41,6 +41,7 @@ class SessionSummary(BaseModel):
     patient_id: int
     patient_name: str
     document_type: str
+    document_type_id: int
     document_number: str
     first_question: str | None
     turns: int

@@ -270,6 +270,7 @@ class QuestionPipeline:
                 "patient_id": patient.patient_id,
                 "full_name": patient.full_name,
                 "document_type": document_code,
+                "document_type_id": patient.document_type_id,
                 "document_number": patient.document_number,
             },
             "answer": {
