@@ -1,5 +1,5 @@
 """The CI subset of `smarthealth eval`: the gold set of the seeded test database (40 patients,
-seed 7), sampled to ~80 questions over every intent, run through the real pipeline with the
+seed 7), sampled to at most 100 questions over every intent, run through the real pipeline with the
 offline defaults, held to the issue's targets. The full run lives in bench/eval_full.py."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from smarthealth.rag.text import fold
 from tests.conftest import shared_embedder
 
 GOLD_PATIENTS = 8
-SAMPLE = 80
+SAMPLE = 100
 
 
 @dataclass
@@ -39,7 +39,7 @@ async def run(db_url: str) -> AsyncIterator[Run]:
     report = await evaluate(
         db_url,
         GOLD_PATIENTS,
-        sample=SAMPLE,
+        limit=SAMPLE,
         embedder=shared_embedder(),
         on_gold=captured.append,
     )
@@ -69,7 +69,7 @@ async def test_subset_covers_every_intent_and_kind_of_question(run: Run) -> None
 async def test_full_gold_set_meets_the_issue_minimums(db_url: str) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(db_url))
     try:
-        gold = await build_gold_set(conn, 12)
+        gold = await build_gold_set(conn, shared_embedder().model_name, 12)
     finally:
         await conn.close()
     assert len(gold.questions) >= 120

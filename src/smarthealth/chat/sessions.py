@@ -25,6 +25,7 @@ class OpenTurn:
     sequence_chat_id: int
     history: tuple[PriorTurn, ...]
     previous_dates: tuple[str, ...]  # dates of the sources the previous answer cited
+    previous_year: int | None = None  # the year the previous question was limited to
 
 
 async def open_turn(
@@ -65,8 +66,10 @@ async def open_turn(
         for t in reversed(turns)
     )
     previous_dates: tuple[str, ...] = ()
+    previous_year = None
     if turns and turns[0].response_json:
         previous_dates = tuple(
             s["date"] for s in turns[0].response_json.get("sources", []) if s.get("date")
         )
-    return OpenTurn(session_id, int(sequence or 1), history, previous_dates)
+        previous_year = turns[0].response_json.get("metadata", {}).get("year")
+    return OpenTurn(session_id, int(sequence or 1), history, previous_dates, previous_year)

@@ -123,44 +123,29 @@ class GoldSet:
             "time": sum(q.time is not None for q in self.questions) / total,
         }
 
-    def sample(self, size: int) -> GoldSet:
-        """At least `size` questions in whole sessions, spread over templates and patients.
+    def sample(self, size: int | None) -> GoldSet:
+        """At most `size` questions in whole sessions, spread over templates and patients.
 
-        Round after round, every template contributes the session of a different patient, so
-        a small sample still covers every intent and kind of question.
+        Round after round, every template contributes the session of another patient, so a
+        small sample still covers every intent and kind of question.
         """
+        if size is None or size >= len(self.questions):
+            return self
         sessions: dict[str, list[GoldQuestion]] = {}
         for q in self.questions:
             sessions.setdefault(q.session, []).append(q)
         by_template: dict[str, list[str]] = {}
         for key, turns in sessions.items():
             by_template.setdefault(turns[0].template, []).append(key)
-        picked: list[str] = []
+        picked: set[str] = set()
         count = 0
-        for round_ in range(max((len(v) for v in by_template.values()), default=0)):
+        for round_ in range(max(len(keys) for keys in by_template.values())):
             for position, keys in enumerate(by_template.values()):
                 key = keys[(position + round_) % len(keys)]
-                if count >= size:
-                    break
-                if key not in picked:
-                    picked.append(key)
+                if key not in picked and count + len(sessions[key]) <= size:
+                    picked.add(key)
                     count += len(sessions[key])
-        chosen = set(picked)
-        kept = [q for q in self.questions if q.session in chosen]
-        ids = {q.patient_id for q in kept}
-        return GoldSet(
-            self.today, [p for p in self.patients if p.patient_id in ids], kept, self.skipped
-        )
-
-    def limited(self, limit: int | None) -> GoldSet:
-        """The first questions up to `limit`, never cutting a session in half."""
-        if limit is None or limit >= len(self.questions):
-            return self
-        kept: list[GoldQuestion] = []
-        for q in self.questions:
-            if len(kept) >= limit and q.turn == 1:
-                break
-            kept.append(q)
+        kept = [q for q in self.questions if q.session in picked]
         ids = {q.patient_id for q in kept}
         return GoldSet(
             self.today, [p for p in self.patients if p.patient_id in ids], kept, self.skipped
@@ -249,10 +234,6 @@ JOIN smart_health.clinical_chunks c
 WHERE d.patient_id = $1 AND g.icd_code = $2
 ORDER BY r.registration_datetime, r.medical_record_id LIMIT 1
 """
-PATIENT_ICD_SQL = """
-SELECT DISTINCT g.icd_code FROM smart_health.record_diagnoses d
-JOIN smart_health.diagnoses g USING (diagnosis_id) WHERE d.patient_id = $1
-"""
 # Other appointment chunks of the same local day (and specialty) state the same date (and
 # specialty): any of them is evidence for that fact.
 _SAME_DAY = """
@@ -334,8 +315,12 @@ SELECT p.patient_id,
                AND extract(year FROM x.prescription_date) = $2) AS prescribed_in_year,
        (SELECT count(*) FROM smart_health.clinical_chunks c
          WHERE c.patient_id = p.patient_id) AS chunks,
+       EXISTS (SELECT 1 FROM smart_health.chunk_queue q
+               WHERE q.patient_id = p.patient_id) AS queued,
        (SELECT count(*) FROM smart_health.clinical_chunks c
-         WHERE c.patient_id = p.patient_id AND c.embedding IS NULL) AS unembedded
+         WHERE c.patient_id = p.patient_id AND NOT EXISTS (
+           SELECT 1 FROM smart_health.embedding_cache e
+           WHERE e.text_hash = c.embedding_text_hash AND e.model = $3)) AS unembedded
 FROM smart_health.patients p ORDER BY p.patient_id
 """
 
@@ -1004,13 +989,18 @@ class _Builder:
 
 
 async def select_patients(
-    conn: asyncpg.Connection, count: int, today: dt.date
+    conn: asyncpg.Connection, count: int, today: dt.date, model: str
 ) -> list[tuple[int, str]]:
     """A deterministic, varied sample: allergic, upcoming appointment, child, no history, rich.
 
-    Only fully indexed patients (every chunk embedded) are eligible.
+    Only fully indexed patients are eligible: none queued for re-chunking, every chunk with a
+    vector of `model` (the evaluated embedder's).
     """
-    rows = [r for r in await conn.fetch(CANDIDATES_SQL, today, YEAR) if r["unembedded"] == 0]
+    rows = [
+        r
+        for r in await conn.fetch(CANDIDATES_SQL, today, YEAR, model)
+        if not r["queued"] and r["unembedded"] == 0
+    ]
     chosen: dict[int, str] = {}
 
     def take(profile: str, pool: Iterable[asyncpg.Record], n: int) -> None:
@@ -1036,14 +1026,16 @@ async def select_patients(
 
 async def build_gold_set(
     conn: asyncpg.Connection,
+    model: str,
     patients: int = 12,
     today: dt.date | None = None,
     patient_ids: Sequence[int] | None = None,
 ) -> GoldSet:
-    """Questions and SQL-computed expectations for `patients` selected patients."""
+    """Questions and SQL-computed expectations for `patients` selected patients (among those
+    fully indexed for the embedding `model`)."""
     today = today or dt.datetime.now(BOGOTA).date()
     if patient_ids is None:
-        selected = await select_patients(conn, patients, today)
+        selected = await select_patients(conn, patients, today, model)
     else:
         selected = [(pid, "elegido") for pid in patient_ids]
     labels = {c.icd_code: c.label for c in load_catalog_files().conditions}

@@ -255,6 +255,7 @@ class _SessionState:
     session_id: uuid.UUID | None = None
     history: list[PriorTurn] = field(default_factory=list)
     previous_dates: tuple[str, ...] = ()
+    previous_year: int | None = None
 
 
 async def _replay_retrieval(
@@ -263,13 +264,15 @@ async def _replay_retrieval(
     q: GoldQuestion,
     patient_id: int,
     state: _SessionState,
+    now: dt.datetime,
 ) -> list[int]:
-    """The pipeline's top 8 for this turn: same analysis, search text and time bound."""
+    """The pipeline's top 8 for this turn: same analysis, search text, time bound and clock."""
     turn = OpenTurn(
         state.session_id or uuid.uuid4(),
         len(state.history) + 1,
         tuple(state.history[-3:]),
         state.previous_dates,
+        state.previous_year,
     )
     analysis, search_text, before = _follow_up(analyse(q.text), turn, q.text)
     vector = await embedder.vector_for(search_text)
@@ -283,6 +286,7 @@ async def _replay_retrieval(
             embedder.model_name,
             k=metrics.RECALL_K,
             before=before,
+            now=now,
         )
     return [c.chunk_id for c in result.candidates]
 
@@ -311,12 +315,8 @@ async def run_gold_set(
 ) -> list[QuestionResult]:
     recorder = _RecordingEmbedder(embedder)
     # The record was generated for `gold.today`: the answers must see the same day.
-    pipeline = QuestionPipeline(
-        database,
-        recorder,
-        engine,
-        clock=lambda: dt.datetime.combine(gold.today, dt.time(12, 0), BOGOTA),
-    )
+    now = dt.datetime.combine(gold.today, dt.time(12, 0), BOGOTA)
+    pipeline = QuestionPipeline(database, recorder, engine, clock=lambda: now)
     names = {p.patient_id: (p.full_name, p.document_number) for p in gold.patients}
     sessions: dict[str, _SessionState] = defaultdict(_SessionState)
     results: list[QuestionResult] = []
@@ -350,7 +350,7 @@ async def run_gold_set(
             result.error = exc.code
         result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
 
-        result.top8 = await _replay_retrieval(database, recorder, q, q.patient_id, state)
+        result.top8 = await _replay_retrieval(database, recorder, q, q.patient_id, state, now)
         sources = {int(s["source_id"]): s for s in body.get("sources", [])}
         result.answer = body.get("answer", {}).get("text", "")
         result.detected_intents = list(body.get("metadata", {}).get("intents", []))
@@ -409,6 +409,7 @@ async def run_gold_set(
             state.previous_dates = tuple(
                 s["date"] for s in body.get("sources", []) if s.get("date")
             )
+            state.previous_year = body.get("metadata", {}).get("year")
         if on_progress is not None:
             on_progress(1)
     return results

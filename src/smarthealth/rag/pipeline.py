@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -94,6 +94,12 @@ def _follow_up(
     if previous is None:
         return analysis, search_text, before
     inherited = tuple(i for i in (previous.intent or "").split(",") if i)
+    if (
+        analysis.year is None
+        and turn.previous_year is not None
+        and (not analysis.intents or _FOLLOW_UP.search(analysis.folded))
+    ):  # "¿Qué le formularon en 2024?" → "¿y la dosis?" stays in 2024
+        analysis = replace(analysis, year=turn.previous_year)
     if not analysis.intents and inherited and _FOLLOW_UP.search(analysis.folded):
         analysis = QuestionAnalysis(
             analysis.folded, inherited, analysis.focus, analysis.year, analysis.scores
@@ -246,6 +252,7 @@ class QuestionPipeline:
             intents=analysis.intents,
             sources=sources,
             today=now.date(),
+            now=now,
             history=turn.history,
             focus=analysis.focus,
         )
@@ -286,6 +293,7 @@ class QuestionPipeline:
                 "context_tokens": sum(len(s.content.split()) for s in sources) * 4 // 3,
                 "retrieval": result.leg_counts,
                 "intents": list(analysis.intents),
+                "year": analysis.year,
             },
         }
         audit.outcome = "answered" if cited else "abstained"

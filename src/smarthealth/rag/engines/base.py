@@ -42,6 +42,7 @@ class AnswerContext:
     today: dt.date
     history: tuple[PriorTurn, ...] = ()
     focus: tuple[str, ...] = ()  # finer hints: "latest", "next", "dose", "pressure", …
+    now: dt.datetime | None = None  # the moment "próxima" and "última" are relative to
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,7 @@ def _diagnoses(ctx: AnswerContext) -> list[Sentence]:
 
 def _appointments(ctx: AnswerContext) -> list[Sentence]:
     sources = _of(ctx, "appointment")
-    now = dt.datetime.combine(ctx.today, dt.time(0, 0), dt.UTC)
+    now = ctx.now or dt.datetime.combine(ctx.today, dt.time(0, 0), dt.UTC)
     upcoming = sorted(
         (
             s
@@ -354,6 +354,7 @@ def _summary(ctx: AnswerContext) -> list[Sentence]:
             ctx.sources,
             ctx.today,
             focus=("next",),
+            now=ctx.now,
         )
     )
     sentences += nxt[:1]
