@@ -140,10 +140,10 @@ async def insert_user(
     """A user row written directly (no audit event): fixtures only."""
     import asyncpg
 
-    from smarthealth.ingest.seed import asyncpg_dsn
+    from smarthealth.config import to_libpq_url
 
     email = email or f"{role}-{uuid.uuid4().hex[:10]}@hospital.test"
-    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    conn = await asyncpg.connect(to_libpq_url(db_url))
     try:
         return int(
             await conn.fetchval(

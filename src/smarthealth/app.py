@@ -18,12 +18,11 @@ from smarthealth.auth.secret import resolve_secret_key
 from smarthealth.chat.routes import router as chat_router
 from smarthealth.chat.websocket import router as websocket_router
 from smarthealth.clinical.routes import router as catalog_router
-from smarthealth.config import Settings, get_settings
+from smarthealth.config import Settings, get_settings, to_libpq_url
 from smarthealth.db.engine import create_engine, create_sessionmaker
 from smarthealth.db.server import DatabaseServer, open_database_server
 from smarthealth.db.session import Database
 from smarthealth.errors import install_error_handlers
-from smarthealth.ingest.seed import asyncpg_dsn
 from smarthealth.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
@@ -57,7 +56,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         embedder = create_embedder(settings)
         app.state.database = database
         app.state.pipeline = QuestionPipeline(database, embedder, create_answer_engine(settings))
-        indexer = BackgroundIndexer(asyncpg_dsn(url), embedder)
+        indexer = BackgroundIndexer(to_libpq_url(url), embedder)
         app.state.indexer = indexer
         indexer_task = asyncio.create_task(indexer.run(), name="chunk-indexer")
         # Load the query model now, not on the first question.

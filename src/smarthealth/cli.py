@@ -59,15 +59,15 @@ def database(stop_after: bool = True) -> Iterator[DatabaseServer]:
 
 def _prepare(server: DatabaseServer) -> None:
     """Migrate to head and bring the catalogs up to date."""
+    from smarthealth.config import to_libpq_url
     from smarthealth.ingest.catalogs import load_catalogs
-    from smarthealth.ingest.seed import asyncpg_dsn
 
     migrate.upgrade(server.url)
 
     async def _catalogs() -> None:
         import asyncpg
 
-        conn = await asyncpg.connect(asyncpg_dsn(server.url))
+        conn = await asyncpg.connect(to_libpq_url(server.url))
         try:
             await load_catalogs(conn)
         finally:

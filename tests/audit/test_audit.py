@@ -18,7 +18,6 @@ from fastapi import FastAPI
 from smarthealth.app import create_app
 from smarthealth.audit.verify import verify_chain
 from smarthealth.config import to_libpq_url
-from smarthealth.ingest.seed import asyncpg_dsn
 from smarthealth.users.accounts_cli import create_account
 from tests.conftest import PASSWORD, bearer, insert_user, lifespan_client, make_settings
 
@@ -32,7 +31,7 @@ class Ctx:
     admin: int
 
     async def rows(self, **where: object) -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(asyncpg_dsn(self.db_url))
+        conn = await asyncpg.connect(to_libpq_url(self.db_url))
         try:
             clauses = " AND ".join(f"{k} = ${i}" for i, k in enumerate(where, start=1))
             return await conn.fetch(
@@ -144,7 +143,7 @@ async def test_a_change_that_changes_nothing_writes_nothing(ctx: Ctx) -> None:
 )
 async def test_database_refuses_to_rewrite_history(ctx: Ctx, statement: str) -> None:
     assert await ctx.rows()
-    conn = await asyncpg.connect(asyncpg_dsn(ctx.db_url))
+    conn = await asyncpg.connect(to_libpq_url(ctx.db_url))
     try:
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
             await conn.execute(statement)
@@ -193,7 +192,7 @@ async def test_verify_names_the_row_altered_behind_the_triggers_back(ctx: Ctx) -
 
     rows = await ctx.rows()
     victim = rows[len(rows) // 2]["audit_log_id"]
-    conn = await asyncpg.connect(asyncpg_dsn(ctx.db_url))
+    conn = await asyncpg.connect(to_libpq_url(ctx.db_url))
     try:  # what a superuser could do: switch the guard off, edit, switch it back on
         await conn.execute(
             "ALTER TABLE smart_health.audit_logs DISABLE TRIGGER audit_logs_no_update"

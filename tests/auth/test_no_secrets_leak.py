@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from smarthealth.app import create_app
-from smarthealth.ingest.seed import asyncpg_dsn
+from smarthealth.config import to_libpq_url
 from tests.conftest import PASSWORD, lifespan_client, make_settings
 
 
@@ -33,7 +33,7 @@ async def test_secrets_stay_out_of_logs_and_responses(
             form = await client.post("/auth/token", data={"username": email, "password": PASSWORD})
             bodies = [r.text for r in (register, me, listed, wrong)]
             bodies.append(form.text.replace(form.json()["access_token"], ""))
-    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    conn = await asyncpg.connect(to_libpq_url(db_url))
     try:
         stored_hash = await conn.fetchval(
             "SELECT password_hash FROM smart_health.users WHERE email = $1", email

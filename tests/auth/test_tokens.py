@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from smarthealth.app import create_app
-from smarthealth.ingest.seed import asyncpg_dsn
+from smarthealth.config import to_libpq_url
 from tests.conftest import bearer, insert_user, lifespan_client, make_settings
 
 
@@ -122,7 +122,7 @@ async def test_token_missing_a_required_claim_is_refused(ctx: Ctx, missing: str)
 async def test_token_of_a_deleted_user_is_refused(ctx: Ctx) -> None:
     user = await insert_user(ctx.db_url, ctx.password_hash)
     token = jwt.encode(_claims(user), ctx.secret, algorithm="HS256")
-    conn = await asyncpg.connect(asyncpg_dsn(ctx.db_url))
+    conn = await asyncpg.connect(to_libpq_url(ctx.db_url))
     try:
         await conn.execute("DELETE FROM smart_health.users WHERE user_id = $1", user)
     finally:

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from smarthealth.ingest.seed import asyncpg_dsn
+from smarthealth.config import to_libpq_url
 
 
 @pytest.fixture
 async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(asyncpg_dsn(db_url))
+    connection = await asyncpg.connect(to_libpq_url(db_url))
     transaction = connection.transaction()
     await transaction.start()
     try:

@@ -10,13 +10,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from smarthealth.config import to_libpq_url
 from smarthealth.db import migrate
-from smarthealth.ingest.seed import asyncpg_dsn
 from smarthealth.models import Base
 
 
 async def _tables(url: str) -> set[str]:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
+    conn = await asyncpg.connect(to_libpq_url(url))
     try:
         rows = await conn.fetch(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'smart_health'"
@@ -27,7 +27,7 @@ async def _tables(url: str) -> set[str]:
 
 
 async def _count(url: str, table: str) -> int:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
+    conn = await asyncpg.connect(to_libpq_url(url))
     try:
         return int(await conn.fetchval(f"SELECT count(*) FROM smart_health.{table}"))
     finally:

@@ -14,10 +14,10 @@ import asyncpg
 import pytest
 from rich.console import Console
 
+from smarthealth.config import to_libpq_url
 from smarthealth.evaluation import metrics
 from smarthealth.evaluation.gold import INTENTS, GoldSet, build_gold_set, dmy
 from smarthealth.evaluation.runner import EvalReport, evaluate, render_table, report_json
-from smarthealth.ingest.seed import asyncpg_dsn
 from smarthealth.rag.text import fold
 from tests.conftest import shared_embedder
 
@@ -67,7 +67,7 @@ async def test_subset_covers_every_intent_and_kind_of_question(run: Run) -> None
 
 
 async def test_full_gold_set_meets_the_issue_minimums(db_url: str) -> None:
-    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    conn = await asyncpg.connect(to_libpq_url(db_url))
     try:
         gold = await build_gold_set(conn, shared_embedder().model_name, 12)
     finally:
@@ -83,7 +83,7 @@ async def test_expectations_are_grounded_in_the_relevant_chunks(run: Run, db_url
     """Every expected fact is stated by a chunk of its group, and every group is the patient's:
     the gold set is computed from the record, not written by hand."""
     chunk_ids = {c for q in run.gold.questions for g in q.relevant for c in g}
-    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    conn = await asyncpg.connect(to_libpq_url(db_url))
     try:
         rows = await conn.fetch(
             "SELECT chunk_id, patient_id, content FROM smart_health.clinical_chunks "

@@ -9,18 +9,18 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from smarthealth.config import to_asyncpg_url
+from smarthealth.config import to_asyncpg_url, to_libpq_url
 from smarthealth.db import migrate
 from smarthealth.db.embedded import EmbeddedPostgres
 from smarthealth.ingest.catalogs import load_catalog_files
 from smarthealth.ingest.digest import table_digests
-from smarthealth.ingest.seed import SeedError, asyncpg_dsn, seed_database
+from smarthealth.ingest.seed import SeedError, seed_database
 from tests.conftest import TEMPLATE_TODAY, drop_database
 
 
 @pytest.fixture
 async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(asyncpg_dsn(db_url))
+    connection = await asyncpg.connect(to_libpq_url(db_url))
     yield connection
     await connection.close()
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from smarthealth.ingest.seed import asyncpg_dsn
+from smarthealth.config import to_libpq_url
 
 _WALK = """
 SELECT audit_log_id, prev_hash, row_hash,
@@ -29,7 +29,7 @@ class ChainReport:
 
 
 async def verify_chain(url: str) -> ChainReport:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
+    conn = await asyncpg.connect(to_libpq_url(url))
     checked = 0
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):

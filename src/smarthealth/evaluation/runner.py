@@ -35,6 +35,7 @@ from sqlalchemy import select, text
 
 from smarthealth.audit.service import ClientInfo
 from smarthealth.chat.sessions import OpenTurn
+from smarthealth.config import to_libpq_url
 from smarthealth.db.engine import create_engine, create_sessionmaker
 from smarthealth.db.session import Database
 from smarthealth.errors import AppError
@@ -47,7 +48,6 @@ from smarthealth.evaluation.gold import (
     GoldSet,
     build_gold_set,
 )
-from smarthealth.ingest.seed import asyncpg_dsn
 from smarthealth.models import User
 from smarthealth.rag.embeddings import Embedder, LocalE5Embedder
 from smarthealth.rag.engines.base import AnswerEngine, PriorTurn
@@ -468,7 +468,7 @@ async def evaluate(
     sa_engine = create_engine(url, pool_size=2)
     database = Database(sa_engine, create_sessionmaker(sa_engine), url)
     try:
-        conn = await asyncpg.connect(asyncpg_dsn(url))
+        conn = await asyncpg.connect(to_libpq_url(url))
         try:
             gold = (await build_gold_set(conn, embedder.model_name, patients)).sample(limit)
         finally:
@@ -489,7 +489,7 @@ async def index_database(url: str, embedder: Embedder) -> dict[str, Any]:
     """Chunks and embeddings for every queued patient (a freshly seeded database)."""
     from smarthealth.rag.indexer import embed_pending, sync_queued
 
-    conn = await asyncpg.connect(asyncpg_dsn(url))
+    conn = await asyncpg.connect(to_libpq_url(url))
     try:
         started = time.perf_counter()
         synced = await sync_queued(conn)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncpg
 
+from smarthealth.config import to_libpq_url
 from smarthealth.ingest.generator import TABLE_COLUMNS
-from smarthealth.ingest.seed import SCHEMA, asyncpg_dsn
+from smarthealth.ingest.seed import SCHEMA
 
 DIGEST_TABLES = ("document_types", "specialties", "diagnoses", "medications", *TABLE_COLUMNS)
 
 
 async def table_digests(url: str) -> dict[str, str]:
     """md5 over each table's rows in primary-key order (row text includes every column)."""
-    conn = await asyncpg.connect(asyncpg_dsn(url))
+    conn = await asyncpg.connect(to_libpq_url(url))
     try:
         digests = {}
         for table in DIGEST_TABLES:

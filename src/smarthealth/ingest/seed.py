@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from smarthealth.config import to_libpq_url
 from smarthealth.ingest.catalogs import load_catalog_files, load_catalogs
 from smarthealth.ingest.generator import (
     ID_COLUMNS,
@@ -44,12 +45,6 @@ class SeedReport:
     rows: dict[str, int] = field(default_factory=dict)
 
 
-def asyncpg_dsn(url: str) -> str:
-    """asyncpg wants plain postgresql:// (SQLAlchemy's +driver suffix removed)."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme.split('+')[0]}://{rest}"
-
-
 def doctor_count(patients: int) -> int:
     return max(40, patients // 80)
 
@@ -79,7 +74,7 @@ async def seed_database(
     today = today or dt.date.today()
     report = SeedReport(patients=patients, seed=seed, today=today)
     started = time.perf_counter()
-    conn = await asyncpg.connect(asyncpg_dsn(url))
+    conn = await asyncpg.connect(to_libpq_url(url))
     try:
         ids = await load_catalogs(conn)
         async with conn.transaction():
@@ -116,7 +111,7 @@ def patient_count_sync(url: str) -> int:
     import asyncio
 
     async def _count() -> int:
-        conn = await asyncpg.connect(asyncpg_dsn(url))
+        conn = await asyncpg.connect(to_libpq_url(url))
         try:
             return await patient_count(conn)
         finally:

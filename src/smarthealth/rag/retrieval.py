@@ -100,10 +100,10 @@ def _intent_order(analysis: QuestionAnalysis) -> str:
         return (
             "(occurred_at >= :now) DESC, "
             "CASE WHEN occurred_at >= :now THEN occurred_at END ASC, "
-            "occurred_at DESC NULLS LAST"
+            "occurred_at DESC NULLS LAST, chunk_id DESC"
         )
     if "first" in analysis.focus:
-        return "occurred_at ASC NULLS LAST"
+        return "occurred_at ASC NULLS LAST, chunk_id"
     return "occurred_at DESC NULLS LAST, chunk_id DESC"
 
 
@@ -148,7 +148,7 @@ async def retrieve(
                 "FROM smart_health.clinical_chunks, to_tsquery('spanish', :tsq) query "
                 f"WHERE patient_id = :patient AND search_tsv @@ query{time_sql} "
                 "ORDER BY source_type = ANY(:types) DESC, score DESC, "
-                "occurred_at DESC NULLS LAST LIMIT :depth"
+                "occurred_at DESC NULLS LAST, chunk_id DESC LIMIT :depth"
             ),
             {**base, "tsq": tsquery, "types": list(analysis.source_types)},
         )
