@@ -318,7 +318,9 @@ def eval_(
     today: Annotated[
         dt.datetime | None,
         typer.Option(
-            formats=["%Y-%m-%d"], help="Anchor date of the seeded history (default: today)."
+            formats=["%Y-%m-%d"],
+            help="Evaluation day: anchor of the seeded history and the answers' clock "
+            "(default: today).",
         ),
     ] = None,
     use_configured_db: Annotated[
@@ -345,7 +347,13 @@ def eval_(
         with database() as server:
             _prepare(server)
             report = asyncio.run(
-                evaluate(server.url, limit=limit, embedder=embedder, engine=engine)
+                evaluate(
+                    server.url,
+                    limit=limit,
+                    embedder=embedder,
+                    engine=engine,
+                    today=today.date() if today else None,
+                )
             )
     else:
         configure_logging("WARNING", json=False)

@@ -13,8 +13,10 @@ patient's chunks) and kinds of data the patient has none of (allergies, an upcom
 prescriptions in 2024…). Follow-ups are asked in the same chat session as the question before
 them; their expectation assumes the previous turn was answered as expected.
 
-Time anchors are the pipeline's: today is the current date in Bogotá, "upcoming" means
-`start_time >= now()`, "before that" means before the day of the previous expected answer.
+One clock for the expectations and the pipeline: `GoldSet.now`, noon in Bogotá of the evaluation
+day (by default today; the record's anchor day for a seeded record), which the runner hands to
+`QuestionPipeline(clock=…)`. "Upcoming" means `start_time >= now`, "before that" means before the
+day of the previous expected answer, ages are counted on the evaluation day.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ class EvaluatedPatient:
 @dataclass
 class GoldSet:
     today: dt.date
+    now: dt.datetime  # the evaluation clock (see the module docstring)
     patients: list[EvaluatedPatient]
     questions: list[GoldQuestion]
     skipped: list[str] = field(default_factory=list)  # templates dropped, and why
@@ -148,8 +151,17 @@ class GoldSet:
         kept = [q for q in self.questions if q.session in picked]
         ids = {q.patient_id for q in kept}
         return GoldSet(
-            self.today, [p for p in self.patients if p.patient_id in ids], kept, self.skipped
+            self.today,
+            self.now,
+            [p for p in self.patients if p.patient_id in ids],
+            kept,
+            self.skipped,
         )
+
+
+def clock_for(day: dt.date) -> dt.datetime:
+    """The evaluation clock of a day: noon in Bogotá."""
+    return dt.datetime.combine(day, dt.time(12, 0), BOGOTA)
 
 
 def keywords(text: str) -> set[str]:
@@ -250,8 +262,8 @@ ARRAY(SELECT c2.chunk_id FROM smart_health.appointments a2
         AND (a2.start_time AT TIME ZONE 'America/Bogota')::date
           = (a.start_time AT TIME ZONE 'America/Bogota')::date) AS specialty_chunks
 """
-_UPCOMING = "a{n}.status IN ('Scheduled', 'Confirmed') AND a{n}.start_time >= now()"
-_BEFORE = "a{n}.start_time < coalesce(($2::date)::timestamp AT TIME ZONE 'America/Bogota', now())"
+_UPCOMING = "a{n}.status IN ('Scheduled', 'Confirmed') AND a{n}.start_time >= $2"
+_BEFORE = "a{n}.start_time < coalesce(($2::date)::timestamp AT TIME ZONE 'America/Bogota', $3)"
 # Upcoming: programmed or confirmed, not yet started (the pipeline's notion of "próxima").
 NEXT_APPOINTMENT_SQL = f"""
 SELECT (a.start_time AT TIME ZONE 'America/Bogota') AS local_start, s.name AS specialty,
@@ -261,7 +273,7 @@ JOIN smart_health.specialties s ON s.specialty_id = a.specialty_id
 WHERE a.patient_id = $1 AND {_UPCOMING.format(n="")}
 ORDER BY a.start_time LIMIT 1
 """
-# The latest appointment before a bound (any status): now(), or the day of a later one.
+# The latest appointment before a bound (any status): the clock, or the day of a later one.
 PAST_APPOINTMENT_SQL = f"""
 SELECT (a.start_time AT TIME ZONE 'America/Bogota') AS local_start, s.name AS specialty,
        {_SAME_DAY.format(condition=_BEFORE.format(n=2))}
@@ -310,7 +322,7 @@ SELECT p.patient_id,
        EXISTS (SELECT 1 FROM smart_health.patient_allergies a
                WHERE a.patient_id = p.patient_id) AS allergic,
        EXISTS (SELECT 1 FROM smart_health.appointments a WHERE a.patient_id = p.patient_id
-               AND a.status IN ('Scheduled', 'Confirmed') AND a.start_time >= now()) AS upcoming,
+               AND a.status IN ('Scheduled', 'Confirmed') AND a.start_time >= $4) AS upcoming,
        EXISTS (SELECT 1 FROM smart_health.prescriptions x WHERE x.patient_id = p.patient_id
                AND extract(year FROM x.prescription_date) = $2) AS prescribed_in_year,
        (SELECT count(*) FROM smart_health.clinical_chunks c
@@ -429,6 +441,7 @@ def _appointment(row: asyncpg.Record | None, what: str, specialty: bool) -> Expe
 class _Builder:
     conn: asyncpg.Connection
     today: dt.date
+    now: dt.datetime
     patient: asyncpg.Record
     index: int  # position of the patient: rotates the paraphrase variants
     labels: dict[str, str]
@@ -660,7 +673,7 @@ class _Builder:
             break
 
     async def appointments(self) -> None:
-        upcoming = await self.conn.fetchrow(NEXT_APPOINTMENT_SQL, self.pid)
+        upcoming = await self.conn.fetchrow(NEXT_APPOINTMENT_SQL, self.pid, self.now)
         how = "earliest programmed/confirmed appointment from now on (none: abstain)"
         self.ask(
             None,
@@ -682,7 +695,7 @@ class _Builder:
                 paraphrase=True,
                 time="proxima",
             )
-        last = await self.conn.fetchrow(PAST_APPOINTMENT_SQL, self.pid, None)
+        last = await self.conn.fetchrow(PAST_APPOINTMENT_SQL, self.pid, None, self.now)
         s = self.ask(
             None,
             "appt_last",
@@ -695,7 +708,7 @@ class _Builder:
         before = None
         if last is not None:
             before = await self.conn.fetchrow(
-                PAST_APPOINTMENT_SQL, self.pid, last["local_start"].date()
+                PAST_APPOINTMENT_SQL, self.pid, last["local_start"].date(), self.now
             )
         self.ask(
             s,
@@ -907,7 +920,7 @@ class _Builder:
             Expected.of(pairs),
             how,
         )
-        upcoming = await self.conn.fetchrow(NEXT_APPOINTMENT_SQL, self.pid)
+        upcoming = await self.conn.fetchrow(NEXT_APPOINTMENT_SQL, self.pid, self.now)
         self.ask(
             s,
             "summary_next",
@@ -989,7 +1002,7 @@ class _Builder:
 
 
 async def select_patients(
-    conn: asyncpg.Connection, count: int, today: dt.date, model: str
+    conn: asyncpg.Connection, count: int, today: dt.date, model: str, now: dt.datetime
 ) -> list[tuple[int, str]]:
     """A deterministic, varied sample: allergic, upcoming appointment, child, no history, rich.
 
@@ -998,7 +1011,7 @@ async def select_patients(
     """
     rows = [
         r
-        for r in await conn.fetch(CANDIDATES_SQL, today, YEAR, model)
+        for r in await conn.fetch(CANDIDATES_SQL, today, YEAR, model, now)
         if not r["queued"] and r["unembedded"] == 0
     ]
     chosen: dict[int, str] = {}
@@ -1032,17 +1045,18 @@ async def build_gold_set(
     patient_ids: Sequence[int] | None = None,
 ) -> GoldSet:
     """Questions and SQL-computed expectations for `patients` selected patients (among those
-    fully indexed for the embedding `model`)."""
+    fully indexed for the embedding `model`), as of `today` (default: today in Bogotá)."""
     today = today or dt.datetime.now(BOGOTA).date()
+    now = clock_for(today)
     if patient_ids is None:
-        selected = await select_patients(conn, patients, today, model)
+        selected = await select_patients(conn, patients, today, model, now)
     else:
         selected = [(pid, "elegido") for pid in patient_ids]
     labels = {c.icd_code: c.label for c in load_catalog_files().conditions}
-    gold = GoldSet(today=today, patients=[], questions=[])
+    gold = GoldSet(today=today, now=now, patients=[], questions=[])
     for index, (pid, profile) in enumerate(selected):
         patient = await conn.fetchrow(PATIENT_SQL, pid, today)
-        builder = _Builder(conn, today, patient, index, labels)
+        builder = _Builder(conn, today, now, patient, index, labels)
         builder.vocabulary = {r["word"] for r in await conn.fetch(VOCABULARY_SQL, pid) if r["word"]}
         await builder.medications()
         await builder.allergies()

@@ -34,7 +34,7 @@ from rich.table import Table
 from sqlalchemy import select, text
 
 from smarthealth.audit.service import ClientInfo
-from smarthealth.chat.sessions import OpenTurn
+from smarthealth.chat.sessions import OpenTurn, open_turn
 from smarthealth.config import to_libpq_url
 from smarthealth.db.engine import create_engine, create_sessionmaker
 from smarthealth.db.session import Database
@@ -50,7 +50,7 @@ from smarthealth.evaluation.gold import (
 )
 from smarthealth.models import User
 from smarthealth.rag.embeddings import Embedder, LocalE5Embedder
-from smarthealth.rag.engines.base import AnswerEngine, PriorTurn
+from smarthealth.rag.engines.base import AnswerEngine
 from smarthealth.rag.engines.extractive import ExtractiveEngine
 from smarthealth.rag.intent import analyse
 from smarthealth.rag.pipeline import QueryRequest, QuestionPipeline, _follow_up
@@ -250,36 +250,32 @@ class _RecordingEmbedder:
         return await self.inner.embed_query(text)
 
 
-@dataclass
-class _SessionState:
-    session_id: uuid.UUID | None = None
-    history: list[PriorTurn] = field(default_factory=list)
-    previous_dates: tuple[str, ...] = ()
-    previous_year: int | None = None
+async def _peek_turn(
+    database: Database, user_id: int, patient_id: int, session_id: uuid.UUID | None
+) -> OpenTurn:
+    """The conversation context the pipeline is about to see for this turn (`open_turn`, rolled
+    back: nothing is written)."""
+    async with database.sessions() as session:
+        try:
+            return await open_turn(session, user_id, patient_id, session_id)
+        finally:
+            await session.rollback()
 
 
 async def _replay_retrieval(
     database: Database,
     embedder: _RecordingEmbedder,
     q: GoldQuestion,
-    patient_id: int,
-    state: _SessionState,
+    turn: OpenTurn,
     now: dt.datetime,
 ) -> list[int]:
     """The pipeline's top 8 for this turn: same analysis, search text, time bound and clock."""
-    turn = OpenTurn(
-        state.session_id or uuid.uuid4(),
-        len(state.history) + 1,
-        tuple(state.history[-3:]),
-        state.previous_dates,
-        state.previous_year,
-    )
     analysis, search_text, before = _follow_up(analyse(q.text), turn, q.text)
     vector = await embedder.vector_for(search_text)
     async with database.sessions() as session:
         result = await retrieve(
             session,
-            patient_id,
+            q.patient_id,
             analysis,
             search_text,
             vector,
@@ -314,14 +310,15 @@ async def run_gold_set(
     on_progress: Callable[[int], None] | None = None,
 ) -> list[QuestionResult]:
     recorder = _RecordingEmbedder(embedder)
-    # The record was generated for `gold.today`: the answers must see the same day.
-    now = dt.datetime.combine(gold.today, dt.time(12, 0), BOGOTA)
+    # One clock for the expectations and the answers (see gold.py).
+    now = gold.now
     pipeline = QuestionPipeline(database, recorder, engine, clock=lambda: now)
     names = {p.patient_id: (p.full_name, p.document_number) for p in gold.patients}
-    sessions: dict[str, _SessionState] = defaultdict(_SessionState)
+    sessions: dict[str, uuid.UUID] = {}
     results: list[QuestionResult] = []
     for q in gold.questions:
-        state = sessions[q.session]
+        session_id = sessions.get(q.session)
+        turn = await _peek_turn(database, user_id, q.patient_id, session_id)
         result = QuestionResult(
             q.qid,
             q.patient_id,
@@ -338,7 +335,7 @@ async def run_gold_set(
             facts_expected=[f.label for f in q.facts],
         )
         request = QueryRequest(
-            user_id, q.document_type_id, q.document_number, q.text, EVAL_CLIENT, state.session_id
+            user_id, q.document_type_id, q.document_number, q.text, EVAL_CLIENT, session_id
         )
         body: dict[str, Any] = {}
         started = time.perf_counter()
@@ -350,7 +347,7 @@ async def run_gold_set(
             result.error = exc.code
         result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
 
-        result.top8 = await _replay_retrieval(database, recorder, q, q.patient_id, state, now)
+        result.top8 = await _replay_retrieval(database, recorder, q, turn, now)
         sources = {int(s["source_id"]): s for s in body.get("sources", [])}
         result.answer = body.get("answer", {}).get("text", "")
         result.detected_intents = list(body.get("metadata", {}).get("intents", []))
@@ -402,14 +399,7 @@ async def run_gold_set(
         results.append(result)
 
         if body:
-            state.session_id = uuid.UUID(body["session_id"])
-            state.history.append(
-                PriorTurn(q.text, result.answer, ",".join(result.detected_intents) or None)
-            )
-            state.previous_dates = tuple(
-                s["date"] for s in body.get("sources", []) if s.get("date")
-            )
-            state.previous_year = body.get("metadata", {}).get("year")
+            sessions[q.session] = uuid.UUID(body["session_id"])
         if on_progress is not None:
             on_progress(1)
     return results
@@ -456,10 +446,13 @@ async def evaluate(
     database_info: dict[str, Any] | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_gold: Callable[[GoldSet], None] | None = None,
+    today: dt.date | None = None,
 ) -> EvalReport:
     """Build the gold set from the database at `url` and run it (offline engines by default).
 
     `limit`: at most that many questions, whole sessions spread over templates and patients.
+    `today`: the evaluation day, for the expectations and the pipeline's clock alike (default:
+    today in Bogotá; for a seeded record, the day it was anchored on).
     """
     started = time.perf_counter()
     started_at = dt.datetime.now(BOGOTA).isoformat(timespec="seconds")
@@ -470,7 +463,8 @@ async def evaluate(
     try:
         conn = await asyncpg.connect(to_libpq_url(url))
         try:
-            gold = (await build_gold_set(conn, embedder.model_name, patients)).sample(limit)
+            gold = await build_gold_set(conn, embedder.model_name, patients, today)
+            gold = gold.sample(limit)
         finally:
             await conn.close()
         if on_gold is not None:
@@ -544,7 +538,9 @@ def run_fresh(
             if console:
                 console.print(f"Evaluando {eval_patients} pacientes…")
             return asyncio.run(
-                evaluate(url, eval_patients, limit, embedder, engine, database_info=info)
+                evaluate(
+                    url, eval_patients, limit, embedder, engine, database_info=info, today=today
+                )
             )
         finally:
             server.stop()

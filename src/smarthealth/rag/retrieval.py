@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ RRF_K = 60
 # The intent leg counts double: when a question names what it wants ("medicamentos"), chunks
 # of that kind must reach the answer even if notes that mention them score higher elsewhere.
 LEG_WEIGHTS = {"vector": 1.0, "lexical": 1.0, "intent": 2.0}
+ALL_LEGS = tuple(LEG_WEIGHTS)
 LEG_DEPTH = 30
 BOGOTA = "America/Bogota"
 
@@ -117,13 +119,15 @@ async def retrieve(
     k: int = 8,
     before: dt.datetime | None = None,
     now: dt.datetime | None = None,
+    legs_used: Collection[str] = ALL_LEGS,
 ) -> RetrievalResult:
+    """Top-k fused candidates of one patient; `legs_used` exists to compare legs (bench/)."""
     time_sql, time_params = _time_filter(analysis, before)
     base = {"patient": patient_id, "depth": LEG_DEPTH, **time_params}
     now = now or dt.datetime.now(dt.UTC)
     legs: dict[str, list[tuple[int, float]]] = {}
 
-    if query_vector is not None and model:
+    if query_vector is not None and model and "vector" in legs_used:
         # Exact cosine distance over this patient's chunks; each chunk reaches its vector by
         # the hash of its meaning (primary-key lookups into embedding_cache).
         rows = await session.execute(
@@ -139,7 +143,7 @@ async def retrieve(
         legs["vector"] = [(r.chunk_id, float(r.score)) for r in rows]
 
     tsquery = lexical_query(search_text)
-    if tsquery:
+    if tsquery and "lexical" in legs_used:
         # Matches of the asked-for kind first: "¿tiene hipertensión arterial?" must reach the
         # diagnosis even when every blood-pressure reading also says "arterial".
         rows = await session.execute(
@@ -154,7 +158,7 @@ async def retrieve(
         )
         legs["lexical"] = [(r.chunk_id, float(r.score)) for r in rows]
 
-    if analysis.intents:
+    if analysis.intents and "intent" in legs_used:
         order = _intent_order(analysis)
         # One chunk per fact (a diagnosis repeated at every control counts once, in its most
         # recent — or, for "¿desde cuándo?", its first — occurrence), then per kind in order.
