@@ -20,7 +20,7 @@ INTENT_SOURCES: dict[str, tuple[str, ...]] = {
     "vitals": ("vitals",),
     "notes": ("note",),
     "demographics": ("demographics",),
-    "summary": ("demographics", "diagnosis", "prescription", "allergy", "appointment", "vitals"),
+    "summary": ("demographics", "diagnosis", "prescription", "allergy", "appointment"),
 }
 
 _PATTERNS: dict[str, tuple[str, ...]] = {
@@ -211,6 +211,23 @@ _FOCUS: dict[str, tuple[str, ...]] = {
 _FOCUS_COMPILED = {name: [re.compile(p) for p in pats] for name, pats in _FOCUS.items()}
 _HAS_CONDITION = re.compile(r"^\W*(tiene|padece|sufre|ha tenido|tuvo|le diagnosticaron)\b")
 _YEAR = re.compile(r"\b(?:en|del|de|durante|el ano)\s+(?:el\s+)?(20\d{2}|19\d{2})\b")
+
+
+# Which section of a note a question is about ("¿qué le encontraron al revisarlo?" → exam).
+NOTE_SECTION_WORDS = (
+    ("MOTIVO DE CONSULTA", ("motivo", "por que consulto", "por que vino", "consulto por")),
+    ("EXAMEN FÍSICO", ("examen", "hallaz", "hallo", "hallaron", "revis", "encontr", "fisico")),
+    ("ANÁLISIS Y PLAN", ("plan", "analisis", "conducta", "indicaron", "recomend")),
+    ("ENFERMEDAD ACTUAL", ("enfermedad actual", "sintoma", "refiere", "se queja", "cuadro")),
+    ("ANTECEDENTES", ("antecedente",)),
+)
+
+
+def note_section(folded_question: str) -> str | None:
+    for section, words in NOTE_SECTION_WORDS:
+        if any(w in folded_question for w in words):
+            return section
+    return None
 
 
 @dataclass(frozen=True)

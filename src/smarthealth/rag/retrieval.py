@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smarthealth.rag.embeddings import to_pgvector
-from smarthealth.rag.intent import QuestionAnalysis
+from smarthealth.rag.intent import QuestionAnalysis, note_section
 from smarthealth.rag.text import fold
 
 RRF_K = 60
@@ -104,6 +104,9 @@ def _intent_order(analysis: QuestionAnalysis) -> str:
             "CASE WHEN occurred_at >= :now THEN occurred_at END ASC, "
             "occurred_at DESC NULLS LAST, chunk_id DESC"
         )
+    if "latest" in analysis.focus and "appointments" in analysis.intents:
+        # "¿cuándo fue su última cita?": the most recent one that already happened
+        return "(occurred_at <= :now) DESC, occurred_at DESC NULLS LAST, chunk_id DESC"
     if "first" in analysis.focus:
         return "occurred_at ASC NULLS LAST, chunk_id"
     return "occurred_at DESC NULLS LAST, chunk_id DESC"
@@ -126,6 +129,8 @@ async def retrieve(
     base = {"patient": patient_id, "depth": LEG_DEPTH, **time_params}
     now = now or dt.datetime.now(dt.UTC)
     legs: dict[str, list[tuple[int, float]]] = {}
+    if "summary" in analysis.intents:
+        legs_used = ("intent",)  # a summary has no content words: the structure decides
 
     if query_vector is not None and model and "vector" in legs_used:
         # Exact cosine distance over this patient's chunks; each chunk reaches its vector by
@@ -136,7 +141,9 @@ async def retrieve(
                 "FROM smart_health.clinical_chunks c JOIN smart_health.embedding_cache e "
                 "ON e.text_hash = c.embedding_text_hash AND e.model = :model "
                 f"WHERE c.patient_id = :patient{time_sql} "
-                "ORDER BY score DESC, c.chunk_id LIMIT :depth"
+                # equal meanings (every vital-signs chunk shares one) → the most recent first
+                "ORDER BY score DESC, c.occurred_at DESC NULLS LAST, c.chunk_id DESC "
+                "LIMIT :depth"
             ),
             {**base, "q": to_pgvector(query_vector), "model": model},
         )
@@ -160,6 +167,10 @@ async def retrieve(
 
     if analysis.intents and "intent" in legs_used:
         order = _intent_order(analysis)
+        section = note_section(analysis.folded) if "notes" in analysis.intents else None
+        section_sql = (
+            " AND (source_type <> 'note' OR facts->>'section' = :section)" if section else ""
+        )
         # One chunk per fact (a diagnosis repeated at every control counts once, in its most
         # recent — or, for "¿desde cuándo?", its first — occurrence), then per kind in order.
         rows = await session.execute(
@@ -169,7 +180,8 @@ async def retrieve(
                 "WHEN 'prescription' THEN facts->>'ingredient' "
                 "WHEN 'allergy' THEN facts->>'ingredient' ELSE chunk_id::text END AS fact "
                 "FROM smart_health.clinical_chunks "
-                f"WHERE patient_id = :patient AND source_type = ANY(:types){time_sql}), "
+                f"WHERE patient_id = :patient AND source_type = ANY(:types){time_sql}"
+                f"{section_sql}), "
                 f"f AS (SELECT *, row_number() OVER (PARTITION BY source_type, fact "
                 f"ORDER BY {order}) AS nth FROM c), "
                 f"r AS (SELECT *, row_number() OVER (PARTITION BY source_type ORDER BY {order}) "
@@ -180,6 +192,7 @@ async def retrieve(
             {
                 **base,
                 "now": now,
+                "section": section,
                 "types": list(analysis.source_types),
                 "per_type": 4 if "summary" in analysis.intents else LEG_DEPTH,
             },

@@ -11,6 +11,7 @@ import re
 from collections.abc import AsyncGenerator, Callable, Iterable
 
 from smarthealth.rag.engines.base import AnswerContext, DraftAnswer, SourceFact
+from smarthealth.rag.intent import note_section
 from smarthealth.rag.retrieval import lexical_query
 from smarthealth.rag.text import fold
 
@@ -269,22 +270,11 @@ def _strip_prefix(content: str) -> str:
     return content.split(" — ", 1)[-1] if " — " in content else content.split(" · ", 1)[-1]
 
 
-_NOTE_SECTION_WORDS = (
-    ("MOTIVO DE CONSULTA", ("motivo", "por que consulto", "por que vino", "consulto por")),
-    ("EXAMEN FÍSICO", ("examen", "hallaz", "hallo", "hallaron", "revis", "encontr", "fisico")),
-    ("ANÁLISIS Y PLAN", ("plan", "analisis", "conducta", "indicaron", "recomend")),
-    ("ENFERMEDAD ACTUAL", ("enfermedad actual", "sintoma", "refiere", "se queja", "cuadro")),
-    ("ANTECEDENTES", ("antecedente",)),
-)
-
-
 def _notes(ctx: AnswerContext) -> list[Sentence]:
     notes = _of(ctx, "note")
-    folded = fold(ctx.question)
-    for section, words in _NOTE_SECTION_WORDS:
-        if any(w in folded for w in words):
-            notes = [s for s in notes if s.facts.get("section") == section] or notes
-            break
+    section = note_section(fold(ctx.question))
+    if section is not None:  # one section asked for: the most recent ones first
+        notes = _newest_first(s for s in notes if s.facts.get("section") == section) or notes
     if "latest" in ctx.focus:
         notes = _newest_first(notes)[:1]
     return [
