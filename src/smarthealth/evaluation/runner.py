@@ -8,7 +8,8 @@ Entry points:
 
 Questions are asked as a dedicated, inactive clinician account ("evaluacion@smarthealth.invalid",
 created through the normal audited path with a random password nobody knows), on the `cli`
-channel: every question writes its audit row and chat turn like any other.
+channel: every question writes its audit row and chat turn like any other. The pipeline's clock is
+the gold set's (`GoldSet.now`), so answers and expectations agree on what "today" is.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ RRF_K = 60
 # of that kind must reach the answer even if notes that mention them score higher elsewhere.
 LEG_WEIGHTS = {"vector": 1.0, "lexical": 1.0, "intent": 2.0}
 ALL_LEGS = tuple(LEG_WEIGHTS)
+TIME_FOCUS = frozenset({"latest", "next", "first", "before"})
 LEG_DEPTH = 30
 BOGOTA = "America/Bogota"
 
@@ -206,7 +207,14 @@ async def retrieve(
             candidate.scores[leg] = round(score, 4)
             candidate.ranks[leg] = rank
             candidate.fused += LEG_WEIGHTS[leg] / (RRF_K + rank)
-    ranked = sorted(fused.values(), key=lambda c: (-c.fused, c.chunk_id))[:k]
+    ranked = sorted(fused.values(), key=lambda c: (-c.fused, c.chunk_id))
+    if TIME_FOCUS & set(analysis.focus) and "intent" in legs:
+        # "la última", "la próxima", "antes de eso": the date order is the answer. The first
+        # half of the slots follow the intent leg, so that agreement of the other legs on
+        # older, similar chunks cannot outvote the one the question points at.
+        leading = [fused[chunk_id] for chunk_id, _ in legs["intent"][: max(3, k // 2)]]
+        ranked = leading + [c for c in ranked if c not in leading]
+    ranked = ranked[:k]
     if ranked:
         rows = await session.execute(
             text(
