@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,22 +17,9 @@ from websockets.exceptions import ConnectionClosed
 from smarthealth.app import create_app
 from smarthealth.auth.tokens import issue_token
 from smarthealth.config import to_libpq_url
-from smarthealth.rag.engines.base import AnswerContext, DraftAnswer
-from smarthealth.rag.engines.extractive import ExtractiveEngine
 from tests.conftest import insert_user, make_settings
 from tests.live_server import LiveServer
-
-
-class SlowEngine:
-    """The real extractive engine, 40 ms per token: long enough to cancel or collide with."""
-
-    name = "slow-extractive"
-
-    async def generate(self, context: AnswerContext) -> AsyncGenerator[str | DraftAnswer, None]:
-        async for item in ExtractiveEngine().generate(context):
-            if isinstance(item, str):
-                await asyncio.sleep(0.04)
-            yield item
+from tests.paced_engine import PacedEngine
 
 
 @dataclass
@@ -93,7 +80,7 @@ def env(db_url: str, password_hash: str) -> Iterator[Env]:
 
     clinician, auditor, patient = asyncio.run(_setup())
     with LiveServer(app) as server, LiveServer(strict_app) as strict:
-        server.server.config.app.state.pipeline.engine = SlowEngine()  # type: ignore[union-attr]
+        server.server.config.app.state.pipeline.engine = PacedEngine(0.04)  # type: ignore[union-attr]
         yield Env(server, strict, secret, db_url, clinician, auditor, patient)
 
 

@@ -10,7 +10,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,10 +32,9 @@ from playwright.async_api import (
 
 from smarthealth.app import create_app
 from smarthealth.config import to_libpq_url
-from smarthealth.rag.engines.base import AnswerContext, DraftAnswer
-from smarthealth.rag.engines.extractive import ExtractiveEngine
 from tests.conftest import PASSWORD, insert_user, make_settings
 from tests.live_server import LiveServer
+from tests.paced_engine import PacedEngine
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -50,18 +49,6 @@ CHROMIUM_ARGS = [
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 XSS = "<img src=x onerror=alert(1)>"
 ANSWER_WAIT_MS = 20_000
-
-
-class PacedEngine:
-    """The real extractive engine, 25 ms per token, so the page visibly streams."""
-
-    name = "paced-extractive"
-
-    async def generate(self, context: AnswerContext) -> AsyncGenerator[str | DraftAnswer, None]:
-        async for item in ExtractiveEngine().generate(context):
-            if isinstance(item, str):
-                await asyncio.sleep(0.025)
-            yield item
 
 
 @dataclass
@@ -99,7 +86,7 @@ def site(db_url: str, password_hash: str) -> Iterator[Site]:
 
     patient = asyncio.run(_setup())
     with LiveServer(app) as server:
-        server.server.config.app.state.pipeline.engine = PacedEngine()  # type: ignore[union-attr]
+        server.server.config.app.state.pipeline.engine = PacedEngine(0.025)  # type: ignore[union-attr]
         yield Site(server, db_url, email, patient)
 
 
