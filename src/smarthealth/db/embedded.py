@@ -11,7 +11,6 @@ import hashlib
 import importlib.util
 import os
 import pwd
-import socket
 import subprocess
 import tempfile
 import time
@@ -276,15 +275,3 @@ def _open_path_for_traversal(path: Path) -> None:
                 wanted = mode | 0o044 | (0o011 if target.is_dir() or mode & 0o100 else 0)
                 if wanted != mode:
                     target.chmod(wanted)
-
-
-def socket_is_answering(socket_dir: Path) -> bool:
-    """Cheap liveness check used by tests: can we connect to the socket at all?"""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(str(socket_dir / _SOCKET_NAME))
-        return True
-    except OSError:
-        return False
-    finally:
-        sock.close()

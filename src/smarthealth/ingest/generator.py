@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 from bisect import bisect_right
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -174,9 +173,6 @@ class Batch:
     """Rows per table, in COPY column order."""
 
     rows: dict[str, list[Row]] = field(default_factory=lambda: {t: [] for t in TABLE_COLUMNS})
-
-    def count(self) -> int:
-        return sum(len(r) for r in self.rows.values())
 
 
 @dataclass
@@ -734,10 +730,3 @@ class HistoryGenerator:
                 f"Control: {condition.label}" if condition else "Consulta de primera vez",
             )
         )
-
-
-def iter_patient_batches(
-    generator: HistoryGenerator, total: int, batch_size: int
-) -> Iterator[Batch]:
-    for first in range(1, total + 1, batch_size):
-        yield generator.patients(first, min(batch_size, total - first + 1))

@@ -63,9 +63,6 @@ class LocalE5Embedder:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._query_executor, self._query, text)
 
-    async def warm_up(self) -> None:
-        await self.embed_query("hola")
-
 
 class OpenAIEmbedder:
     """Any OpenAI-compatible `/v1/embeddings` server; the SDK retries with backoff."""

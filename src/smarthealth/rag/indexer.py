@@ -16,6 +16,7 @@ Workers on several processes or hosts can run this at once: queue rows are claim
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -251,7 +252,6 @@ class BackgroundIndexer:
         self.embedder = embedder
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
-        self.idle = asyncio.Event()
 
     async def run(self) -> None:
         while True:
@@ -261,7 +261,6 @@ class BackgroundIndexer:
                 raise
             except Exception as exc:  # database restart and the like: retry shortly
                 log.warning("indexer_error", error_type=type(exc).__name__)
-                self.idle.clear()
                 await asyncio.sleep(self.poll_seconds)
 
     async def _serve(self) -> None:
@@ -279,11 +278,7 @@ class BackgroundIndexer:
                         texts_embedded=embedded.texts_embedded,
                     )
                     continue
-                self.idle.set()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-                except TimeoutError:
-                    pass
-                self.idle.clear()
         finally:
             await conn.close()
