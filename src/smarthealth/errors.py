@@ -7,6 +7,7 @@ Codes are stable English identifiers; messages are Spanish. Exception text never
 from __future__ import annotations
 
 import traceback
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -70,10 +71,10 @@ _HTTP_CODES: dict[int, tuple[str, str]] = {
 }
 
 
-def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
-    """Field, problem type and pydantic's message; never the submitted value."""
+def field_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Field, problem type and pydantic's message of each validation error; never the value."""
     fields = []
-    for err in exc.errors():
+    for err in errors:
         location = [str(part) for part in err.get("loc", ()) if part != "body"]
         fields.append(
             {
@@ -124,7 +125,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = _validation_details(exc)
+        details = field_errors(exc.errors())
         if any(d["type"] == "json_invalid" for d in details):
             return error_response(
                 400, "INVALID_INPUT", "El cuerpo de la solicitud no es JSON válido."

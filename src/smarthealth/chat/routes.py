@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
 from smarthealth.auth.dependencies import CurrentUser, forbidden
 from smarthealth.chat.schemas import (
+    QUERY_ROLES,
     QueryIn,
     SessionDetail,
     SessionList,
@@ -21,12 +22,11 @@ from smarthealth.chat.schemas import (
 )
 from smarthealth.chat.sessions import session_not_found
 from smarthealth.db.session import SessionDep
-from smarthealth.errors import AppError
+from smarthealth.errors import AppError, field_errors
 from smarthealth.models import ChatSession, ChatTurn, DocumentType, Patient, User
 from smarthealth.rag.pipeline import QueryRequest, QuestionPipeline
 
 router = APIRouter(tags=["chat"])
-QUERY_ROLES = ("clinician", "admin")
 
 
 async def _refuse(
@@ -86,14 +86,7 @@ async def query(request: Request, user: CurrentUser) -> dict[str, Any]:
     try:
         body = QueryIn.model_validate(payload)
     except ValidationError as exc:
-        fields = [
-            {
-                "field": ".".join(str(p) for p in e["loc"]) or "body",
-                "type": e["type"],
-                "issue": e["msg"],
-            }
-            for e in exc.errors()
-        ]
+        fields = field_errors(exc.errors())
         raise await _refuse(
             request,
             user,

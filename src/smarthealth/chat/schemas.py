@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 MAX_QUESTION = 2000
+QUERY_ROLES = ("clinician", "admin")  # who may ask about patients, over REST and WebSocket
 
 
 def _trimmed_question(value: str) -> str:

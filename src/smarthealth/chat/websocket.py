@@ -22,9 +22,9 @@ from sqlalchemy import text
 from smarthealth.audit.service import ClientInfo
 from smarthealth.auth.dependencies import user_from_token
 from smarthealth.auth.tokens import TokenExpiredError, TokenInvalidError, decode_token
-from smarthealth.chat.schemas import QueryIn
+from smarthealth.chat.schemas import QUERY_ROLES, QueryIn
 from smarthealth.db.session import Database
-from smarthealth.errors import AppError
+from smarthealth.errors import AppError, field_errors
 from smarthealth.models import User
 from smarthealth.rag.pipeline import QueryRequest, QuestionPipeline
 
@@ -34,7 +34,6 @@ router = APIRouter()
 MAX_FRAME_BYTES = 16 * 1024
 SEND_QUEUE = 256  # per socket: a slow reader slows only its own answer
 POLICY_VIOLATION = 1008
-QUERY_ROLES = ("clinician", "admin")
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
@@ -158,7 +157,7 @@ class ChatConnection:
         try:
             body = QueryIn.model_validate({k: v for k, v in message.items() if k != "type"})
         except ValidationError as exc:
-            fields = [".".join(str(p) for p in e["loc"]) for e in exc.errors()]
+            fields = [f["field"] for f in field_errors(exc.errors())]
             await self.send(
                 {
                     **_error("INVALID_INPUT", "Los datos enviados no son válidos."),
