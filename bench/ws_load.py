@@ -9,8 +9,10 @@ One run, in a fresh temporary data folder:
 3. `smarthealth serve` (one uvicorn process) on a free 127.0.0.1 port, offline engine;
 4. one warm-up question (not measured), then `--sockets` sockets are opened at once and kept
    open for `--seconds`: each pings every `--ping-interval` s and checks the pong; the first
-   `--askers` of them ask questions one after another (the next as soon as `complete` arrives),
-   three turns per random patient in one chat session, then another patient.
+   `--askers` of them ask questions, one every `--interval` s (default 60 / `--rate-limit`: each
+   asker as fast as the server's per-user limit allows, spread over the minute; `--interval 0`:
+   the next as soon as `complete` arrives), three turns per random patient in one chat session,
+   then another patient.
 Measures connection and protocol errors (any `error` message, an unexpected close, a missing or
 late pong, events out of order), questions completed and per second, time to first token and
 to `complete`, pong round trips (a proxy for the server's event-loop lag), and the CPU the
@@ -116,6 +118,8 @@ class Stats:
     tokens: list[int] = field(default_factory=list)
     rate_limit_waits: int = 0
     rate_limit_wait_seconds: float = 0.0
+    first_sent: float = math.inf
+    last_done: float = -math.inf
 
     def connection_error(self, message: str) -> None:
         self.connection_errors += 1
@@ -245,6 +249,7 @@ async def ask_one(
     sent = time.perf_counter()
     await client.ws.send(json.dumps({"type": "query", **body}, ensure_ascii=False))
     stats.started += 1
+    stats.first_sent = min(stats.first_sent, sent)
     expected = ("status", "status", "status", "stream_start")
     seen: list[str] = []
     first_token: float | None = None
@@ -277,6 +282,7 @@ async def ask_one(
                 stats.protocol_error(f"socket {client.index}: `complete` without an answer")
                 return None, True
             stats.completed += 1
+            stats.last_done = max(stats.last_done, done)
             stats.ttft_ms.append((first_token - sent) * 1000)
             stats.complete_ms.append((done - sent) * 1000)
             stats.tokens.append(tokens)
@@ -293,16 +299,21 @@ async def asker(
     deadline: float,
     max_questions: int,
     rate_limit: int,
+    interval: float,
     answer_timeout: float,
     rng: random.Random,
 ) -> None:
-    """Questions back to back until the deadline; never more than the server's per-user limit."""
+    """Questions until the deadline, one every `interval` s (the first at a random moment of the
+    first interval; 0 = back to back); never more than the server's per-user limit."""
     stats = client.stats
     finished: collections.deque[float] = collections.deque()  # when each answer came back
     offset = rng.randrange(len(QUESTIONS))
     patient = rng.choice(patients)
     session_id: str | None = None
+    next_start = time.perf_counter() + rng.uniform(0, interval)
     for n in range(max_questions):
+        await asyncio.sleep(max(0.0, min(next_start, deadline) - time.perf_counter()))
+        next_start += interval
         now = time.perf_counter()
         while finished and finished[0] <= now - RATE_WINDOW:
             finished.popleft()
@@ -555,6 +566,7 @@ async def measure(
                 deadline,
                 max_questions,
                 args.rate_limit,
+                args.interval,
                 args.answer_timeout,
                 random.Random(rng.random()),
             ),
@@ -621,6 +633,7 @@ async def main_async(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         database.stop()
     problems = server_log_problems(folder / "serve.log")
     questions_total = stats.completed + 1  # and the warm-up question
+    asking = stats.last_done - stats.first_sent if stats.completed else 0.0
     ok = stats.connection_errors == 0 and stats.protocol_errors == 0 and not problems
     return {
         "ok": ok,
@@ -633,6 +646,7 @@ async def main_async(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             "ping_interval": args.ping_interval,
             "questions_per_asker": args.questions_per_asker,
             "rate_limit_per_user_minute": args.rate_limit,
+            "seconds_between_questions": args.interval,
             "db_pool_size": args.db_pool_size or "server default",
         },
         "setup": setup,
@@ -652,6 +666,9 @@ async def main_async(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             "completed": stats.completed,
             "per_second": round(stats.completed / run["measured_seconds"], 2),
             "measured_seconds": run["measured_seconds"],
+            # back to back, the askers reach the per-user limit early and then wait
+            "per_second_while_asking": round(stats.completed / asking, 2) if asking > 0 else 0,
+            "asking_seconds": round(asking, 1),
             "ttft_ms": summary(stats.ttft_ms),
             "complete_ms": summary(stats.complete_ms),
             "tokens_per_answer_mean": round(sum(stats.tokens) / len(stats.tokens), 1)
@@ -670,6 +687,7 @@ async def main_async(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             "exit_code": exit_code,
             "cpu_seconds": round(server_cpu, 1),
             "cpu_percent_of_one_core": round(100 * server_cpu / wall, 1),
+            "cpu_ms_per_question": round(1000 * server_cpu / questions_total, 1),
             "postgres_cpu_seconds_approx": round(pg_cpu, 1),
             "db_transactions": transactions,
             # minus one user lookup per socket opened; the indexer's idle polls remain
@@ -707,10 +725,21 @@ def main() -> None:
     parser.add_argument(
         "--answer-timeout", type=float, default=60.0, help="seconds one question may take"
     )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        help="seconds between the starts of one asker's questions; default 60 / --rate-limit "
+        "(every asker at the most the server allows it), 0 = back to back",
+    )
     parser.add_argument("--db-pool-size", type=int, default=None, help="server DB_POOL_SIZE")
     args = parser.parse_args()
     if not 1 <= args.askers <= args.sockets or args.seconds <= 0 or args.ping_interval <= 0:
         parser.error("need 1 <= --askers <= --sockets, --seconds > 0 and --ping-interval > 0")
+    if args.interval is None:
+        args.interval = 60 / args.rate_limit
+    if args.interval < 0:
+        parser.error("--interval must be >= 0")
     configure_logging("WARNING", json=False)  # to stderr: stdout carries only the JSON document
     with tempfile.TemporaryDirectory(prefix="sh-ws-load-") as folder:
         result = asyncio.run(main_async(args, Path(folder)))
