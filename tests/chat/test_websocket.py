@@ -155,6 +155,20 @@ async def test_a_question_streams_events_in_order(env: Env) -> None:
     assert complete["sources"]
 
 
+async def test_tokens_already_queued_go_out_in_one_frame(env: Env, password_hash: str) -> None:
+    """The unpaced engine writes its whole answer at once: far fewer frames than words."""
+    user = await insert_user(env.db_url, password_hash)
+    async with connect(env.url(user, strict=True)) as ws:
+        await _next(ws)
+        await ws.send(env.query("¿Qué medicamentos tiene prescritos?"))
+        events = await _until(ws, "complete")
+    tokens = [e["token"] for e in events if e["type"] == "token"]
+    text = events[-1]["answer"]["text"]
+    assert "".join(tokens) == text
+    assert 1 <= len(tokens) < len(text.split()) / 4
+    assert [e["type"] for e in events[-2:]] == ["stream_end", "complete"]
+
+
 async def test_errors_keep_the_socket_open(env: Env) -> None:
     async with connect(env.url(env.clinician), max_size=None) as ws:
         await _next(ws)

@@ -74,7 +74,22 @@ class ChatConnection:
         await self.outbox.put(message)
 
     async def _sender(self) -> None:
-        while (message := await self.outbox.get()) is not None:
+        """Tokens already waiting in the queue go out as one `token` message: a client that
+        falls behind (or an engine faster than the network) gets fewer, larger frames."""
+        waiting: list[dict[str, Any] | None] = []  # taken from the queue, not yet sent
+        while True:
+            message = waiting.pop() if waiting else await self.outbox.get()
+            if message is None:
+                return
+            if message["type"] == "token":
+                parts = [message["token"]]
+                while not self.outbox.empty():
+                    following = self.outbox.get_nowait()
+                    if following is None or following["type"] != "token":
+                        waiting.append(following)
+                        break
+                    parts.append(following["token"])
+                message = {"type": "token", "token": "".join(parts)}
             await self.ws.send_text(json.dumps(message, ensure_ascii=False, default=str))
 
     async def run(self) -> None:
