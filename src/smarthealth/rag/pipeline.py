@@ -152,6 +152,7 @@ class QuestionPipeline:
         # Clinicians ask the same questions about many patients: a question's vector does not
         # depend on the patient, so recent ones are kept (the model is the slow part under load).
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._embedding: dict[str, asyncio.Future[np.ndarray]] = {}
 
     async def _query_vector(self, text: str) -> np.ndarray | None:
         if self.embedder is None:
@@ -160,11 +161,22 @@ class QuestionPipeline:
         if key in self._vectors:
             self._vectors.move_to_end(key)
             return self._vectors[key]
-        vector = await self.embedder.embed_query(text)
-        self._vectors[key] = vector
+        # Fifty clinicians asking the same new question share one model call, and a question
+        # cancelled while it waits does not cancel the call the others wait for.
+        pending = self._embedding.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self.embedder.embed_query(text))
+            self._embedding[key] = pending
+            pending.add_done_callback(lambda done: self._embedded(key, done))
+        return await asyncio.shield(pending)
+
+    def _embedded(self, key: str, done: asyncio.Future[np.ndarray]) -> None:
+        self._embedding.pop(key, None)
+        if done.cancelled() or done.exception() is not None:
+            return  # each waiter sees the error; the next question tries again
+        self._vectors[key] = done.result()
         if len(self._vectors) > QUERY_VECTOR_CACHE:
             self._vectors.popitem(last=False)
-        return vector
 
     async def run(self, request: QueryRequest) -> AsyncIterator[Event]:
         started = time.perf_counter()
