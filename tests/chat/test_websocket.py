@@ -235,6 +235,49 @@ async def test_cancel_stops_the_answer_and_is_audited(env: Env) -> None:
     assert dict(row) == {"outcome": "cancelled", "channel": "ws"}
 
 
+async def test_cancel_then_query_at_once_is_not_busy(env: Env, password_hash: str) -> None:
+    """Everything of the cancelled answer arrives before anything of the next question."""
+    user = await insert_user(env.db_url, password_hash)
+    async with connect(env.url(user)) as ws:
+        await _next(ws)
+        await ws.send(env.query("Hazme un resumen", id="a"))
+        await _until(ws, "stream_start")
+        await ws.send(json.dumps({"type": "cancel"}))
+        await ws.send(env.query("¿Tiene alergias?", id="b"))
+        first = await _until(ws, "cancelled")
+        second = await _until(ws, "complete")
+    assert first[-1] == {"type": "cancelled", "message": "Respuesta cancelada.", "id": "a"}
+    assert {e["id"] for e in first} == {"a"}
+    assert [e["type"] for e in second][:4] == ["status", "status", "status", "stream_start"]
+    assert second[-1]["type"] == "complete" and {e["id"] for e in second} == {"b"}
+
+
+async def test_question_id_is_echoed_on_every_event_and_error(env: Env, password_hash: str) -> None:
+    user = await insert_user(env.db_url, password_hash)
+    async with connect(env.url(user)) as ws:
+        await _next(ws)
+        await ws.send(env.query("¿Tiene alergias?", id=41))
+        answered = await _until(ws, "complete")
+        await ws.send(env.query(document_number="000000001", id="lost"))
+        missing = await _until(ws, "error")
+        await ws.send(env.query(document_type_id="1", id="typed"))
+        invalid = await _until(ws, "error")
+        await ws.send(env.query())  # no id: none echoed
+        plain = await _until(ws, "complete")
+        bad_ids = []
+        for bad in ("", "x" * 65, True, 1.5, {"a": 1}, 2**60):
+            await ws.send(env.query(id=bad))
+            bad_ids.append((await _until(ws, "error"))[-1])
+    assert all(e["id"] == 41 for e in answered) and answered[-1]["type"] == "complete"
+    assert missing[-1]["error"]["code"] == "PATIENT_NOT_FOUND" and missing[-1]["id"] == "lost"
+    assert invalid[-1]["error"]["code"] == "INVALID_INPUT" and invalid[-1]["id"] == "typed"
+    assert invalid[-1]["details"] == {"fields": ["document_type_id"]}
+    assert not any("id" in e for e in plain)
+    for error in bad_ids:
+        assert error["error"]["code"] == "INVALID_INPUT"
+        assert error["details"] == {"fields": ["id"]} and "id" not in error
+
+
 async def test_question_rate_limit(env: Env, password_hash: str) -> None:
     user = await insert_user(env.db_url, password_hash)
     async with connect(env.url(user, strict=True)) as ws:

@@ -1,7 +1,8 @@
 """`/ws/chat`: the question pipeline's events, streamed over a WebSocket (DESIGN §5.2).
 
-Client → server: `query {session_id?, document_type_id, document_number, question}`, `ping`,
-`cancel`. Server → client: `connected`, `status`, `stream_start`, `token`, `stream_end`,
+Client → server: `query {id?, session_id?, document_type_id, document_number, question}`,
+`ping`, `cancel`. Every event of a question carries its `id` when the client gave one. Server →
+client: `connected`, `status`, `stream_start`, `token`, `stream_end`,
 `complete` (the REST body), `pong`, `cancelled`, `error {error: {code, message}}`. Errors keep the
 socket open; authentication failures close it with 1008 and a readable reason.
 """
@@ -38,6 +39,25 @@ POLICY_VIOLATION = 1008
 
 def _error(code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"code": code, "message": message}}
+
+
+MAX_QUESTION_ID = 64
+
+
+def _invalid_input(fields: list[str]) -> dict[str, Any]:
+    return {
+        **_error("INVALID_INPUT", "Los datos enviados no son válidos."),
+        "details": {"fields": fields},
+    }
+
+
+def _valid_question_id(value: Any) -> bool:
+    """A client's own label for a question, echoed on its events: a short string or an int."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return 1 <= len(value) <= MAX_QUESTION_ID
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53
 
 
 def _token_from(websocket: WebSocket) -> str | None:
@@ -85,11 +105,15 @@ class ChatConnection:
                 parts = [message["token"]]
                 while not self.outbox.empty():
                     following = self.outbox.get_nowait()
-                    if following is None or following["type"] != "token":
+                    if (
+                        following is None
+                        or following["type"] != "token"
+                        or following.get("id") != message.get("id")
+                    ):
                         waiting.append(following)
                         break
                     parts.append(following["token"])
-                message = {"type": "token", "token": "".join(parts)}
+                message = {**message, "token": "".join(parts)}
             await self.ws.send_text(json.dumps(message, ensure_ascii=False, default=str))
 
     async def run(self) -> None:
@@ -154,6 +178,9 @@ class ChatConnection:
         elif kind == "cancel":
             if self.answer is not None and not self.answer.done():
                 self.answer.cancel()
+                # Its `cancelled` (and audit row) come before anything the next message causes:
+                # "cancel" then "query" at once must not be refused as BUSY.
+                await asyncio.wait({self.answer})
             else:
                 await self.send(_error("NOTHING_TO_CANCEL", "No hay una respuesta en curso."))
         elif kind == "query":
@@ -166,34 +193,38 @@ class ChatConnection:
             )
 
     async def _start_query(self, message: dict[str, Any]) -> None:
+        question_id = message.get("id")
+        if not _valid_question_id(question_id):
+            await self.send(_invalid_input(["id"]))
+            return
+        echo = {} if question_id is None else {"id": question_id}
+
+        async def refuse(code: str, text: str) -> None:
+            await self.send({**_error(code, text), **echo})
+
         if self.answer is not None and not self.answer.done():
-            await self.send(_error("BUSY", "Ya hay una pregunta en curso en esta conexión."))
+            await refuse("BUSY", "Ya hay una pregunta en curso en esta conexión.")
             return
         try:
-            body = QueryIn.model_validate({k: v for k, v in message.items() if k != "type"})
+            body = QueryIn.model_validate(
+                {k: v for k, v in message.items() if k not in ("type", "id")}
+            )
         except ValidationError as exc:
             fields = [f["field"] for f in field_errors(exc.errors())]
-            await self.send(
-                {
-                    **_error("INVALID_INPUT", "Los datos enviados no son válidos."),
-                    "details": {"fields": fields},
-                }
-            )
+            await self.send({**_invalid_input(fields), **echo})
             return
         try:
             user = await user_from_token(self.token, self.secret, self.database)
         except AppError as exc:  # deactivated since the socket opened
-            await self.send(_error(exc.code, exc.message))
+            await refuse(exc.code, exc.message)
             await self.outbox.put(None)
             await self.ws.close(POLICY_VIOLATION, exc.code)
             return
         if user.role not in QUERY_ROLES:
-            await self.send(_error("FORBIDDEN", "No tiene permiso para consultar pacientes."))
+            await refuse("FORBIDDEN", "No tiene permiso para consultar pacientes.")
             return
         if await self._over_rate_limit(user.user_id):
-            await self.send(
-                _error("RATE_LIMITED", "Demasiadas preguntas por minuto; espere un momento.")
-            )
+            await refuse("RATE_LIMITED", "Demasiadas preguntas por minuto; espere un momento.")
             return
         request = QueryRequest(
             user_id=user.user_id,
@@ -203,7 +234,7 @@ class ChatConnection:
             client=self.client,
             session_id=body.session_id,
         )
-        self.answer = asyncio.create_task(self._answer(request), name="ws-answer")
+        self.answer = asyncio.create_task(self._answer(request, echo), name="ws-answer")
 
     async def _over_rate_limit(self, user_id: int) -> bool:
         """Counted in the audit trail, so the limit holds across workers and hosts."""
@@ -218,18 +249,19 @@ class ChatConnection:
         limit: int = self.settings.ws_questions_per_minute
         return int(count or 0) >= limit
 
-    async def _answer(self, request: QueryRequest) -> None:
+    async def _answer(self, request: QueryRequest, echo: dict[str, Any]) -> None:
+        """Forward the pipeline's events; each carries the question's `id` if it had one."""
         try:
             async for event in self.pipeline.run(request):
-                await self.send({"type": event.type, **event.data})
+                await self.send({"type": event.type, **event.data, **echo})
         except asyncio.CancelledError:
-            await self.send({"type": "cancelled", "message": "Respuesta cancelada."})
+            await self.send({"type": "cancelled", "message": "Respuesta cancelada.", **echo})
             raise
         except AppError as exc:
-            await self.send(_error(exc.code, exc.message))
+            await self.send({**_error(exc.code, exc.message), **echo})
         except Exception as exc:
             log.error("ws_answer_failed", error_type=type(exc).__name__)
-            await self.send(_error("INTERNAL_ERROR", "Error interno del servidor."))
+            await self.send({**_error("INTERNAL_ERROR", "Error interno del servidor."), **echo})
 
 
 @router.websocket("/ws/chat")
