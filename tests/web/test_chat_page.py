@@ -374,6 +374,10 @@ async def test_cancel_and_unknown_patient(browser: Browser, site: Site) -> None:
         await _answer_done(page, 2)
         final = watch.of_type("complete")[-1]["answer"]["text"]
         await expect(page.locator(".msg-answer").nth(2).locator(".msg-text")).to_have_text(final)
+        # Each question has its own id: the cancelled answer's late frames are told apart.
+        ids = [m["id"] for m in watch.sent if m["type"] == "query"]
+        assert len(ids) == 3 and ids == sorted(set(ids))
+        assert watch.of_type("complete")[-1]["id"] == ids[-1]
         assert watch.problems == []
     finally:
         await context.close()

@@ -45,11 +45,9 @@
     reconnectAttempt: 0,
     reconnectTimer: null,
     pendingQuery: null, // a query waiting for the socket to (re)connect
-    // An abandoned answer (new conversation / other session while answering) still sends
-    // frames until the server handles our cancel; the protocol has no request id, so we
-    // ignore frames until that answer's last frame and only then send the next query.
-    draining: false,
-    drainTimer: null,
+    // Each query carries an id that the server echoes on its events: frames of an abandoned
+    // answer (cancelled, new conversation, other session) are recognised and ignored.
+    lastQueryId: 0,
     inFlight: null, // {query, bubble, textEl, metaEl, streamNode}
     session: null, // {id, documentTypeId, documentNumber} of the conversation on screen
     sources: new WeakMap(), // answer bubble -> Map(source_id -> source)
@@ -225,8 +223,6 @@
     clearTimeout(state.reconnectTimer);
     state.reconnectAttempt = 0;
     state.pendingQuery = null;
-    clearTimeout(state.drainTimer);
-    state.draining = false;
     const socket = state.socket;
     state.socket = null;
     state.socketReady = false;
@@ -305,8 +301,6 @@
   function onSocketClose(event) {
     state.socket = null;
     state.socketReady = false;
-    clearTimeout(state.drainTimer);
-    state.draining = false;
     // A question already sent is lost with its socket; one still pending waits for the next.
     if (state.inFlight && !state.pendingQuery) {
       failAnswer("Se perdió la conexión; la respuesta quedó incompleta.");
@@ -344,9 +338,9 @@
     state.socket.send(JSON.stringify(message));
   }
 
-  /** Send now if connected and nothing is draining; otherwise when that becomes true. */
+  /** Send now if connected; otherwise once the socket is (re)connected. */
   function sendQuery(query) {
-    if (state.socketReady && !state.draining) {
+    if (state.socketReady) {
       sendFrame(query);
     } else {
       state.pendingQuery = query;
@@ -355,7 +349,7 @@
   }
 
   function flushPending() {
-    if (state.pendingQuery && state.socketReady && !state.draining) {
+    if (state.pendingQuery && state.socketReady) {
       const query = state.pendingQuery;
       state.pendingQuery = null;
       sendFrame(query);
@@ -377,14 +371,7 @@
       return;
     }
     if (message.type === "pong") return;
-    if (state.draining) {
-      // Frames of the abandoned answer; its last one frees the socket for the next query.
-      const terminal =
-        ["complete", "cancelled"].includes(message.type) ||
-        (message.type === "error" && !NON_TERMINAL_ERRORS.has(message.error.code));
-      if (terminal) stopDraining();
-      return;
-    }
+    if ("id" in message && message.id !== state.inFlight?.query.id) return; // an abandoned answer
     const handler = HANDLERS[message.type];
     if (handler) handler(message);
   }
@@ -415,7 +402,8 @@
       $("question").focus();
       return;
     }
-    const query = { type: "query", ...target, question };
+    state.lastQueryId += 1;
+    const query = { type: "query", id: state.lastQueryId, ...target, question };
     if (state.session) query.session_id = state.session.id;
     $("question").value = "";
     startAnswer(query);
@@ -539,7 +527,7 @@
     scrollToEnd();
   }
 
-  /** Cancel: the bubble says so at once; the server's late frames are drained and ignored. */
+  /** Cancel: the bubble says so at once; the server's late frames are ignored by their id. */
   function onCancelClick() {
     if (abandonAnswer()) failAnswer("Respuesta cancelada.", "cancelled");
   }
@@ -550,23 +538,10 @@
     if (state.pendingQuery) {
       state.pendingQuery = null; // it never left the page
     } else if (state.socketReady) {
+      // The server finishes the cancelled answer before it reads the next query.
       sendFrame({ type: "cancel" });
-      startDraining();
     }
     return true;
-  }
-
-  function startDraining() {
-    state.draining = true;
-    clearTimeout(state.drainTimer);
-    // Should the last frame never come, don't hold the next question forever.
-    state.drainTimer = setTimeout(stopDraining, 5000);
-  }
-
-  function stopDraining() {
-    clearTimeout(state.drainTimer);
-    state.draining = false;
-    flushPending();
   }
 
   function setAnswering(answering) {
