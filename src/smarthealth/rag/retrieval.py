@@ -135,12 +135,16 @@ async def retrieve(
 
     if query_vector is not None and model and "vector" in legs_used:
         # Exact cosine distance over this patient's chunks; each chunk reaches its vector by
-        # the hash of its meaning (primary-key lookups into embedding_cache).
+        # the hash of its meaning. The LATERAL … LIMIT 1 keeps that a primary-key lookup per
+        # chunk: as a plain join the planner hashed the whole cache for every question (2.4 ms
+        # at 300 patients, growing with the cache; 0.23 ms this way).
         rows = await session.execute(
             text(
-                "SELECT c.chunk_id, 1 - (e.embedding <=> CAST(:q AS vector)) AS score "
-                "FROM smart_health.clinical_chunks c JOIN smart_health.embedding_cache e "
-                "ON e.text_hash = c.embedding_text_hash AND e.model = :model "
+                "SELECT c.chunk_id, 1 - v.distance AS score "
+                "FROM smart_health.clinical_chunks c CROSS JOIN LATERAL ("
+                "SELECT e.embedding <=> CAST(:q AS vector) AS distance "
+                "FROM smart_health.embedding_cache e "
+                "WHERE e.text_hash = c.embedding_text_hash AND e.model = :model LIMIT 1) v "
                 f"WHERE c.patient_id = :patient{time_sql} "
                 # equal meanings (every vital-signs chunk shares one) → the most recent first
                 "ORDER BY score DESC, c.occurred_at DESC NULLS LAST, c.chunk_id DESC "
