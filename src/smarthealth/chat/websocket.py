@@ -42,6 +42,7 @@ def _error(code: str, message: str) -> dict[str, Any]:
 
 
 MAX_QUESTION_ID = 64
+CANCEL_WAIT = 5.0  # seconds a cancelled answer gets to wind down before the next message
 
 
 def _invalid_input(fields: list[str]) -> dict[str, Any]:
@@ -179,8 +180,9 @@ class ChatConnection:
             if self.answer is not None and not self.answer.done():
                 self.answer.cancel()
                 # Its `cancelled` (and audit row) come before anything the next message causes:
-                # "cancel" then "query" at once must not be refused as BUSY.
-                await asyncio.wait({self.answer})
+                # "cancel" then "query" at once must not be refused as BUSY. Bounded: a client
+                # that stopped reading must not stall this loop (and its disconnect) forever.
+                await asyncio.wait({self.answer}, timeout=CANCEL_WAIT)
             else:
                 await self.send(_error("NOTHING_TO_CANCEL", "No hay una respuesta en curso."))
         elif kind == "query":
