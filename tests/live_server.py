@@ -25,8 +25,7 @@ class LiveServer:
             port=self.port,
             log_config=None,
             access_log=False,
-            lifespan="on",
-            ws="websockets",
+            lifespan="on",  # ws: "auto", the sans-I/O websockets protocol, as `smarthealth serve`
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
