@@ -316,7 +316,17 @@ def test_values_fit_database_columns(specialties, diagnoses, medications):
 def test_conditions_count_and_keys(conditions):
     assert len(conditions) >= 45
     for cond in conditions:
-        assert set(cond) == CONDITION_KEYS, cond.get("icd_code")
+        assert set(cond) - {"aliases"} == CONDITION_KEYS, cond.get("icd_code")
+
+
+def test_condition_aliases_are_distinct_names(conditions):
+    """Other names of a condition ("colesterol alto"): non-empty, trimmed, not repeated."""
+    with_aliases = [c for c in conditions if "aliases" in c]
+    assert len(with_aliases) >= 20
+    for cond in with_aliases:
+        aliases = cond["aliases"]
+        assert aliases and all(isinstance(a, str) and a.strip() == a and a for a in aliases)
+        assert len({a.lower() for a in aliases} | {cond["label"].lower()}) == len(aliases) + 1
 
 
 def test_conditions_references_resolve(conditions, diagnoses, medications, specialties):

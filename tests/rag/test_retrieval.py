@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from smarthealth.config import to_libpq_url
 from smarthealth.db.engine import create_engine, create_sessionmaker
 from smarthealth.rag.intent import analyse
-from smarthealth.rag.retrieval import lexical_query, retrieve
+from smarthealth.rag.retrieval import retrieve
+from smarthealth.rag.text import lexical_query
 from tests.conftest import shared_embedder
 
 

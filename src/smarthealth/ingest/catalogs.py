@@ -60,7 +60,7 @@ class Condition:
     """Clinical knowledge used to generate coherent histories for one ICD-10 code."""
 
     icd_code: str
-    label: str
+    label: str  # the common name ("dislipidemia" for "Hiperlipidemia no especificada")
     chronic: bool
     specialty: str
     min_age: int
@@ -74,6 +74,7 @@ class Condition:
     findings: tuple[str, ...]
     plan: tuple[str, ...]
     vitals: Vitals
+    aliases: tuple[str, ...] = ()  # other names clinicians use ("colesterol alto")
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def _condition(raw: dict[str, Any]) -> Condition:
         history=tuple(raw["history"]),
         findings=tuple(raw["findings"]),
         plan=tuple(raw["plan"]),
+        aliases=tuple(raw.get("aliases", ())),
         vitals=Vitals(
             systolic=float(v["systolic"]),
             diastolic=float(v["diastolic"]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from smarthealth.rag.conditions import asked_conditions
 from smarthealth.rag.text import fold
 
 INTENT_SOURCES: dict[str, tuple[str, ...]] = {
@@ -268,8 +269,13 @@ def analyse(question: str) -> QuestionAnalysis:
         scores["medications"] = max(scores["medications"], 1)
     if any(f in focus for f in ("pressure", "weight", "temperature", "heart_rate", "spo2")):
         scores["vitals"] = max(scores["vitals"], 1)
-    if not any(scores.values()) and _HAS_CONDITION.search(folded):
-        scores["diagnoses"] = 1  # "¿Tiene hipertensión?", "¿Padece de asma?"
+    asked_only_diagnoses = not any(v for k, v in scores.items() if k != "diagnoses")
+    if (
+        _HAS_CONDITION.search(folded)
+        and asked_only_diagnoses
+        and (not scores["diagnoses"] or asked_conditions(folded))
+    ):  # "¿Tiene hipertensión?", "¿Padece de asma?", "¿Tiene diagnóstico de EPOC?"
+        scores["diagnoses"] = max(scores["diagnoses"], 1)
         focus = (*focus, "yesno")
     if scores["allergies"] and scores["medications"] <= 1:
         scores["medications"] = 0  # "¿es alérgico a algún medicamento?" asks about allergies

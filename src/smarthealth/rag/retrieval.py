@@ -11,7 +11,6 @@ Results are fused with reciprocal rank fusion; each keeps its per-leg score and 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smarthealth.rag.embeddings import to_pgvector
 from smarthealth.rag.intent import QuestionAnalysis, note_section
-from smarthealth.rag.text import fold
+from smarthealth.rag.text import lexical_query
 
 RRF_K = 60
 # The intent leg counts double: when a question names what it wants ("medicamentos"), chunks
@@ -32,31 +31,6 @@ ALL_LEGS = tuple(LEG_WEIGHTS)
 TIME_FOCUS = frozenset({"latest", "next", "first", "before"})
 LEG_DEPTH = 30
 BOGOTA = "America/Bogota"
-
-_STOPWORDS = frozenset(
-    """a al algo algun alguna algunas alguno algunos ante antes aqui asi cada como con cual
-    cuales cuando cuanto cuanta cuantos cuantas de del desde donde durante e el ella ellas ellos
-    en entre era es esa ese eso esta estaba estan estas este esto estos fue fueron ha han hay la
-    las le les lo los mas me mi mis muy no nos o para pero por que quien se sea segun ser si sin
-    sobre su sus tambien tiene tienen tuvo un una unas uno unos y ya paciente pacientes senor
-    senora usted favor dime decir dame cual hay alguna tiene tenia ha sido esta estan
-    historia clinica registro registrado registrada""".split()
-)
-_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9a-z]+)?")
-_ICD = re.compile(r"^[a-z][0-9]{2}(\.[0-9a-z]{1,2})?$")
-
-
-def lexical_query(question: str) -> str | None:
-    """An OR tsquery of the question's content words (accent-folded, like the documents);
-    ICD-10-like codes match by prefix."""
-    terms: list[str] = []
-    for token in _TOKEN.findall(fold(question)):
-        if token in _STOPWORDS or (len(token) < 3 and not token.isdigit()):
-            continue
-        term = f"{token.split('.')[0]}:*" if _ICD.match(token) else token.replace(".", "")
-        if term not in terms:
-            terms.append(term)
-    return " | ".join(terms) if terms else None
 
 
 @dataclass

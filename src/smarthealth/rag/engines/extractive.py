@@ -10,10 +10,10 @@ import datetime as dt
 import re
 from collections.abc import AsyncGenerator, Callable, Iterable
 
+from smarthealth.rag.conditions import question_names_diagnosis
 from smarthealth.rag.engines.base import AnswerContext, DraftAnswer, SourceFact
 from smarthealth.rag.intent import note_section
-from smarthealth.rag.retrieval import lexical_query
-from smarthealth.rag.text import fold
+from smarthealth.rag.text import fold, lexical_query
 
 MODEL_NAME = "extractive-v1"
 # Below this cosine similarity a vector hit alone is not evidence (multilingual-e5 scores are
@@ -139,7 +139,13 @@ def _allergies(ctx: AnswerContext) -> list[Sentence]:
 def _diagnoses(ctx: AnswerContext) -> list[Sentence]:
     sources = _of(ctx, "diagnosis")
     if "yesno" in ctx.focus:  # "¿Tiene hipertensión?": only diagnoses that name it
-        sources = [s for s in sources if _coverage(ctx.question, s) >= 0.5]
+        sources = [
+            s
+            for s in sources
+            if question_names_diagnosis(
+                ctx.question, str(s.facts.get("icd_code", "")), str(s.facts.get("description", ""))
+            )
+        ]
     latest = _latest_per(sources, lambda s: str(s.facts.get("icd_code")))
     if not latest:
         return []
@@ -388,6 +394,8 @@ def _abstention(ctx: AnswerContext) -> str:
         what = "citas próximas"
     if ctx.intents == ("allergies",):
         return f"No encuentro alergias registradas en la historia clínica de {ctx.patient_name}."
+    if ctx.intents == ("diagnoses",) and "yesno" in ctx.focus:
+        return f"No encuentro ese diagnóstico en la historia clínica de {ctx.patient_name}."
     return f"No encuentro información sobre {what} en la historia clínica de {ctx.patient_name}."
 
 
