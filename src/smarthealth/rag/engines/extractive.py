@@ -211,7 +211,11 @@ def _appointments(ctx: AnswerContext) -> list[Sentence]:
             f"motivo: {f.get('reason') or 'no registrado'}"
         )
 
-    if "latest" in ctx.focus and "next" not in ctx.focus and past:
+    if "before" in ctx.focus:  # "¿y antes de eso?" looks back, never forward
+        upcoming = []
+    if "latest" in ctx.focus and "next" not in ctx.focus:
+        if not past:
+            return []  # "¿cuándo fue su última cita?" is not answered by an upcoming one
         return [(f"La última cita registrada fue {describe(past[0])}", (past[0].number,))]
     if upcoming:
         sentences: list[Sentence] = [
@@ -392,6 +396,8 @@ def _abstention(ctx: AnswerContext) -> str:
     what = " ni ".join(topics) if topics else "eso"
     if "next" in ctx.focus and "appointments" in ctx.intents:
         what = "citas próximas"
+    elif "latest" in ctx.focus and ctx.intents == ("appointments",):
+        what = "citas anteriores"
     if ctx.intents == ("allergies",):
         return f"No encuentro alergias registradas en la historia clínica de {ctx.patient_name}."
     if ctx.intents == ("diagnoses",) and "yesno" in ctx.focus:
