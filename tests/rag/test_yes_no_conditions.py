@@ -71,7 +71,17 @@ def test_diagnosis_yes_no_questions_are_recognised() -> None:
     for question in ("¿Tiene diagnósticos registrados?", "¿Qué diagnósticos tiene?"):
         analysis = analyse(question)
         assert analysis.intents == ("diagnoses",) and "yesno" not in analysis.focus, question
-    assert "yesno" not in analyse("¿Tiene alergias?").focus
+    for question in ("¿Tiene alergias?", "¿Tiene alergia a la penicilina?"):
+        analysis = analyse(question)
+        assert analysis.intents == ("allergies",) and "yesno" not in analysis.focus, question
+
+
+def test_a_condition_named_in_full_is_a_diagnosis_question() -> None:
+    """ "alérgica" in "rinitis alérgica" is part of a diagnosis, not a question about allergies."""
+    analysis = analyse("¿Tiene rinitis alérgica?")
+    assert analysis.intents == ("diagnoses",) and "yesno" in analysis.focus
+    analysis = analyse("¿Tiene hipertensión y qué medicamentos toma?")
+    assert analysis.intents == ("diagnoses", "medications") and "yesno" in analysis.focus
 
 
 def _context(question: str) -> AnswerContext:

@@ -71,6 +71,25 @@ def diagnosis_names(icd_code: str, description: str) -> tuple[str, ...]:
     return (icd_code, description, *_common_names().get(icd_code, ()))
 
 
+@functools.cache
+def _catalog_names() -> tuple[tuple[str, ...], ...]:
+    """Every common name and alias of the catalog, as its words."""
+    names = {name for names in _common_names().values() for name in names}
+    return tuple(sorted(tuple(_WORD.findall(fold(name))) for name in names))
+
+
+def names_catalog_condition(question: str) -> bool:
+    """True when the question names a known condition in full ("¿Tiene rinitis alérgica?"),
+    so the words of that name ("alérgica") say nothing about what else is asked."""
+    for asked in asked_conditions(question):
+        for name in _catalog_names():
+            if names_condition(asked, [" ".join(name)]) and names_condition(
+                name, [" ".join(asked)]
+            ):
+                return True
+    return False
+
+
 def question_names_diagnosis(question: str, icd_code: str, description: str) -> bool:
     names = diagnosis_names(icd_code, description)
     return any(names_condition(asked, names) for asked in asked_conditions(question))
