@@ -176,3 +176,50 @@ async def test_deleted_allergy_disappears(conn: asyncpg.Connection) -> None:
 
 async def test_nothing_queued_means_nothing_to_do(conn: asyncpg.Connection) -> None:
     assert await _drain(conn) == (0, 0)
+
+
+async def test_renamed_doctor_is_renamed_in_their_patients_chunks(
+    conn: asyncpg.Connection,
+) -> None:
+    doctor = await conn.fetchrow(
+        "SELECT d.doctor_id, d.first_name, d.last_name FROM smart_health.doctors d "
+        "WHERE EXISTS (SELECT 1 FROM smart_health.medical_records r "
+        "WHERE r.doctor_id = d.doctor_id) ORDER BY d.doctor_id LIMIT 1"
+    )
+    attended = {
+        r["patient_id"]
+        for r in await conn.fetch(
+            "SELECT patient_id FROM smart_health.medical_records WHERE doctor_id = $1 UNION "
+            "SELECT patient_id FROM smart_health.appointments WHERE doctor_id = $1",
+            doctor["doctor_id"],
+        )
+    }
+    old_name = f"{doctor['first_name']} {doctor['last_name']}"
+
+    # What chunks do not show (phone, e-mail) queues nobody.
+    await conn.execute(
+        "UPDATE smart_health.doctors SET phone = '6011234567' WHERE doctor_id = $1",
+        doctor["doctor_id"],
+    )
+    assert await conn.fetchval("SELECT count(*) FROM smart_health.chunk_queue") == 0
+
+    await conn.execute(
+        "UPDATE smart_health.doctors SET last_name = 'Zuluaga Restrepo' WHERE doctor_id = $1",
+        doctor["doctor_id"],
+    )
+    queued = {
+        r["patient_id"] for r in await conn.fetch("SELECT patient_id FROM smart_health.chunk_queue")
+    }
+    assert queued == attended
+    patients, embedded = await _drain(conn)
+    assert patients == len(attended) and embedded == 0  # names never reach embedding texts
+    new_name = f"{doctor['first_name']} Zuluaga Restrepo"
+    renamed = await conn.fetchval(
+        "SELECT count(*) FROM smart_health.clinical_chunks WHERE content LIKE '%' || $1 || '%'",
+        new_name,
+    )
+    stale = await conn.fetchval(
+        "SELECT count(*) FROM smart_health.clinical_chunks WHERE content LIKE '%' || $1 || '%'",
+        old_name,
+    )
+    assert renamed > 0 and stale == 0
