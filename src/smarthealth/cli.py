@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -153,6 +155,10 @@ def serve(
                     table.add_row(*row)
                 console.print(table)
         configure_logging(settings.log_level, json=True)
+        # uvicorn re-raises the signal that stopped it once it has shut down. A plain SIGTERM
+        # (kill, docker stop, systemd) would then end the process before `database()` stops
+        # the embedded server it started; as an exception it unwinds through that cleanup.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         uvicorn.run(
             "smarthealth.app:create_app",
             factory=True,
@@ -163,6 +169,10 @@ def serve(
             log_config=None,
             proxy_headers=True,
         )
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # the shell's code for "terminated by SIGTERM": 143
 
 
 @app.command()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from smarthealth.auth.tokens import issue_token
 from smarthealth.config import to_libpq_url
@@ -30,7 +31,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(env: dict[str, str], cwd: Path, *args: str) -> Iterator[tuple[str, Path]]:
+def serve(
+    env: dict[str, str], cwd: Path, *args: str, stop: signal.Signals = signal.SIGINT
+) -> Iterator[tuple[str, Path]]:
     port = _free_port()
     log_path = cwd / "server.log"
     full_env = {
@@ -62,7 +65,7 @@ def serve(env: dict[str, str], cwd: Path, *args: str) -> Iterator[tuple[str, Pat
                 raise AssertionError("server did not become healthy:\n" + log_path.read_text())
             yield base, log_path
         finally:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(stop)
             try:
                 process.wait(30)
             except subprocess.TimeoutExpired:
@@ -80,9 +83,12 @@ async def _open_websocket(url: str) -> None:
             await ws.recv()
 
 
-def test_serve_with_embedded_database_starts_and_stops_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_with_embedded_database_starts_and_stops_it(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
     data_dir = tmp_path / "data"
-    with serve({"SMARTHEALTH_DATA_DIR": str(data_dir)}, tmp_path) as (base, log_path):
+    with serve({"SMARTHEALTH_DATA_DIR": str(data_dir)}, tmp_path, stop=stop) as (base, log_path):
         assert httpx.get(f"{base}/health").json()["database"]["status"] == "up"
         pid = int((data_dir / "pgdata" / "postmaster.pid").read_text().splitlines()[0])
         assert psutil.pid_exists(pid)
