@@ -121,3 +121,41 @@ def test_a_look_alike_condition_is_not_a_yes() -> None:
     text, cited = compose(_context("¿Tiene hipertensión?"))
     assert text == "No encuentro ese diagnóstico en la historia clínica de Adriana Velandia."
     assert cited == ()
+
+
+def test_since_when_names_the_first_record_of_that_diagnosis_only() -> None:
+    analysis = analyse("¿Desde cuándo tiene diabetes?")
+    assert analysis.intents == ("diagnoses",) and {"first", "yesno"} <= set(analysis.focus)
+
+    def diagnosis(number: int, code: str, description: str, day: dt.date) -> SourceFact:
+        return SourceFact(
+            number=number,
+            chunk_id=number,
+            source_type="diagnosis",
+            occurred_at=dt.datetime.combine(day, dt.time(10), dt.UTC),
+            content=f"Diagnóstico principal: {description} (CIE-10 {code}).",
+            facts={
+                "icd_code": code,
+                "description": description,
+                "kind": "Principal",
+                "date": day.isoformat(),
+            },
+        )
+
+    diabetes = "Diabetes mellitus no insulinodependiente sin mención de complicación"
+    sources = (
+        diagnosis(1, "E11.9", diabetes, dt.date(2026, 10, 17)),
+        diagnosis(2, "I10", "Hipertensión esencial (primaria)", dt.date(2019, 1, 5)),
+        diagnosis(3, "E11.9", diabetes, dt.date(2021, 3, 9)),
+    )
+    context = AnswerContext(
+        question="¿Desde cuándo tiene diabetes?",
+        patient_name="Humberto Vásquez",
+        intents=analysis.intents,
+        sources=sources,
+        today=dt.date(2026, 11, 26),
+        focus=analysis.focus,
+    )
+    text, cited = compose(context)
+    assert text == f"{diabetes} (CIE-10 E11.9) está registrado desde el 09/03/2021 [3]."
+    assert cited == (3,)

@@ -1,4 +1,4 @@
-"""Which recorded diagnoses a yes/no question names ("¿Tiene dislipidemia?").
+"""Which recorded diagnoses or drugs a question names ("¿Tiene dislipidemia?", "¿Toma losartán?").
 
 A diagnosis is named by its ICD-10 code and description and by the common name and aliases of
 the clinical-knowledge catalog (`conditions.json`): clinicians say "dislipidemia" or "colesterol
@@ -26,6 +26,10 @@ MAX_ENDING = 3  # letters of ending they may differ by
 COVERED = 0.75  # share of the asked words one name must contain
 _ALTERNATIVES = re.compile(r"\s(?:o|u|y|e)\s|,|;|/")
 _WORD = re.compile(r"[a-z0-9]+")
+# Words of brand names that name no drug by themselves ("Dolex Forte", "… Adulto").
+_BRAND_QUALIFIERS = frozenset(
+    "adulto adultos pediatrico infantil forte plus retard compuesto gotas jarabe crema".split()
+)
 
 
 def asked_conditions(question: str) -> list[tuple[str, ...]]:
@@ -93,3 +97,32 @@ def names_catalog_condition(question: str) -> bool:
 def question_names_diagnosis(question: str, icd_code: str, description: str) -> bool:
     names = diagnosis_names(icd_code, description)
     return any(names_condition(asked, names) for asked in asked_conditions(question))
+
+
+@functools.cache
+def _drug_names() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(ingredient as recorded, the words that name it): the ingredient's first component
+    ("amoxicilina" for "amoxicilina + ácido clavulánico") and each brand."""
+    from smarthealth.ingest.catalogs import load_catalog_files
+
+    names: set[tuple[str, tuple[str, ...]]] = set()
+    for row in load_catalog_files().medications:
+        ingredient = row.active_ingredient
+        for text in (ingredient.split("+")[0], row.commercial_name):
+            words = tuple(
+                w for w in _WORD.findall(fold(text)) if len(w) >= 4 and w not in _BRAND_QUALIFIERS
+            )
+            if words:
+                names.add((ingredient, words))
+    return tuple(sorted(names))
+
+
+def asked_drugs(question: str) -> tuple[str, ...]:
+    """The catalog ingredients a question names by ingredient or brand, in catalog spelling."""
+    have = _WORD.findall(fold(question))
+    found = {
+        ingredient
+        for ingredient, words in _drug_names()
+        if all(any(same_word(w, h) for h in have) for w in words)
+    }
+    return tuple(sorted(found))

@@ -210,7 +210,9 @@ _FOCUS: dict[str, tuple[str, ...]] = {
     "spo2": (r"saturacion", r"oxigen"),
 }
 _FOCUS_COMPILED = {name: [re.compile(p) for p in pats] for name, pats in _FOCUS.items()}
-_HAS_CONDITION = re.compile(r"^\W*(tiene|padece|sufre|ha tenido|tuvo|le diagnosticaron)\b")
+_HAS_CONDITION = re.compile(
+    r"^\W*(?:desde cuando\s+)?(tiene|padece|sufre|ha tenido|tuvo|le diagnosticaron)\b"
+)
 _YEAR = re.compile(r"\b(?:en|del|de|durante|el ano)\s+(?:el\s+)?(20\d{2}|19\d{2})\b")
 
 

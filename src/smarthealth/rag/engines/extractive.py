@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from collections.abc import AsyncGenerator, Callable, Iterable
 
-from smarthealth.rag.conditions import question_names_diagnosis
+from smarthealth.rag.conditions import asked_drugs, question_names_diagnosis
 from smarthealth.rag.engines.base import AnswerContext, DraftAnswer, SourceFact
 from smarthealth.rag.intent import note_section
 from smarthealth.rag.text import fold, lexical_query
@@ -91,7 +91,10 @@ def _latest_per(
 
 
 def _medications(ctx: AnswerContext) -> list[Sentence]:
-    latest = _latest_per(_of(ctx, "prescription"), lambda s: str(s.facts.get("ingredient")))
+    prescriptions = _of(ctx, "prescription")
+    if named := asked_drugs(ctx.question):  # "¿Toma losartán?": that drug only
+        prescriptions = [s for s in prescriptions if s.facts.get("ingredient") in named]
+    latest = _latest_per(prescriptions, lambda s: str(s.facts.get("ingredient")))
     if not latest:
         return []
     dose_first = "dose" in ctx.focus
@@ -391,6 +394,15 @@ BUILDERS: dict[str, Callable[[AnswerContext], list[Sentence]]] = {
 }
 
 
+def _drug_label(ingredients: Iterable[str]) -> str:
+    """ "losartán" for losartán potásico and losartán + hidroclorotiazida."""
+    kept: list[str] = []
+    for name in sorted({i.split(" + ")[0] for i in ingredients}, key=len):
+        if not any(name.startswith(k) for k in kept):
+            kept.append(name)
+    return " ni ".join(kept)
+
+
 def _abstention(ctx: AnswerContext) -> str:
     topics = [TOPIC[i] for i in ctx.intents if i in TOPIC]
     what = " ni ".join(topics) if topics else "eso"
@@ -400,6 +412,8 @@ def _abstention(ctx: AnswerContext) -> str:
         what = "citas anteriores"
     if ctx.intents == ("allergies",):
         return f"No encuentro alergias registradas en la historia clínica de {ctx.patient_name}."
+    if ctx.intents[:1] == ("medications",) and (named := asked_drugs(ctx.question)):
+        return f"No encuentro {_drug_label(named)} entre las prescripciones de {ctx.patient_name}."
     if ctx.intents == ("diagnoses",) and "yesno" in ctx.focus:
         return f"No encuentro ese diagnóstico en la historia clínica de {ctx.patient_name}."
     return f"No encuentro información sobre {what} en la historia clínica de {ctx.patient_name}."
