@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from smarthealth.rag.text import fold, lexical_query
 
@@ -54,14 +54,15 @@ def same_word(a: str, b: str) -> bool:
     return shared >= MIN_SHARED and shared >= max(len(a), len(b)) - MAX_ENDING
 
 
+def _covers(asked: Sequence[str], have: Sequence[str]) -> bool:
+    """True when `have` contains (nearly) every word of `asked`."""
+    found = sum(1 for word in asked if any(same_word(word, h) for h in have))
+    return bool(asked) and found / len(asked) >= COVERED
+
+
 def names_condition(asked: tuple[str, ...], names: Iterable[str]) -> bool:
     """True when one of `names` contains (nearly) every word of the asked condition."""
-    for name in names:
-        have = _WORD.findall(fold(name))
-        found = sum(1 for word in asked if any(same_word(word, h) for h in have))
-        if asked and found / len(asked) >= COVERED:
-            return True
-    return False
+    return any(_covers(asked, _WORD.findall(fold(name))) for name in names)
 
 
 @functools.cache
@@ -85,13 +86,11 @@ def _catalog_names() -> tuple[tuple[str, ...], ...]:
 def names_catalog_condition(question: str) -> bool:
     """True when the question names a known condition in full ("¿Tiene rinitis alérgica?"),
     so the words of that name ("alérgica") say nothing about what else is asked."""
-    for asked in asked_conditions(question):
-        for name in _catalog_names():
-            if names_condition(asked, [" ".join(name)]) and names_condition(
-                name, [" ".join(asked)]
-            ):
-                return True
-    return False
+    return any(
+        _covers(asked, name) and _covers(name, asked)
+        for asked in asked_conditions(question)
+        for name in _catalog_names()
+    )
 
 
 def question_names_diagnosis(question: str, icd_code: str, description: str) -> bool:

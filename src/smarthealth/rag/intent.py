@@ -271,19 +271,17 @@ def analyse(question: str) -> QuestionAnalysis:
         scores["medications"] = max(scores["medications"], 1)
     if any(f in focus for f in ("pressure", "weight", "temperature", "heart_rate", "spo2")):
         scores["vitals"] = max(scores["vitals"], 1)
-    if _HAS_CONDITION.search(folded) and names_catalog_condition(folded):
-        # "¿Tiene rinitis alérgica?" asks about a diagnosis, not about allergies
-        scores["allergies"] = 0
-        scores["diagnoses"] = max(scores.values()) + 1
-        focus = (*focus, "yesno")
-    asked_only_diagnoses = not any(v for k, v in scores.items() if k != "diagnoses")
-    if (
-        _HAS_CONDITION.search(folded)
-        and asked_only_diagnoses
-        and (not scores["diagnoses"] or asked_conditions(folded))
-    ):  # "¿Tiene hipertensión?", "¿Padece de asma?", "¿Tiene diagnóstico de EPOC?"
-        scores["diagnoses"] = max(scores["diagnoses"], 1)
-        focus = tuple(dict.fromkeys((*focus, "yesno")))
+    if _HAS_CONDITION.search(folded):
+        if names_catalog_condition(folded):
+            # "¿Tiene rinitis alérgica?" asks about a diagnosis, not about allergies
+            scores["allergies"] = 0
+            scores["diagnoses"] = max(scores.values()) + 1
+            focus = (*focus, "yesno")
+        elif not any(v for k, v in scores.items() if k != "diagnoses") and (
+            not scores["diagnoses"] or asked_conditions(folded)
+        ):  # "¿Tiene hipertensión?", "¿Padece de asma?", "¿Tiene diagnóstico de EPOC?"
+            scores["diagnoses"] = max(scores["diagnoses"], 1)
+            focus = (*focus, "yesno")
     if scores["allergies"] and scores["medications"] <= 1:
         scores["medications"] = 0  # "¿es alérgico a algún medicamento?" asks about allergies
     best = max(scores.values())
