@@ -1,0 +1,518 @@
+"""Question → `QuestionPlan`, deterministically and offline.
+
+1. Fold the question and correct misspelt words against the vocabulary (`vocabulary.correct`).
+2. Read the named things first, longest first, and mask them: conditions (ICD-10 codes, the
+   catalog's descriptions, common names and aliases), drugs (ingredient, base name, brand), drug
+   classes, specialties; then the clinical lexicon's phrases. Each gives cues (subject,
+   operation, attribute, vital sign, status, encounter type, topic, …).
+3. Decide: a strong subject cue wins (ties go to the more specific subject); an out-of-record
+   topic wins over weak cues only; a question with no subject of its own leans on the previous
+   turn's plan (follow-up); otherwise the nearest labelled exemplar decides if its margin is
+   clear, and below the margin the plan abstains (`unknown`).
+Words that say nothing about the subject ("paciente", "médico", "toma" alone) are weak or absent
+from the lexicon, so they never decide it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from dataclasses import dataclass, field, replace
+
+from smarthealth.rag.plan import QuestionPlan, TimeWindow
+from smarthealth.rag.text import fold
+from smarthealth.rag.vocabulary import (
+    QUALIFIERS,
+    condition_names,
+    correct,
+    drug_classes,
+    drug_names,
+    lexicon,
+    specialties,
+)
+
+# When two subjects have equally strong cues, the more specific one wins.
+PRIORITY: tuple[str, ...] = (
+    "summary",
+    "allergy",
+    "medication",
+    "diagnosis",
+    "vital",
+    "appointment",
+    "encounter",
+    "doctor",
+    "specialty",
+    "demographics",
+    "note",
+)
+_SECTIONS = {
+    "MOTIVO_DE_CONSULTA": "MOTIVO DE CONSULTA",
+    "EXAMEN_FISICO": "EXAMEN FÍSICO",
+    "ANALISIS_Y_PLAN": "ANÁLISIS Y PLAN",
+    "ENFERMEDAD_ACTUAL": "ENFERMEDAD ACTUAL",
+}
+_TOKEN = re.compile(r"[a-z0-9°]+")
+_ICD = re.compile(r"\b([a-z]\d{2}(?:\.\d{1,2})?)\b")
+_YES_NO_START = re.compile(
+    r"^(?:y\s+)?(?:el|la)?\s*(?:paciente\s+)?(?:tiene|tuvo|ha|han|hay|es|esta|estuvo|toma|tomo|"
+    r"usa|recibe|recibio|padece|sufre|sufrio|le|lo|la|fue|presenta|presento|cuenta|existe|"
+    r"se|registra|aparece|figura)\b"
+)
+_REFERS = re.compile(r"^\W*y\b|\b(eso|esa|ese|esos|esas|ello|lo mismo|dicha|dicho)\b")
+_NUMBER_WORDS = {
+    "un": 1, "una": 1, "uno": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5, "seis": 6,
+    "siete": 7, "ocho": 8, "nueve": 9, "diez": 10, "once": 11, "doce": 12, "dieciocho": 18,
+    "veinticuatro": 24,
+}  # fmt: skip
+_UNITS = {
+    "dia": 1,
+    "dias": 1,
+    "semana": 7,
+    "semanas": 7,
+    "mes": 30,
+    "meses": 30,
+    "ano": 365,
+    "anos": 365,
+}
+_LAST_N = re.compile(
+    r"\b(?:ultim[oa]s?|pasad[oa]s?)\s+(\d+|" + "|".join(_NUMBER_WORDS) + r")?\s*"
+    r"(dias?|semanas?|mes(?:es)?|anos?)\b"
+)
+_IN_N = re.compile(r"\ben\s+(?:los\s+|las\s+)?(\d+|" + "|".join(_NUMBER_WORDS) + r")\s+"
+                   r"(dias|semanas|meses|anos)\b")  # fmt: skip
+_YEAR = re.compile(r"\b(?:en|del|de|durante|el ano|para)\s+(?:el\s+)?(?:ano\s+)?((?:19|20)\d{2})\b")
+_SINCE_YEAR = re.compile(r"\bdesde\s+(?:el\s+)?(?:ano\s+)?((?:19|20)\d{2})\b")
+_BEFORE_YEAR = re.compile(r"\bantes\s+de(?:l)?\s+(?:ano\s+)?((?:19|20)\d{2})\b")
+
+
+@dataclass
+class _Reading:
+    """What the words of one question say, before deciding."""
+
+    text: str
+    strong: Counter[str] = field(default_factory=Counter)
+    weak: Counter[str] = field(default_factory=Counter)
+    cues: list[str] = field(default_factory=list)
+    operations: list[str] = field(default_factory=list)
+    attributes: list[str] = field(default_factory=list)
+    vitals: list[str] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    encounter_types: list[str] = field(default_factory=list)
+    demographics: list[str] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    drugs: list[str] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
+    class_label: str | None = None
+    conditions: list[str] = field(default_factory=list)
+    condition_words: list[str] = field(default_factory=list)
+    specialty: str | None = None
+    refers: bool = False
+    yes_no: bool = False
+    window_given: bool = False
+
+
+def normalise(question: str) -> str:
+    """Folded, with each unknown word replaced by the known word it stands for."""
+    folded = fold(question).replace("sat o2", "sato2").replace("t °", "t°")
+    return " ".join(correct(t) for t in _TOKEN.findall(folded))
+
+
+def _same(a: str, b: str) -> bool:
+    """One word, inflected ("amlodipina"/"amlodipino", "cardiaca"/"cardiaco")."""
+    if a == b:
+        return True
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n >= 5 and n >= max(len(a), len(b)) - 3
+
+
+def _mask(text: str, start: int, end: int) -> str:
+    return text[:start] + " " * (end - start) + text[end:]
+
+
+def _find_names(
+    tokens: list[str], names: tuple[tuple[str, tuple[str, ...]], ...]
+) -> list[tuple[str, set[int]]]:
+    """Every (key, token positions) whose name's words all occur among `tokens`."""
+    found = []
+    for key, name in names:
+        positions: set[int] = set()
+        for word in name:
+            hit = next((i for i, t in enumerate(tokens) if t and _same(word, t)), None)
+            if hit is None:
+                break
+            positions.add(hit)
+        else:
+            found.append((key, positions))
+    # a name inside a longer one that also matched ("diabetes" in "diabetes gestacional") yields
+    return [(k, p) for k, p in found if not any(p < other for _, other in found)]
+
+
+def _read_entities(reading: _Reading) -> str:
+    """Conditions, drugs, drug classes and specialties; returns the text with them masked."""
+    text = reading.text
+    tokens = text.split()
+    for code in _ICD.findall(text):
+        reading.conditions.append(code.upper())
+    conditions = _find_names(tokens, condition_names())
+    drugs = _find_names(tokens, drug_names())
+    used: set[int] = set()
+    for code, positions in conditions:
+        # a drug's name wins over a condition sharing its word only when longer
+        if code not in reading.conditions:
+            reading.conditions.append(code)
+        used |= positions
+    for ingredient, positions in drugs:
+        if positions <= used:
+            continue
+        if ingredient not in reading.drugs:
+            reading.drugs.append(ingredient)
+        used |= positions
+    kept = [t if i not in used else "" for i, t in enumerate(tokens)]
+    text = " ".join(t or "_" * 3 for t in kept)
+    for drug_class, pattern in drug_classes():
+        match = pattern.search(text)
+        if match:
+            reading.classes.extend(drug_class.atc_prefixes)
+            reading.class_label = reading.class_label or drug_class.label
+            reading.cues.append(match.group(0))
+            text = _mask(text, *match.span())
+    for name, pattern in specialties():
+        match = pattern.search(text)
+        if match and reading.specialty is None:
+            reading.specialty = name
+            reading.cues.append(match.group(0))
+            text = _mask(text, *match.span())
+    return text
+
+
+def _read_lexicon(reading: _Reading, text: str) -> str:
+    for phrase, pattern in lexicon():
+        for match in list(pattern.finditer(text)):
+            reading.cues.append(match.group(0))
+            text = _mask(text, *match.span())
+            for cue in phrase.meaning:
+                kind, _, value = cue.partition(":")
+                if kind == "s":
+                    reading.strong[value] += 1
+                elif kind == "w":
+                    reading.weak[value] += 1
+                elif kind == "op":
+                    reading.operations.append(value)
+                elif kind == "a":
+                    reading.attributes.append(value)
+                elif kind == "v":
+                    reading.vitals.append(value)
+                elif kind == "st":
+                    reading.statuses.append(value)
+                elif kind == "et":
+                    reading.encounter_types.append(value)
+                elif kind == "d":
+                    reading.demographics.append(value)
+                elif kind == "ns":
+                    reading.sections.append(_SECTIONS[value])
+                elif kind == "t":
+                    reading.topics.append(value)
+                elif kind == "ref":
+                    reading.refers = True
+                elif kind == "yes":
+                    reading.yes_no = True
+                elif kind == "c" and value not in reading.conditions:
+                    reading.conditions.append(value)
+    return text
+
+
+def _window(text: str, today: dt.date) -> TimeWindow | None:
+    def months_back(days: int) -> dt.date:
+        if days % 365 == 0:
+            years = days // 365
+            try:
+                return today.replace(year=today.year - years)
+            except ValueError:  # 29 February
+                return today.replace(year=today.year - years, day=28)
+        if days % 30 == 0:
+            months = days // 30
+            year, month = divmod(today.month - 1 - months, 12)
+            day = min(today.day, 28)
+            return dt.date(today.year + year, month + 1, day)
+        return today - dt.timedelta(days=days)
+
+    for pattern in (_LAST_N, _IN_N):
+        match = pattern.search(text)
+        if match:
+            raw = match.group(1)
+            n = 1 if raw is None else int(raw) if raw.isdigit() else _NUMBER_WORDS[raw]
+            unit = match.group(2)
+            days = n * _UNITS[unit]
+            return TimeWindow(months_back(days), today + dt.timedelta(days=1), _span_label(n, unit))
+    if "este ano" in text or "en lo que va del ano" in text:
+        return TimeWindow(dt.date(today.year, 1, 1), None, "este año")
+    if "ano pasado" in text:
+        return TimeWindow(dt.date(today.year - 1, 1, 1), dt.date(today.year, 1, 1), "el año pasado")
+    if match := _SINCE_YEAR.search(text):
+        year = int(match.group(1))
+        return TimeWindow(dt.date(year, 1, 1), None, f"desde {year}")
+    if match := _BEFORE_YEAR.search(text):
+        year = int(match.group(1))
+        return TimeWindow(None, dt.date(year, 1, 1), f"antes de {year}")
+    if match := _YEAR.search(text):
+        year = int(match.group(1))
+        return TimeWindow(dt.date(year, 1, 1), dt.date(year + 1, 1, 1), str(year))
+    return None
+
+
+_UNIT_NAMES = {"dia": ("día", "días"), "semana": ("semana", "semanas"), "mes": ("mes", "meses"),
+               "ano": ("año", "años")}  # fmt: skip
+
+
+def _span_label(n: int, unit: str) -> str:
+    """ "último año", "últimos 6 meses", "última semana" (labels are shown to users)."""
+    singular, plural = _UNIT_NAMES[unit[:3] if unit.startswith("mes") else unit.rstrip("s")]
+    if n == 1:
+        return f"{'última' if singular == 'semana' else 'último'} {singular}"
+    return f"{'últimas' if singular == 'semana' else 'últimos'} {n} {plural}"
+
+
+def _residual_condition_words(text: str) -> list[str]:
+    """Content words left after every known phrase was read: a condition the catalog knows
+    only in part ("amigdalitis") or only the patient's record names."""
+    from smarthealth.rag.text import _STOPWORDS
+
+    return [
+        t
+        for t in text.split()
+        if len(t) >= 5
+        and t not in _STOPWORDS
+        and t not in QUALIFIERS
+        and not t.startswith("_")
+        and not t.isdigit()
+    ]
+
+
+def read(question: str) -> _Reading:
+    reading = _Reading(normalise(question))
+    text = _read_entities(reading)
+    text = _read_lexicon(reading, text)
+    reading.condition_words = _residual_condition_words(text)
+    reading.refers = reading.refers or bool(_REFERS.search(reading.text))
+    reading.yes_no = reading.yes_no or bool(_YES_NO_START.search(reading.text))
+    return reading
+
+
+def _subject(reading: _Reading) -> str | None:
+    if reading.strong:
+        best = max(reading.strong.values())
+        tied = [s for s in PRIORITY if reading.strong.get(s) == best]
+        if tied:
+            return tied[0]
+    return None
+
+
+def _operation(reading: _Reading, subject: str) -> str:
+    ops = reading.operations
+    if "count" in ops:
+        return "count"
+    if "series" in ops or (subject == "vital" and reading.window_given and "latest" not in ops):
+        return "series"
+    if "first" in ops:
+        return "first"
+    if "next" in ops and subject in ("appointment", "doctor", "specialty", "encounter"):
+        return "next"
+    if reading.yes_no and subject in (
+        "allergy",
+        "medication",
+        "diagnosis",
+        "encounter",
+        "appointment",
+    ):
+        return "exists"
+    if "latest" in ops:
+        return "latest"
+    if reading.attributes and subject not in ("note",):
+        return "attribute"
+    return "list"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the planner knows besides the question."""
+
+    today: dt.date
+    previous: QuestionPlan | None = None
+    previous_rows: tuple[int, ...] = ()  # chunk ids the previous answer cited
+    exemplar: tuple[str, float] | None = None  # nearest labelled question: (subject, margin)
+
+
+_ATTRIBUTE_SUBJECTS = {"dose": "medication", "treatment": "medication", "reaction": "allergy"}
+
+
+def plan_question(question: str, context: Context) -> QuestionPlan:
+    reading = read(question)
+    window = _window(reading.text, context.today)
+    reading.window_given = window is not None
+    subject = _subject(reading)
+    cues = tuple(reading.cues)
+    entities = bool(reading.drugs or reading.classes or reading.conditions)
+    source = "rules"
+    previous = context.previous
+
+    if subject is None and reading.topics:
+        return QuestionPlan("out_of_record", topic=reading.topics[0], cues=cues)
+    if subject is None and reading.encounter_types:
+        subject = "encounter"
+    if subject is None:
+        # named things decide the subject of a question without one: "¿Toma losartán?",
+        # "¿Tiene diabetes?", "¿Es alérgico a los AINE?" (allergy words are strong cues)
+        if reading.drugs or reading.classes:
+            subject = "medication"
+        elif reading.conditions:
+            subject = "diagnosis"
+    attribute = reading.attributes[0] if reading.attributes else None
+    if attribute == "date" and len(reading.attributes) > 1:
+        attribute = reading.attributes[1]
+    if subject is None and attribute in _ATTRIBUTE_SUBJECTS and previous is None:
+        subject = _ATTRIBUTE_SUBJECTS[attribute]
+    if subject is None and previous is None and attribute in ("doctor", "specialty"):
+        # "¿Quién lo atendió?": the latest visit; "¿con qué especialista es la próxima?": the next
+        subject = "appointment" if "next" in reading.operations else "encounter"
+    is_follow_up = previous is not None and (
+        subject is None or reading.refers or (not entities and "before" in reading.operations)
+    )
+    if is_follow_up and previous is not None:
+        return _follow_up(reading, previous, context, subject, attribute, window, cues)
+    if subject is None and reading.weak:
+        weak = max(reading.weak.values())
+        guess = next(s for s in (*PRIORITY, "medication") if reading.weak.get(s) == weak)
+        if context.exemplar is None or context.exemplar[0] == guess:
+            subject, source = guess, "rules"
+    if subject is None and context.exemplar is not None:
+        subject, source = context.exemplar[0], "exemplar"
+    if subject is None:
+        if reading.demographics:
+            subject = "demographics"
+        elif reading.condition_words and reading.yes_no:
+            subject = "diagnosis"
+        else:
+            return QuestionPlan("unknown", source="none", cues=cues)
+    if subject == "diagnosis" and (reading.drugs or reading.classes) and not reading.conditions:
+        subject = "medication"
+    return _build(reading, subject, attribute, window, cues, source)
+
+
+def _build(
+    reading: _Reading,
+    subject: str,
+    attribute: str | None,
+    window: TimeWindow | None,
+    cues: tuple[str, ...],
+    source: str,
+) -> QuestionPlan:
+    if subject == "vital" and attribute in ("dose", "reaction", "treatment"):
+        attribute = None
+    if attribute in _ATTRIBUTE_SUBJECTS and subject not in ("medication", "allergy", "diagnosis"):
+        attribute = None
+    operation = _operation(reading, subject)
+    if subject in ("vital", "demographics", "note") and operation == "list":
+        operation = "latest"  # "¿IMC?", "¿saturando cuánto?": the latest reading
+    if attribute == "date" and operation in ("list", "attribute"):
+        # "¿cuándo fue su última cita?" is the latest; "¿cuándo tiene cita?" the next
+        operation = "latest" if subject != "appointment" else "next"
+        if subject in ("medication", "diagnosis") and not reading.operations:
+            operation = "first" if not reading.yes_no else "exists"
+    if operation == "attribute" and attribute is None:
+        operation = "list"
+    if subject == "appointment" and operation == "list" and not reading.statuses:
+        operation = "next" if "next" in reading.operations else operation
+    if subject in ("doctor", "specialty") and attribute is None:
+        attribute = subject
+    if attribute == "specialty" and subject == "doctor":
+        subject = "specialty"
+    status = reading.statuses[0] if reading.statuses else None
+    if subject == "medication" and status not in (None, "active"):
+        status = None
+    conditions = tuple(reading.conditions)
+    condition_words: tuple[str, ...] = ()
+    if subject == "diagnosis" and not conditions and reading.condition_words:
+        condition_words = tuple(reading.condition_words)
+    if subject == "diagnosis" and attribute == "treatment":
+        subject, operation = "medication", "list"
+    return QuestionPlan(
+        subject=subject,
+        operation=operation,
+        attribute=attribute
+        if operation in ("attribute", "latest", "next", "first", "list")
+        else None,
+        vitals=tuple(dict.fromkeys(reading.vitals)),
+        drugs=tuple(reading.drugs),
+        drug_classes=tuple(dict.fromkeys(reading.classes)),
+        drug_class_label=reading.class_label,
+        conditions=conditions,
+        condition_words=condition_words,
+        specialty=reading.specialty,
+        encounter_type=reading.encounter_types[0] if reading.encounter_types else None,
+        status=status,
+        window=window,
+        demographic=reading.demographics[0] if reading.demographics else None,
+        note_section=reading.sections[0] if reading.sections else None,
+        source=source,
+        cues=cues,
+    )
+
+
+def _follow_up(
+    reading: _Reading,
+    previous: QuestionPlan,
+    context: Context,
+    subject: str | None,
+    attribute: str | None,
+    window: TimeWindow | None,
+    cues: tuple[str, ...],
+) -> QuestionPlan:
+    """A question leaning on the previous turn: keep what it does not change."""
+    if subject is not None and subject != previous.subject and attribute is None:
+        plan = _build(reading, subject, None, window, cues, "rules")
+        return replace(plan, follow_up=True)
+    rows = context.previous_rows
+    base = replace(previous, follow_up=True, source="follow_up", rows=(), cues=cues)
+    if window is not None:
+        base = replace(base, window=window)
+    if "before" in reading.operations:
+        op = (
+            previous.operation
+            if previous.operation in ("latest", "list", "attribute")
+            else "latest"
+        )
+        return replace(base, operation=op, rows=rows)  # the executor moves the window back
+    if attribute == "treatment" or (attribute is None and "tratamiento" in " ".join(cues)):
+        return replace(
+            base,
+            subject="medication",
+            operation="list",
+            attribute=None,
+            drugs=(),
+            rows=rows,
+            vitals=(),
+        )
+    if attribute == "dose":
+        return replace(
+            base, subject="medication", operation="attribute", attribute="dose", rows=rows
+        )
+    if attribute is not None:
+        op = "attribute"
+        if attribute == "date" and "first" in reading.operations:
+            op = "first"
+        return replace(base, operation=op, attribute=attribute, rows=rows)
+    if "first" in reading.operations:
+        return replace(base, operation="first", rows=rows)
+    if "count" in reading.operations:
+        return replace(base, operation="count")
+    if reading.statuses:
+        return replace(base, status=reading.statuses[0])
+    if subject is not None:
+        return replace(_build(reading, subject, None, window, cues, "rules"), follow_up=True)
+    return base

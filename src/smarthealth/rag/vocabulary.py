@@ -1,0 +1,307 @@
+"""The words the planner knows, built from data: the clinical lexicon and drug classes shipped
+under `rag/data/`, and the catalogs (drugs by ingredient, base name without its salt and brand;
+conditions by ICD-10 code, description, common name and aliases; specialties).
+
+Also the typo tolerance: a word the vocabulary does not know is replaced by the known word it
+sounds like ("sita" → "cita", "alerjias" → "alergias", "precion" → "presion") or, for longer
+words, the known word one or two edits away (`rapidfuzz`, optimal string alignment).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from smarthealth.rag.text import fold
+
+_WORD = re.compile(r"[a-z0-9°]+")
+
+# Salt and ester words: "warfarina" names "warfarina sódica", "losartán" names "losartán potásico".
+SALTS = frozenset(
+    """sodica sodico potasico potasica clorhidrato maleato succinato tartrato fumarato
+    cilexetilo etexilato axetilo trometamina trometamol dietilamina acetato propionato
+    dipropionato furoato citrato fosfato besilato mesilato micronizada micronizado
+    macrocristales disoproxil calcica calcico magnesico""".split()
+)
+# Words of brand names that name no drug by themselves ("Dolex Forte", "… Adulto").
+BRAND_QUALIFIERS = frozenset(
+    "adulto adultos pediatrico infantil forte plus retard compuesto gotas jarabe crema xr".split()
+)
+# Words in condition names that do not identify the condition.
+CONDITION_FILLERS = frozenset(
+    """no especificada especificado especificadas especificados otra otras otro otros sin
+    mencion de del la las el los y o en por con a al tipo sitio""".split()
+)
+# Words that qualify a diagnosis without naming one ("dx principal", "diagnósticos activos").
+QUALIFIERS = frozenset(
+    """principal principales secundario secundarios secundaria activo activos activa activas
+    actual actuales registrado registrados registrada registradas cronico cronicos cronica
+    cronicas importante importantes reciente recientes previo previos previas conocido
+    conocidos medico medicos medica medicas tiene tienen todos todas cuales otros algun
+    alguno alguna ninguno ninguna diferencial diferenciales vigente vigentes pendiente
+    pendientes paciente""".split()
+)
+
+# Ordinary words that must never be "corrected" into a clinical one ("pasa" is not "pesa").
+COMMON = frozenset(
+    """a al algo algun alguna alguno algunos algunas ante antes asi aun ayer bien cada casa
+    como con cual cuales cuando cuanto cuanta cuantos cuantas de del desde donde dia dias
+    dijo dice dicen duele dolor durante e el ella ellos en entre era es esa ese eso esta
+    estaba estado estan estar este esto estos estuvo fue fueron ha hace hacia han hasta hay
+    hecho hizo hoy ido la las le les lo los mal mas me mes meses mi mucho muy nada ni no
+    nos nunca o otra otro para pasa paso pasado pero poco por porque puede pudo que queda
+    quedo quien se sea semana semanas senor senora ser si siempre sin sobre su sus tal
+    tambien tanto tenia tener tiene tienen toda todo todos tuvo un una uno unos usted va
+    vez veces vino visto vista y ya ano anos paciente doctor doctora medico medica dado
+    dieron mando sabe saber siente sintio esto tengo favor dime dame decir muestra mostrar
+    cual cuales hubo habia sido pesado venido vuelto tomado actual estado algunos""".split()
+)
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """One line of a phrase table: its words (a trailing `*` is a prefix) and what it means."""
+
+    words: tuple[str, ...]
+    meaning: tuple[str, ...]
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        parts = [
+            re.escape(w[:-1]) + r"[a-z0-9°]*" if w.endswith("*") else re.escape(w)
+            for w in self.words
+        ]
+        return re.compile(r"(?<![a-z0-9°])" + r"\s+".join(parts) + r"(?![a-z0-9°])")
+
+
+def _table(name: str) -> list[tuple[str, list[str]]]:
+    text = resources.files("smarthealth.rag").joinpath("data", name).read_text("utf-8")
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        cells = [c.strip() for c in line.split("|")]
+        rows.append((cells[0], cells[1:]))
+    return rows
+
+
+def _cues(cell: str) -> tuple[str, ...]:
+    """`s:vital v:bp` → two cues; a topic (`t:…`) is the rest of the cell, spaces included."""
+    head, sep, topic = cell.partition("t:")
+    if sep and (not head or head.endswith(" ")):
+        return (*head.split(), f"t:{topic.strip()}")
+    return tuple(cell.split())
+
+
+@functools.cache
+def lexicon() -> tuple[tuple[Phrase, re.Pattern[str]], ...]:
+    """The lexicon's phrases, longest first (a longer phrase is read before its words)."""
+    phrases = [Phrase(tuple(fold(p).split()), _cues(c[0])) for p, c in _table("lexicon.txt")]
+    phrases.sort(key=lambda p: (-len(p.words), -sum(len(w) for w in p.words)))
+    return tuple((p, p.pattern) for p in phrases)
+
+
+@dataclass(frozen=True)
+class DrugClass:
+    phrase: Phrase
+    atc_prefixes: tuple[str, ...]
+    label: str
+
+
+@functools.cache
+def drug_classes() -> tuple[tuple[DrugClass, re.Pattern[str]], ...]:
+    classes = [
+        DrugClass(Phrase(tuple(fold(p).split()), ()), tuple(c[0].split()), c[1])
+        for p, c in _table("drug_classes.txt")
+    ]
+    classes.sort(key=lambda d: -len(d.phrase.words))
+    return tuple((d, d.phrase.pattern) for d in classes)
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(fold(text))
+
+
+@functools.cache
+def drug_names() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(catalog ingredient, the words that name it): its first component without salt words,
+    each name in parentheses, and each brand."""
+    from smarthealth.ingest.catalogs import load_catalog_files
+
+    names: set[tuple[str, tuple[str, ...]]] = set()
+    for row in load_catalog_files().medications:
+        ingredient = row.active_ingredient
+        first = ingredient.split("+")[0]
+        texts = [re.sub(r"\(.*?\)", " ", first), *re.findall(r"\((.*?)\)", first)]
+        texts.append(row.commercial_name)
+        for text in texts:
+            kept = tuple(
+                w
+                for w in words(text)
+                if len(w) >= 4 and w not in SALTS and w not in BRAND_QUALIFIERS
+            )
+            if kept:
+                names.add((ingredient, kept))
+    return tuple(sorted(names))
+
+
+@functools.cache
+def atc_by_ingredient() -> dict[str, tuple[str, ...]]:
+    from smarthealth.ingest.catalogs import load_catalog_files
+
+    found: dict[str, set[str]] = {}
+    for row in load_catalog_files().medications:
+        found.setdefault(row.active_ingredient, set()).add(row.atc_code)
+    return {k: tuple(sorted(v)) for k, v in found.items()}
+
+
+@functools.cache
+def condition_names() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(ICD-10 code, the content words of one of its names), for every name the catalogs
+    give: the CIE-10 description, the common name and its aliases."""
+    from smarthealth.ingest.catalogs import load_catalog_files
+
+    catalogs = load_catalog_files()
+    names: set[tuple[str, tuple[str, ...]]] = set()
+
+    def add(code: str, text: str) -> None:
+        kept = tuple(w for w in words(text) if w not in CONDITION_FILLERS and len(w) >= 2)
+        if kept and not _lexicon_only(kept):
+            names.add((code, kept))
+
+    for d in catalogs.diagnoses:
+        add(d.icd_code, d.description)
+    for c in catalogs.conditions:
+        for name in (c.label, *c.aliases):
+            add(c.icd_code, name)
+    return tuple(sorted(names))
+
+
+def _lexicon_only(name: tuple[str, ...]) -> bool:
+    """True for a name the lexicon already reads as something else: "Alergia no especificada"
+    names no condition a clinician asks about when saying "alergias"."""
+    text = " ".join(name)
+    for _, pattern in lexicon():
+        match = pattern.fullmatch(text)
+        if match:
+            return True
+    return False
+
+
+@functools.cache
+def condition_labels() -> dict[str, str]:
+    """The name a clinician uses for each code (common name, else the CIE-10 description)."""
+    from smarthealth.ingest.catalogs import load_catalog_files
+
+    catalogs = load_catalog_files()
+    labels = {d.icd_code: d.description for d in catalogs.diagnoses}
+    labels.update({c.icd_code: c.label for c in catalogs.conditions})
+    return labels
+
+
+_SPECIALTY_ALIASES = {
+    "MED_GENERAL": ("medico general", "medicina general"),
+    "MED_FAMILIAR": ("medico familiar", "medicina familiar"),
+    "MED_INTERNA": ("internista*", "medicina interna"),
+    "CIRUGIA_GENERAL": ("cirujano*", "cirugia general"),
+    "NUTRICION_DIETETICA": ("nutricion*", "dietista*"),
+    "MED_FISICA_REHABILITACION": ("fisiatr*", "rehabilitacion"),
+    "ORTOPEDIA_TRAUMATOLOGIA": ("ortoped*", "traumatolog*"),
+    "GINECOLOGIA_OBSTETRICIA": ("ginecolog*", "obstetr*"),
+    "OTORRINOLARINGOLOGIA": ("otorrino*",),
+    "MED_URGENCIAS": ("medicina de urgencias",),
+}
+
+
+@functools.cache
+def specialties() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """(specialty name as in the catalog, a pattern that names it: "cardiólogo" names
+    Cardiología)."""
+    from smarthealth.ingest.catalogs import load_catalog_files
+
+    found: list[tuple[str, re.Pattern[str]]] = []
+    for row in load_catalog_files().specialties:
+        phrases = list(_SPECIALTY_ALIASES.get(row.code, ()))
+        if not phrases:
+            first = fold(row.name).split()[0]
+            for ending in ("logia", "iatria"):
+                if first.endswith(ending):
+                    first = first[: -len(ending) + (3 if ending == "logia" else 4)] + "*"
+            phrases.append(first)
+        for phrase in phrases:
+            found.append((row.name, Phrase(tuple(phrase.split()), ()).pattern))
+    return tuple(found)
+
+
+def _sound(word: str) -> str:
+    """How a Spanish word sounds, roughly: the spelling mistakes of ear (c/s/z, b/v, g/j, h)."""
+    w = word.replace("h", "").replace("v", "b").replace("z", "s").replace("ll", "y")
+    w = re.sub(r"c([ei])", r"s\1", w)
+    w = re.sub(r"g([ei])", r"j\1", w)
+    w = w.replace("qu", "k").replace("c", "k").replace("x", "ks")
+    return re.sub(r"(.)\1", r"\1", w)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    exact: frozenset[str]
+    stems: tuple[str, ...]
+    by_sound: dict[str, str]
+    choices: tuple[str, ...]
+
+
+@functools.cache
+def vocabulary() -> Vocabulary:
+    exact: set[str] = set()
+    stems: set[str] = set()
+    tables = [p for p, _ in lexicon()] + [d.phrase for d, _ in drug_classes()]
+    for phrase in tables:
+        for w in phrase.words:
+            (stems if w.endswith("*") else exact).add(w.rstrip("*"))
+    for _, name in drug_names():
+        exact.update(name)
+    for _, name in condition_names():
+        exact.update(w for w in name if len(w) >= 4)
+    exact = {w for w in exact if not w.isdigit()}
+    by_sound: dict[str, str] = {}
+    for w in sorted(exact | stems):
+        by_sound.setdefault(_sound(w), w)
+    return Vocabulary(
+        frozenset(exact),
+        tuple(sorted(stems, key=len, reverse=True)),
+        by_sound,
+        tuple(sorted(exact)),
+    )
+
+
+def _known(word: str, vocab: Vocabulary) -> bool:
+    return (
+        word in vocab.exact
+        or word in COMMON
+        or any(word.startswith(s) for s in vocab.stems if len(s) >= 3)
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def correct(word: str) -> str:
+    """The known word a misspelt `word` stands for, or `word` itself."""
+    vocab = vocabulary()
+    if len(word) < 3 or word.isdigit() or _known(word, vocab):
+        return word
+    sound = _sound(word)
+    if sound in vocab.by_sound:
+        return vocab.by_sound[sound]
+    for stem in vocab.stems:  # "diagnostio" → "diagnostic…"
+        if len(stem) >= 6 and len(word) >= len(stem) and OSA.distance(word[: len(stem)], stem) <= 1:
+            return stem + word[len(stem) :]
+    if len(word) < 6:
+        return word
+    limit = 1 if len(word) < 9 else 2
+    best = process.extractOne(word, vocab.choices, scorer=OSA.distance, score_cutoff=limit)
+    return best[0] if best else word

@@ -1,0 +1,160 @@
+"""The planner: ordinary clinical Spanish → a typed plan (abbreviations, typos, yes/no about a
+named thing, operations, out-of-record topics, follow-ups that keep their subject)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from smarthealth.rag.plan import QuestionPlan, TimeWindow
+from smarthealth.rag.planner import Context, normalise, plan_question
+
+TODAY = dt.date(2026, 6, 15)
+
+
+def plan(question: str, previous: QuestionPlan | None = None) -> QuestionPlan:
+    return plan_question(question, Context(TODAY, previous, (1, 2) if previous else ()))
+
+
+@pytest.mark.parametrize(
+    ("question", "vitals"),
+    [
+        ("¿Cuál fue la última PA?", ("bp",)),
+        ("TA del paciente", ("bp",)),
+        ("¿Cómo anda de la tensión?", ("bp",)),
+        ("FC", ("hr",)),
+        ("¿cuál es la FR?", ("rr",)),
+        ("¿Está saturando bien?", ("spo2",)),
+        ("SatO2", ("spo2",)),
+        ("T° de la última consulta", ("temp",)),
+        ("¿IMC?", ("bmi",)),
+        ("¿cuánto pesa la paciente?", ("weight",)),
+        ("¿Cuánto mide?", ("height",)),
+    ],
+)
+def test_vital_sign_abbreviations(question: str, vitals: tuple[str, ...]) -> None:
+    p = plan(question)
+    assert (p.subject, p.vitals, p.operation) == ("vital", vitals, "latest")
+
+
+@pytest.mark.parametrize(
+    ("typo", "fixed"),
+    [
+        ("¿tiene alerjias?", "tiene alergias"),
+        ("¿tiene sita proxima?", "tiene cita proxima"),
+        ("¿cual fue la ultima precion?", "cual fue la ultima presion"),
+        ("diagnosticos de hipertencion", "diagnosticos de hipertension"),
+    ],
+)
+def test_typos_and_missing_accents_are_read_as_meant(typo: str, fixed: str) -> None:
+    assert normalise(typo) == fixed
+
+
+def test_ordinary_words_are_not_corrected_into_clinical_ones() -> None:
+    assert normalise("¿qué le pasa?") == "que le pasa"  # not "pesa"
+    assert normalise("¿tiene problemas de la vista?") == "tiene problemas de la vista"
+
+
+@pytest.mark.parametrize(
+    ("question", "subject", "operation"),
+    [
+        ("¿Cuántas veces ha ido a urgencias?", "encounter", "count"),
+        ("¿Cómo ha evolucionado la presión en el último año?", "vital", "series"),
+        ("¿cómo viene el peso en los últimos 12 meses?", "vital", "series"),
+        ("¿Desde cuándo tiene diabetes?", "diagnosis", "first"),
+        ("¿Quién lo atendió en la última consulta?", "encounter", "latest"),
+        ("¿Cuándo fue su última visita a urgencias?", "encounter", "latest"),
+        ("¿Ha estado hospitalizado?", "encounter", "exists"),
+        ("¿Qué especialidades lo han atendido?", "specialty", "list"),
+        ("¿Cuándo es la próxima cita?", "appointment", "next"),
+        ("¿Tiene alergia al naproxeno?", "allergy", "exists"),
+        ("¿Está tomando warfarina?", "medication", "exists"),
+        ("¿Cuál es el tto actual?", "medication", "latest"),
+        ("dx", "diagnosis", "list"),
+    ],
+)
+def test_operations(question: str, subject: str, operation: str) -> None:
+    p = plan(question)
+    assert (p.subject, p.operation) == (subject, operation), p
+
+
+def test_appointment_status() -> None:
+    assert plan("¿Cuándo fue la última cita a la que asistió?").status == "Attended"
+    assert plan("¿Qué citas ha cancelado?").status == "Cancelled"
+    assert plan("¿Faltó a alguna cita?").status == "NoShow"
+
+
+def test_named_things() -> None:
+    assert plan("¿Está tomando warfarina?").drugs == ("warfarina sódica",)  # salt name
+    assert plan("¿Le formularon Glucophage?").drugs == ("metformina",)  # brand
+    p = plan("¿Es alérgico a las cefalosporinas?")
+    assert p.subject == "allergy" and p.drug_classes == ("J01DB", "J01DC", "J01DD", "J01DE")
+    assert plan("¿es alergico a los AINE?").drug_classes == ("M01A",)
+    assert plan("¿Tiene dislipidemia?").conditions == ("E78.5",)
+    assert plan("¿Tiene colesterol alto?").conditions == ("E78.5",)
+    # "alérgica" in "rinitis alérgica" names a diagnosis, not an allergy question
+    assert plan("¿Tiene rinitis alérgica?").subject == "diagnosis"
+    # a condition the catalog names only in part
+    p = plan("¿Tiene amigdalitis?")
+    assert (p.subject, p.operation, p.condition_words) == ("diagnosis", "exists", ("amigdalitis",))
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        ("¿Cuántos hijos tiene el paciente?", "hijos"),
+        ("¿cuántos tragos se toma?", "consumo de alcohol"),
+        ("¿Fuma?", "tabaquismo"),
+        ("¿Qué EPS tiene?", "afiliación a salud (EPS)"),
+        ("¿Tiene la vacuna de la fiebre amarilla?", "vacunas"),
+        ("¿Le han hecho cirugías?", "cirugías"),
+        ("¿A qué se dedica?", "ocupación"),
+        ("¿Cuál fue el último resultado de HbA1c?", "resultados de laboratorio"),
+    ],
+)
+def test_out_of_record_topics_are_not_hijacked_by_stray_words(question: str, topic: str) -> None:
+    p = plan(question)
+    assert (p.subject, p.topic) == ("out_of_record", topic)
+
+
+def test_words_that_say_nothing_do_not_decide() -> None:
+    assert plan("¿Cómo está el paciente hoy? ¿algo más?").subject == "unknown"
+
+
+def test_time_windows() -> None:
+    assert plan("¿Qué le formularon en 2024?").window == TimeWindow(
+        dt.date(2024, 1, 1), dt.date(2025, 1, 1), "2024"
+    )
+    window = plan("presión en los últimos 6 meses").window
+    assert window is not None and window.start == dt.date(2025, 12, 15)
+    assert window.label == "últimos 6 meses"
+
+
+def test_follow_ups_keep_the_subject() -> None:
+    dx = plan("¿Tiene amigdalitis?")
+    treated = plan("¿Y con qué lo están tratando?", dx)
+    assert (treated.subject, treated.operation, treated.follow_up) == ("medication", "list", True)
+    assert treated.condition_words == ("amigdalitis",) and treated.rows == (1, 2)
+
+    drug = plan("¿Le han formulado amlodipino?")
+    dose = plan("¿y la dosis?", drug)
+    assert (dose.subject, dose.attribute, dose.drugs) == ("medication", "dose", ("amlodipino",))
+
+    last = plan("¿Cuándo fue la última cita a la que asistió?")
+    specialty = plan("¿Y con qué especialidad fue?", last)
+    assert (specialty.subject, specialty.attribute) == ("appointment", "specialty")
+    assert specialty.status == "Attended" and specialty.rows == (1, 2)
+
+    bp = plan("¿Cuál fue la última presión arterial?")
+    before = plan("¿y antes de eso?", bp)
+    assert (before.subject, before.vitals, before.follow_up) == ("vital", ("bp",), True)
+
+    # a new subject in a follow-up is a new question
+    assert plan("¿y las alergias?", bp).subject == "allergy"
+
+
+def test_plan_round_trips_through_json() -> None:
+    p = plan("¿cómo ha evolucionado la presión en el último año?")
+    assert QuestionPlan.from_json(p.to_json()) == p
+    assert QuestionPlan.from_json({"subject": "nonsense"}) is None
