@@ -28,7 +28,7 @@ from smarthealth.evaluation.runner import index_database
 from smarthealth.ingest.seed import seed_database
 from smarthealth.log_config import configure_logging
 from smarthealth.rag.embeddings import LocalE5Embedder
-from smarthealth.rag.intent import analyse
+from smarthealth.rag.planner import Context, plan_question
 from smarthealth.rag.retrieval import retrieve
 
 CONFIGS = {
@@ -55,7 +55,7 @@ async def compare(url: str, today: dt.date, patients: int) -> dict[str, object]:
     try:
         async with create_sessionmaker(engine)() as session:
             for q in questions:
-                analysis = analyse(q.text)
+                analysis = plan_question(q.text, Context(gold.today))
                 vector = await embedder.embed_query(q.text)
                 for name, legs in CONFIGS.items():
                     result = await retrieve(
@@ -66,7 +66,6 @@ async def compare(url: str, today: dt.date, patients: int) -> dict[str, object]:
                         vector,
                         embedder.model_name,
                         k=metrics.RECALL_K,
-                        now=gold.now,
                         legs_used=legs,
                     )
                     hit, _ = metrics.retrieval_hit(

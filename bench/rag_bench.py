@@ -42,7 +42,7 @@ from smarthealth.db.engine import create_engine, create_sessionmaker
 from smarthealth.ingest.seed import seed_database
 from smarthealth.rag.embeddings import LocalE5Embedder
 from smarthealth.rag.indexer import embed_pending, sync_queued
-from smarthealth.rag.intent import analyse
+from smarthealth.rag.planner import Context, plan_question
 from smarthealth.rag.retrieval import retrieve
 
 QUESTIONS = (
@@ -142,7 +142,7 @@ async def retrieval_latency(
                 await retrieve(
                     session,
                     patient,
-                    analyse(question),
+                    plan_question(question, Context(dt.date.today())),
                     question,
                     vectors[question],
                     embedder.model_name,

@@ -15,6 +15,7 @@ from smarthealth import __version__
 from smarthealth.audit.routes import router as audit_router
 from smarthealth.auth.routes import router as auth_router
 from smarthealth.auth.secret import resolve_secret_key
+from smarthealth.chat.pipeline import QuestionPipeline
 from smarthealth.chat.routes import router as chat_router
 from smarthealth.chat.websocket import router as websocket_router
 from smarthealth.clinical.routes import router as catalog_router
@@ -31,7 +32,6 @@ from smarthealth.middleware import (
 from smarthealth.rag.embeddings import create_embedder
 from smarthealth.rag.engines.factory import create_answer_engine
 from smarthealth.rag.indexer import BackgroundIndexer
-from smarthealth.rag.pipeline import QuestionPipeline
 from smarthealth.system.routes import router as system_router
 from smarthealth.users.routes import router as users_router
 from smarthealth.web.routes import router as web_router

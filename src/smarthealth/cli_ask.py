@@ -9,13 +9,13 @@ from rich.table import Table
 from sqlalchemy import select
 
 from smarthealth.audit.service import CLI
+from smarthealth.chat.pipeline import QueryRequest, QuestionPipeline
 from smarthealth.db.engine import create_engine, create_sessionmaker
 from smarthealth.db.session import Database
 from smarthealth.errors import AppError
 from smarthealth.models import DocumentType, User
 from smarthealth.rag.embeddings import create_embedder
 from smarthealth.rag.engines.factory import create_answer_engine
-from smarthealth.rag.pipeline import QueryRequest, QuestionPipeline
 
 
 async def run_ask(url: str, document: str, question: str, as_user: str, console: Console) -> int:

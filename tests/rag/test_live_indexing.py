@@ -36,7 +36,7 @@ async def test_new_allergy_is_answerable_without_a_manual_step(
         async for client in lifespan_client(app):
             client.headers.update(bearer(app, user))
             before = (await client.post("/query/", json=question)).json()
-            assert before["answer"]["text"].startswith("No encuentro alergias")
+            assert before["answer"]["text"].startswith("No tiene alergias registradas")
             await conn.execute(
                 "INSERT INTO smart_health.patient_allergies (patient_id, medication_id, reaction, "
                 "severity, noted_on) VALUES ($1, $2, 'anafilaxia', 'Severa', '2026-06-01')",

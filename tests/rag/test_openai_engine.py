@@ -51,7 +51,6 @@ def make_context(*extra: SourceFact, history: tuple[PriorTurn, ...] = ()) -> Ans
     return AnswerContext(
         question="¿Qué medicamentos toma y a qué es alérgica?",
         patient_name=PATIENT,
-        intents=("medication", "allergy"),
         sources=sources,
         today=dt.date(2026, 6, 15),
         history=history,

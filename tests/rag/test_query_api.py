@@ -112,7 +112,7 @@ async def test_success_body_has_the_documented_shape(ctx: Ctx) -> None:
     uuid.UUID(body["session_id"])
     assert body["patient_info"]["patient_id"] == patient["patient_id"]
     assert set(body["answer"]) == {"text", "confidence", "model_used"}
-    assert body["answer"]["model_used"] == "extractive-v1"
+    assert body["answer"]["model_used"] == "extractive-v2"
     assert 0 < body["answer"]["confidence"] <= 1
     assert body["sources"], body
     for source in body["sources"]:
@@ -130,7 +130,17 @@ async def test_success_body_has_the_documented_shape(ctx: Ctx) -> None:
     meta = body["metadata"]
     assert meta["sources_used"] == len(body["sources"])
     assert meta["total_records_analyzed"] > 0 and meta["query_time_ms"] >= 0
-    assert set(meta["retrieval"]) >= {"vector", "intent"}
+    # a structured question is answered by executing its plan over the record
+    assert meta["retrieval"] == {"plan": len(body["sources"])}
+    assert meta["plan"]["subject"] == "medication" and meta["plan"]["operation"] == "list"
+    assert meta["plan"]["rows"] == [s["chunk_id"] for s in body["sources"]]
+
+
+async def test_free_text_question_uses_hybrid_retrieval(ctx: Ctx) -> None:
+    patient = await ctx.patient(WITH_MEDS)
+    body = (await ctx.ask(patient, "¿Qué dijo el médico en la nota?")).json()
+    assert body["metadata"]["plan"]["subject"] == "note"
+    assert set(body["metadata"]["retrieval"]) >= {"vector", "lexical", "intent"}
 
 
 async def test_every_cited_source_belongs_to_the_patient(ctx: Ctx) -> None:
@@ -155,8 +165,9 @@ async def test_every_cited_source_belongs_to_the_patient(ctx: Ctx) -> None:
 async def test_no_allergies_is_an_honest_abstention(ctx: Ctx) -> None:
     patient = await ctx.patient(WITHOUT_ALLERGIES)
     body = (await ctx.ask(patient, "¿Tiene alergias a algún medicamento?")).json()
-    assert body["answer"]["text"].startswith("No encuentro alergias registradas")
+    assert body["answer"]["text"].startswith("No tiene alergias registradas")
     assert body["sources"] == []
+    assert body["metadata"]["plan"]["subject"] == "allergy"
     assert body["answer"]["confidence"] <= 0.2
 
 
@@ -173,8 +184,13 @@ async def test_follow_up_uses_the_previous_turn(ctx: Ctx) -> None:
     second = await ctx.ask(patient, "¿y la dosis?", session_id=first["session_id"])
     body = second.json()
     assert body["sequence_chat_id"] == 2 and body["session_id"] == first["session_id"]
-    assert body["answer"]["text"].startswith("La dosis de")
+    # the dose of each drug the previous answer listed, and only those
+    assert {s["chunk_id"] for s in body["sources"]} == {s["chunk_id"] for s in first["sources"]}
     assert {s["type"] for s in body["sources"]} == {"prescription"}
+    assert body["metadata"]["plan"]["attribute"] == "dose"
+    for source in body["sources"]:
+        dose = source["text"].split(", ", 1)[1].split(" por ")[0]  # "1 tableta cada 12 horas"
+        assert dose in body["answer"]["text"]
 
 
 async def test_before_that_moves_back_in_time(ctx: Ctx) -> None:
@@ -187,7 +203,8 @@ async def test_before_that_moves_back_in_time(ctx: Ctx) -> None:
     second = (await ctx.ask(patient, "¿y antes de eso?", session_id=first["session_id"])).json()
     assert second["sources"], second
     assert all(s["date"] < latest for s in second["sources"])
-    assert second["answer"]["text"].startswith("Antes de eso")
+    assert second["answer"]["text"].startswith("La anterior presión arterial registrada fue")
+    assert second["metadata"]["plan"]["follow_up"] is True
 
 
 async def test_sequence_numbers_are_atomic_under_concurrency(ctx: Ctx) -> None:

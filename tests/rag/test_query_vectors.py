@@ -7,9 +7,9 @@ from typing import Any, cast
 
 import numpy as np
 
+from smarthealth.chat.pipeline import QuestionPipeline
 from smarthealth.db.session import Database
 from smarthealth.rag.engines.extractive import ExtractiveEngine
-from smarthealth.rag.pipeline import QuestionPipeline
 from tests.conftest import shared_embedder
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smarthealth.config import to_libpq_url
 from smarthealth.db.engine import create_engine, create_sessionmaker
-from smarthealth.rag.intent import analyse
+from smarthealth.rag.plan import QuestionPlan, TimeWindow
 from smarthealth.rag.retrieval import retrieve
 from smarthealth.rag.text import lexical_query
 from tests.conftest import shared_embedder
@@ -49,8 +49,8 @@ async def test_unaccented_question_finds_accented_record(
         "SELECT patient_id FROM smart_health.clinical_chunks WHERE content LIKE "
         "'%Hipertensión%' AND source_type = 'diagnosis' LIMIT 1",
     )
-    analysis = analyse("hipertension")
-    result = await retrieve(session, row["patient_id"], analysis, "hipertension", None, None)
+    free_text = QuestionPlan("unknown")
+    result = await retrieve(session, row["patient_id"], free_text, "hipertension", None, None)
     assert result.leg_counts == {"lexical": result.leg_counts["lexical"]}
     assert result.candidates and "Hipertensión" in result.candidates[0].content
 
@@ -63,7 +63,9 @@ async def test_icd_code_is_found_by_the_lexical_leg(session: AsyncSession, db_ur
         "WHERE source_type = 'diagnosis' LIMIT 1",
     )
     code = row["code"].split(".")[0]
-    result = await retrieve(session, row["patient_id"], analyse(code), code, None, None, k=5)
+    result = await retrieve(
+        session, row["patient_id"], QuestionPlan("unknown"), code, None, None, k=5
+    )
     assert set(result.leg_counts) == {"lexical"}
     assert result.candidates
     for candidate in result.candidates:
@@ -78,11 +80,10 @@ async def test_year_filter_keeps_only_that_year(session: AsyncSession, db_url: s
         "AND occurred_at >= '2025-01-01' AND occurred_at < '2026-01-01' LIMIT 1",
     )
     question = "¿Qué presión arterial tuvo en 2025?"
-    analysis = analyse(question)
-    assert analysis.year == 2025
+    plan = QuestionPlan("unknown", window=TimeWindow(dt.date(2025, 1, 1), dt.date(2026, 1, 1)))
     vector = await shared_embedder().embed_query(question)
     result = await retrieve(
-        session, row["patient_id"], analysis, question, vector, shared_embedder().model_name
+        session, row["patient_id"], plan, question, vector, shared_embedder().model_name
     )
     bogota = dt.timezone(dt.timedelta(hours=-5))
     assert result.candidates
@@ -100,7 +101,7 @@ async def test_every_leg_stays_inside_the_patient(session: AsyncSession, db_url:
     result = await retrieve(
         session,
         row["patient_id"],
-        analyse(question),
+        QuestionPlan("note"),
         question,
         vector,
         shared_embedder().model_name,

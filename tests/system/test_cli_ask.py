@@ -51,7 +51,7 @@ def test_ask_prints_the_answer_with_sources_and_audits_it(db_url: str, password_
         "¿Cuál fue la última presión arterial?",
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "presión arterial fue" in result.stdout and "mmHg" in result.stdout
+    assert "presión arterial registrada fue" in result.stdout and "mmHg" in result.stdout
     assert "Fuentes" in result.stdout and "vitals" in result.stdout
 
     async def _audit() -> asyncpg.Record:

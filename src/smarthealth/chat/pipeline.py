@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import re
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import structlog
+from sqlalchemy import text
 
 from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
-from smarthealth.chat.sessions import OpenTurn, open_turn
+from smarthealth.chat.sessions import open_turn
 from smarthealth.clinical.patients import find_patient
 from smarthealth.db.session import Database
 from smarthealth.errors import AppError
@@ -31,24 +31,20 @@ from smarthealth.models import ChatTurn
 from smarthealth.rag.confidence import confidence
 from smarthealth.rag.embeddings import Embedder
 from smarthealth.rag.engines.base import AnswerContext, AnswerEngine, DraftAnswer, SourceFact
-from smarthealth.rag.intent import QuestionAnalysis, analyse
+from smarthealth.rag.executor import BOGOTA, Execution, Row, execute, executes, load_rows
+from smarthealth.rag.planner import Context, plan_question
 from smarthealth.rag.retrieval import LEG_WEIGHTS, RRF_K, Candidate, retrieve
 from smarthealth.rag.text import fold
 
 log = structlog.get_logger(__name__)
 
-BOGOTA = dt.timezone(dt.timedelta(hours=-5), "America/Bogota")
 TOP_K = 8
 QUERY_VECTOR_CACHE = 2048
 
 
-def _top_k(analysis: QuestionAnalysis) -> int:
-    """Enough sources for the answer to list what was asked (a summary needs every kind)."""
-    if "summary" in analysis.intents:
-        return 16
-    return 12 if analysis.intents else TOP_K
-
-
+PATIENT_CHUNKS = text(
+    "SELECT count(*) FROM smart_health.clinical_chunks WHERE patient_id = :patient"
+)
 PERFECT_FUSED = sum(LEG_WEIGHTS.values()) / (RRF_K + 1)  # rank 1 in all three legs
 STATUS_MESSAGES = {
     "searching_patient": "Buscando al paciente…",
@@ -73,44 +69,23 @@ class QueryRequest:
     session_id: uuid.UUID | None = None
 
 
-# "¿y la dosis?", "¿y antes de eso?", "¿desde cuándo?": a question leaning on the previous one.
-_FOLLOW_UP = re.compile(
-    r"^\W*y\b|\b(eso|esa|ese|esos|esas|ello|lo mismo|tambien|entonces|antes|despues|"
-    r"desde cuando|hasta cuando|cual de|cuales de)\b"
-)
-
-
 def _status(name: str) -> Event:
     return Event("status", {"status": name, "message": STATUS_MESSAGES[name]})
 
 
-def _follow_up(
-    analysis: QuestionAnalysis, turn: OpenTurn, question: str
-) -> tuple[QuestionAnalysis, str, dt.datetime | None]:
-    """Resolve "¿y la dosis?" / "¿y antes de eso?" against the previous turn."""
-    previous = turn.history[-1] if turn.history else None
-    search_text = question
-    before = None
-    if previous is None:
-        return analysis, search_text, before
-    inherited = tuple(i for i in (previous.intent or "").split(",") if i)
-    if (
-        analysis.year is None
-        and turn.previous_year is not None
-        and (not analysis.intents or _FOLLOW_UP.search(analysis.folded))
-    ):  # "¿Qué le formularon en 2024?" → "¿y la dosis?" stays in 2024
-        analysis = replace(analysis, year=turn.previous_year)
-    if not analysis.intents and inherited and _FOLLOW_UP.search(analysis.folded):
-        analysis = QuestionAnalysis(
-            analysis.folded, inherited, analysis.focus, analysis.year, analysis.scores
-        )
-        search_text = f"{previous.question} {question}"
-    elif "dose" in analysis.focus and len(question.split()) <= 6:
-        search_text = f"{previous.question} {question}"
-    if "before" in analysis.focus and turn.previous_dates:
-        earliest = min(dt.date.fromisoformat(d[:10]) for d in turn.previous_dates)
-        before = dt.datetime.combine(earliest, dt.time(0, 0), BOGOTA)
-    return analysis, search_text, before
+def _candidate(row: Row) -> Candidate:
+    """A row the executor selected, as a source (its evidence is the plan, not a ranking)."""
+    return Candidate(
+        row.chunk_id,
+        row.source_type,
+        row.source_id,
+        row.record_id,
+        row.occurred_at,
+        row.content,
+        row.facts,
+        scores={"plan": 1.0},
+        fused=PERFECT_FUSED,
+    )
 
 
 def _source(number: int, c: Candidate) -> SourceFact:
@@ -234,23 +209,32 @@ class QuestionPipeline:
 
         yield _status("retrieving")
         now = self.clock()
-        analysis, search_text, before = _follow_up(
-            analyse(request.question), turn, request.question
+        plan = plan_question(
+            request.question, Context(now.date(), turn.previous_plan, turn.previous_rows)
         )
-        query_vector = await self._query_vector(search_text)
+        log.info("question_plan", plan=plan.to_json())
+        execution: Execution | None = None
         async with self.database.sessions() as session:
-            result = await retrieve(
-                session,
-                patient.patient_id,
-                analysis,
-                search_text,
-                query_vector,
-                self.embedder.model_name if self.embedder else None,
-                k=_top_k(analysis),
-                before=before,
-                now=now,
-            )
-        candidates = result.candidates
+            if executes(plan):
+                execution = execute(plan, await load_rows(session, patient.patient_id, plan), now)
+                candidates = [_candidate(row) for row in execution.cited]
+                legs = {"plan": len(candidates)}
+            else:
+                search_text = request.question
+                if plan.follow_up and turn.history:
+                    search_text = f"{turn.history[-1].question} {request.question}"
+                query_vector = await self._query_vector(search_text)
+                result = await retrieve(
+                    session,
+                    patient.patient_id,
+                    plan,
+                    search_text,
+                    query_vector,
+                    self.embedder.model_name if self.embedder else None,
+                    k=TOP_K,
+                )
+                candidates, legs = result.candidates, result.leg_counts
+            analysed = await session.scalar(PATIENT_CHUNKS, {"patient": patient.patient_id})
         sources = tuple(_source(i, c) for i, c in enumerate(candidates, start=1))
 
         yield _status("generating")
@@ -261,12 +245,12 @@ class QuestionPipeline:
         context = AnswerContext(
             question=request.question,
             patient_name=patient.full_name,
-            intents=analysis.intents,
             sources=sources,
             today=now.date(),
             now=now,
             history=turn.history,
-            focus=analysis.focus,
+            plan=plan,
+            execution=execution,
         )
         draft: DraftAnswer | None = None
         async for item in self.engine.generate(context):
@@ -294,18 +278,17 @@ class QuestionPipeline:
             },
             "answer": {
                 "text": draft.text,
-                "confidence": confidence(draft, sources, analysis.intents),
+                "confidence": confidence(draft, sources, plan),
                 "model_used": draft.model_used,
             },
             "sources": [_source_json(s, candidates[s.number - 1]) for s in cited],
             "metadata": {
-                "total_records_analyzed": result.patient_chunks,
+                "total_records_analyzed": int(analysed or 0),
                 "query_time_ms": elapsed,
                 "sources_used": len(cited),
                 "context_tokens": sum(len(s.content.split()) for s in sources) * 4 // 3,
-                "retrieval": result.leg_counts,
-                "intents": list(analysis.intents),
-                "year": analysis.year,
+                "retrieval": legs,
+                "plan": {**plan.to_json(), "rows": [s.chunk_id for s in cited]},
             },
         }
         audit.outcome = "answered" if cited else "abstained"
@@ -320,7 +303,7 @@ class QuestionPipeline:
                     patient_id=patient.patient_id,
                     question=request.question,
                     answer_text=draft.text,
-                    intent=",".join(analysis.intents) or None,
+                    intent=plan.subject,
                     response_json=body,
                 )
             )

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
 from smarthealth.auth.dependencies import CurrentUser, forbidden
+from smarthealth.chat.pipeline import QueryRequest, QuestionPipeline
 from smarthealth.chat.schemas import (
     QUERY_ROLES,
     QueryIn,
@@ -24,7 +25,6 @@ from smarthealth.chat.sessions import session_not_found
 from smarthealth.db.session import SessionDep
 from smarthealth.errors import AppError, field_errors
 from smarthealth.models import ChatSession, ChatTurn, DocumentType, Patient, User
-from smarthealth.rag.pipeline import QueryRequest, QuestionPipeline
 
 router = APIRouter(tags=["chat"])
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from smarthealth.errors import AppError
 from smarthealth.models import ChatSession, ChatTurn
 from smarthealth.rag.engines.base import PriorTurn
+from smarthealth.rag.plan import QuestionPlan
 
 HISTORY_TURNS = 3
 
@@ -24,8 +25,8 @@ class OpenTurn:
     session_id: uuid.UUID
     sequence_chat_id: int
     history: tuple[PriorTurn, ...]
-    previous_dates: tuple[str, ...]  # dates of the sources the previous answer cited
-    previous_year: int | None = None  # the year the previous question was limited to
+    previous_plan: QuestionPlan | None = None  # the plan the previous answer was written from
+    previous_rows: tuple[int, ...] = ()  # the chunk ids the previous answer cited
 
 
 async def open_turn(
@@ -65,11 +66,11 @@ async def open_turn(
         PriorTurn(question=t.question, answer=t.answer_text or "", intent=t.intent)
         for t in reversed(turns)
     )
-    previous_dates: tuple[str, ...] = ()
-    previous_year = None
+    previous_plan = None
+    previous_rows: tuple[int, ...] = ()
     if turns and turns[0].response_json:
-        previous_dates = tuple(
-            s["date"] for s in turns[0].response_json.get("sources", []) if s.get("date")
-        )
-        previous_year = turns[0].response_json.get("metadata", {}).get("year")
-    return OpenTurn(session_id, int(sequence or 1), history, previous_dates, previous_year)
+        stored = turns[0].response_json.get("metadata", {}).get("plan")
+        if isinstance(stored, dict):
+            previous_plan = QuestionPlan.from_json(stored)
+            previous_rows = tuple(int(r) for r in stored.get("rows", ()) if isinstance(r, int))
+    return OpenTurn(session_id, int(sequence or 1), history, previous_plan, previous_rows)

@@ -23,11 +23,11 @@ from sqlalchemy import text
 from smarthealth.audit.service import ClientInfo
 from smarthealth.auth.dependencies import user_from_token
 from smarthealth.auth.tokens import TokenExpiredError, TokenInvalidError, decode_token
+from smarthealth.chat.pipeline import QueryRequest, QuestionPipeline
 from smarthealth.chat.schemas import QUERY_ROLES, QueryIn
 from smarthealth.db.session import Database
 from smarthealth.errors import AppError, field_errors
 from smarthealth.models import User
-from smarthealth.rag.pipeline import QueryRequest, QuestionPipeline
 
 log = structlog.get_logger(__name__)
 router = APIRouter()

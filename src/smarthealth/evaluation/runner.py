@@ -35,7 +35,7 @@ from rich.table import Table
 from sqlalchemy import select, text
 
 from smarthealth.audit.service import ClientInfo
-from smarthealth.chat.sessions import OpenTurn, open_turn
+from smarthealth.chat.pipeline import QueryRequest, QuestionPipeline
 from smarthealth.config import to_libpq_url
 from smarthealth.db.engine import create_engine, create_sessionmaker
 from smarthealth.db.session import Database
@@ -45,7 +45,6 @@ from smarthealth.evaluation.gold import (
     BOGOTA,
     INTENTS,
     OUT_OF_SCOPE,
-    GoldQuestion,
     GoldSet,
     build_gold_set,
 )
@@ -53,10 +52,18 @@ from smarthealth.models import User
 from smarthealth.rag.embeddings import Embedder, LocalE5Embedder
 from smarthealth.rag.engines.base import AnswerEngine
 from smarthealth.rag.engines.extractive import ExtractiveEngine
-from smarthealth.rag.intent import analyse
-from smarthealth.rag.pipeline import QueryRequest, QuestionPipeline, _follow_up
-from smarthealth.rag.retrieval import retrieve
 
+# The plan's subject, in the gold set's intent names.
+SUBJECT_INTENTS = {
+    "medication": "medications",
+    "allergy": "allergies",
+    "diagnosis": "diagnoses",
+    "appointment": "appointments",
+    "vital": "vitals",
+    "note": "notes",
+    "demographics": "demographics",
+    "summary": "summary",
+}
 EVAL_EMAIL = "evaluacion@smarthealth.invalid"
 EVAL_CLIENT = ClientInfo(channel="cli", user_agent="smarthealth-eval")
 GROUPS = (*INTENTS, OUT_OF_SCOPE)
@@ -251,43 +258,6 @@ class _RecordingEmbedder:
         return await self.inner.embed_query(text)
 
 
-async def _peek_turn(
-    database: Database, user_id: int, patient_id: int, session_id: uuid.UUID | None
-) -> OpenTurn:
-    """The conversation context the pipeline is about to see for this turn (`open_turn`, rolled
-    back: nothing is written)."""
-    async with database.sessions() as session:
-        try:
-            return await open_turn(session, user_id, patient_id, session_id)
-        finally:
-            await session.rollback()
-
-
-async def _replay_retrieval(
-    database: Database,
-    embedder: _RecordingEmbedder,
-    q: GoldQuestion,
-    turn: OpenTurn,
-    now: dt.datetime,
-) -> list[int]:
-    """The pipeline's top 8 for this turn: same analysis, search text, time bound and clock."""
-    analysis, search_text, before = _follow_up(analyse(q.text), turn, q.text)
-    vector = await embedder.vector_for(search_text)
-    async with database.sessions() as session:
-        result = await retrieve(
-            session,
-            q.patient_id,
-            analysis,
-            search_text,
-            vector,
-            embedder.model_name,
-            k=metrics.RECALL_K,
-            before=before,
-            now=now,
-        )
-    return [c.chunk_id for c in result.candidates]
-
-
 async def _chunk_owners(database: Database, chunk_ids: Sequence[int]) -> dict[int, int]:
     if not chunk_ids:
         return {}
@@ -319,7 +289,6 @@ async def run_gold_set(
     results: list[QuestionResult] = []
     for q in gold.questions:
         session_id = sessions.get(q.session)
-        turn = await _peek_turn(database, user_id, q.patient_id, session_id)
         result = QuestionResult(
             q.qid,
             q.patient_id,
@@ -348,11 +317,13 @@ async def run_gold_set(
             result.error = exc.code
         result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
 
-        result.top8 = await _replay_retrieval(database, recorder, q, turn, now)
         sources = {int(s["source_id"]): s for s in body.get("sources", [])}
         result.answer = body.get("answer", {}).get("text", "")
-        result.detected_intents = list(body.get("metadata", {}).get("intents", []))
+        plan = body.get("metadata", {}).get("plan", {})
+        result.detected_intents = [SUBJECT_INTENTS.get(plan.get("subject"), "")]
         result.cited_chunks = [int(s["chunk_id"]) for s in sources.values()]
+        # what the answer was written from: the plan's rows, or the retrieved top 8
+        result.top8 = result.cited_chunks
         owners = await _chunk_owners(database, [*result.top8, *result.cited_chunks])
 
         if q.answerable and q.relevant:

@@ -4,10 +4,10 @@
     otherwise:   0.20 + 0.35·intent_match + 0.25·agreement + 0.20·semantic − 0.15·invalid
                  clamped to [0.05, 0.99]
 
-- intent_match: share of cited chunks whose type is one the question asked for (1 when the
-  question had no recognised intent);
+- intent_match: share of cited chunks whose type is one the plan's subject reads (1 when the
+  plan has no subject);
 - agreement: share of cited chunks found by at least two of the three legs (vector, lexical,
-  intent);
+  intent), or selected by executing the plan over the structured record (exact: 1);
 - semantic: mean over cited chunks of (cosine − 0.75) / 0.15, clipped to [0, 1] (0.5 when no
   vector score is available, e.g. embeddings still being computed);
 - invalid: citations an LLM made to sources it was not given (each one removed and penalised).
@@ -18,22 +18,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from smarthealth.rag.engines.base import DraftAnswer, SourceFact
-from smarthealth.rag.intent import INTENT_SOURCES
+from smarthealth.rag.plan import QuestionPlan
 
 ABSTENTION = 0.10
 
 
-def confidence(draft: DraftAnswer, sources: Sequence[SourceFact], intents: Sequence[str]) -> float:
+def confidence(draft: DraftAnswer, sources: Sequence[SourceFact], plan: QuestionPlan) -> float:
     if draft.abstained or not draft.cited:
         return ABSTENTION
     by_number = {s.number: s for s in sources}
     cited = [by_number[n] for n in draft.cited if n in by_number]
     if not cited:
         return ABSTENTION
-    wanted = {t for i in intents for t in INTENT_SOURCES.get(i, ())}
+    wanted = set(plan.source_types)
     intent_match = sum(1 for s in cited if s.source_type in wanted) / len(cited) if wanted else 1.0
-    agreement = sum(1 for s in cited if len(s.scores) >= 2) / len(cited)
+    agreement = sum(1 for s in cited if len(s.scores) >= 2 or "plan" in s.scores) / len(cited)
     vectors = [s.scores["vector"] for s in cited if "vector" in s.scores]
+    if all("plan" in s.scores for s in cited):
+        vectors = [0.9]  # the plan named what the rows are: as sure as a very close meaning
     semantic = (
         sum(min(max((v - 0.75) / 0.15, 0.0), 1.0) for v in vectors) / len(vectors)
         if vectors

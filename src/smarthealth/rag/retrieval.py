@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smarthealth.rag.embeddings import to_pgvector
-from smarthealth.rag.intent import QuestionAnalysis, note_section
+from smarthealth.rag.plan import QuestionPlan
 from smarthealth.rag.text import lexical_query
 
 RRF_K = 60
@@ -28,7 +28,7 @@ RRF_K = 60
 # of that kind must reach the answer even if notes that mention them score higher elsewhere.
 LEG_WEIGHTS = {"vector": 1.0, "lexical": 1.0, "intent": 2.0}
 ALL_LEGS = tuple(LEG_WEIGHTS)
-TIME_FOCUS = frozenset({"latest", "next", "first", "before"})
+TIME_OPERATIONS = frozenset({"latest", "next", "first"})
 LEG_DEPTH = 30
 BOGOTA = "America/Bogota"
 
@@ -54,35 +54,22 @@ class RetrievalResult:
     patient_chunks: int
 
 
-def _time_filter(
-    analysis: QuestionAnalysis, before: dt.datetime | None
-) -> tuple[str, dict[str, Any]]:
+def _time_filter(plan: QuestionPlan) -> tuple[str, dict[str, Any]]:
+    """The plan's window (local days) as a filter on `occurred_at`."""
     clauses: list[str] = []
     params: dict[str, Any] = {}
-    if analysis.year is not None:
-        clauses.append(
-            f"occurred_at >= make_timestamptz(:year, 1, 1, 0, 0, 0, '{BOGOTA}') "
-            f"AND occurred_at < make_timestamptz(:year + 1, 1, 1, 0, 0, 0, '{BOGOTA}')"
-        )
-        params["year"] = analysis.year
-    if before is not None:
-        clauses.append("occurred_at < :before")
-        params["before"] = before
+    window = plan.window
+    if window is not None and window.start is not None:
+        clauses.append(f"occurred_at >= (CAST(:start AS date))::timestamp AT TIME ZONE '{BOGOTA}'")
+        params["start"] = window.start
+    if window is not None and window.end is not None:
+        clauses.append(f"occurred_at < (CAST(:end AS date))::timestamp AT TIME ZONE '{BOGOTA}'")
+        params["end"] = window.end
     return "".join(f" AND {c}" for c in clauses), params
 
 
-def _intent_order(analysis: QuestionAnalysis) -> str:
-    if "next" in analysis.focus and "appointments" in analysis.intents:
-        # upcoming first (soonest first), then the past (most recent first)
-        return (
-            "(occurred_at >= :now) DESC, "
-            "CASE WHEN occurred_at >= :now THEN occurred_at END ASC, "
-            "occurred_at DESC NULLS LAST, chunk_id DESC"
-        )
-    if "latest" in analysis.focus and "appointments" in analysis.intents:
-        # "¿cuándo fue su última cita?": the most recent one that already happened
-        return "(occurred_at <= :now) DESC, occurred_at DESC NULLS LAST, chunk_id DESC"
-    if "first" in analysis.focus:
+def _intent_order(plan: QuestionPlan) -> str:
+    if plan.operation == "first":
         return "occurred_at ASC NULLS LAST, chunk_id"
     return "occurred_at DESC NULLS LAST, chunk_id DESC"
 
@@ -90,22 +77,19 @@ def _intent_order(analysis: QuestionAnalysis) -> str:
 async def retrieve(
     session: AsyncSession,
     patient_id: int,
-    analysis: QuestionAnalysis,
+    plan: QuestionPlan,
     search_text: str,
     query_vector: np.ndarray | None,
     model: str | None,
     k: int = 8,
-    before: dt.datetime | None = None,
-    now: dt.datetime | None = None,
     legs_used: Collection[str] = ALL_LEGS,
 ) -> RetrievalResult:
-    """Top-k fused candidates of one patient; `legs_used` exists to compare legs (bench/)."""
-    time_sql, time_params = _time_filter(analysis, before)
+    """Top-k fused candidates of one patient for a question the executor does not answer (free
+    text, notes); `legs_used` exists to compare legs (bench/). The plan's subject is the intent
+    leg, its window a filter."""
+    time_sql, time_params = _time_filter(plan)
     base = {"patient": patient_id, "depth": LEG_DEPTH, **time_params}
-    now = now or dt.datetime.now(dt.UTC)
     legs: dict[str, list[tuple[int, float]]] = {}
-    if "summary" in analysis.intents:
-        legs_used = ("intent",)  # a summary has no content words: the structure decides
 
     if query_vector is not None and model and "vector" in legs_used:
         # Exact cosine distance over this patient's chunks; each chunk reaches its vector by
@@ -140,13 +124,13 @@ async def retrieve(
                 "ORDER BY source_type = ANY(:types) DESC, score DESC, "
                 "occurred_at DESC NULLS LAST, chunk_id DESC LIMIT :depth"
             ),
-            {**base, "tsq": tsquery, "types": list(analysis.source_types)},
+            {**base, "tsq": tsquery, "types": list(plan.source_types)},
         )
         legs["lexical"] = [(r.chunk_id, float(r.score)) for r in rows]
 
-    if analysis.intents and "intent" in legs_used:
-        order = _intent_order(analysis)
-        section = note_section(analysis.folded) if "notes" in analysis.intents else None
+    if plan.source_types and "intent" in legs_used:
+        order = _intent_order(plan)
+        section = plan.note_section
         section_sql = (
             " AND (source_type <> 'note' OR facts->>'section' = :section)" if section else ""
         )
@@ -170,10 +154,9 @@ async def retrieve(
             ),
             {
                 **base,
-                "now": now,
                 "section": section,
-                "types": list(analysis.source_types),
-                "per_type": 4 if "summary" in analysis.intents else LEG_DEPTH,
+                "types": list(plan.source_types),
+                "per_type": LEG_DEPTH,
             },
         )
         legs["intent"] = [(r.chunk_id, 1.0 / (i + 1)) for i, r in enumerate(rows)]
@@ -186,7 +169,7 @@ async def retrieve(
             candidate.ranks[leg] = rank
             candidate.fused += LEG_WEIGHTS[leg] / (RRF_K + rank)
     ranked = sorted(fused.values(), key=lambda c: (-c.fused, c.chunk_id))
-    if TIME_FOCUS & set(analysis.focus) and "intent" in legs:
+    if plan.operation in TIME_OPERATIONS and "intent" in legs:
         # "la última", "la próxima", "antes de eso": the date order is the answer. The first
         # half of the slots follow the intent leg, so that agreement of the other legs on
         # older, similar chunks cannot outvote the one the question points at.

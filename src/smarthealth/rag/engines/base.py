@@ -10,7 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from smarthealth.rag.executor import Execution
+    from smarthealth.rag.plan import QuestionPlan
 
 
 @dataclass(frozen=True)
@@ -35,14 +39,17 @@ class PriorTurn:
 
 @dataclass(frozen=True)
 class AnswerContext:
+    """`sources` are the rows the plan's execution selected (or, for free-text questions,
+    what retrieval found); `execution` is None for free-text questions."""
+
     question: str
     patient_name: str
-    intents: tuple[str, ...]
     sources: tuple[SourceFact, ...]
     today: dt.date
     history: tuple[PriorTurn, ...] = ()
-    focus: tuple[str, ...] = ()  # finer hints: "latest", "next", "dose", "pressure", …
     now: dt.datetime | None = None  # the moment "próxima" and "última" are relative to
+    plan: QuestionPlan | None = None
+    execution: Execution | None = None
 
 
 @dataclass(frozen=True)

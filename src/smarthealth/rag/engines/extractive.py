@@ -1,25 +1,28 @@
-"""The offline engine: a deterministic Spanish answer composed from the retrieved facts.
+"""The offline engine: a short, deterministic Spanish answer written from the plan's execution.
 
-Every sentence ends with the citation of the chunk it states; when nothing relevant was
-retrieved it says so plainly and cites nothing.
+The direct answer comes first ("Sí." / "No." / the value / the date / the count), then the facts
+that support it, each citing its chunk. Lists only when a list was asked. Every date is the
+fact's day in the clinic's time zone. With no execution (free-text questions) it answers only
+from retrieved sources that say what was asked, and otherwise abstains.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Sequence
 
-from smarthealth.rag.conditions import asked_drugs, question_names_diagnosis
 from smarthealth.rag.engines.base import AnswerContext, DraftAnswer, SourceFact
-from smarthealth.rag.intent import note_section
+from smarthealth.rag.executor import BOGOTA, Execution, Row
+from smarthealth.rag.plan import QuestionPlan
 from smarthealth.rag.text import fold, lexical_query
+from smarthealth.rag.vocabulary import condition_labels
 
-MODEL_NAME = "extractive-v1"
+MODEL_NAME = "extractive-v2"
 # Below this cosine similarity a vector hit alone is not evidence (multilingual-e5 scores are
-# high for any clinical sentence); lexical or intent evidence always counts.
+# high for any clinical sentence); lexical evidence always counts.
 VECTOR_EVIDENCE = 0.88
-MAX_ITEMS = 6
+_TOKENS = re.compile(r"\S+\s*")
 
 STATUS = {
     "Scheduled": "programada",
@@ -28,31 +31,532 @@ STATUS = {
     "Cancelled": "cancelada",
     "NoShow": "no asistida",
 }
+STATUS_PLURAL = {"Attended": "atendidas", "Cancelled": "canceladas", "NoShow": "no asistidas"}
 SEVERITY = {"Leve": "leve", "Moderada": "moderada", "Severa": "severa"}
 KIND = {"Principal": "principal", "Secondary": "secundario", "Differential": "diferencial"}
+ENCOUNTER = {
+    "Urgencias": ("atención de urgencias", "atenciones de urgencias"),
+    "Hospitalización": ("hospitalización", "hospitalizaciones"),
+    "Telemedicina": ("teleconsulta", "teleconsultas"),
+    "Consulta externa": ("consulta externa", "consultas externas"),
+    "Control": ("consulta de control", "consultas de control"),
+}
+VITAL_NAMES = {
+    "bp": "presión arterial",
+    "hr": "frecuencia cardiaca",
+    "rr": "frecuencia respiratoria",
+    "spo2": "saturación de oxígeno",
+    "temp": "temperatura",
+    "weight": "peso",
+    "height": "talla",
+    "bmi": "IMC",
+}
 TOPIC = {
-    "medications": "medicamentos prescritos",
-    "allergies": "alergias registradas",
-    "diagnoses": "diagnósticos",
-    "appointments": "citas",
-    "vitals": "signos vitales",
-    "notes": "notas clínicas",
+    "allergy": "alergias",
+    "medication": "medicamentos formulados",
+    "diagnosis": "diagnósticos",
+    "vital": "signos vitales",
+    "appointment": "citas",
+    "encounter": "atenciones",
+    "doctor": "médicos tratantes",
+    "specialty": "especialidades",
     "demographics": "datos del paciente",
+    "note": "notas clínicas",
     "summary": "información",
 }
-_TOKENS = re.compile(r"\S+\s*")
 
-Sentence = tuple[str, tuple[int, ...]]  # text without final period, citation numbers
+
+class _Writer:
+    """Sentences with their citations; `cite(row)` gives the row's source number."""
+
+    def __init__(self, ctx: AnswerContext, execution: Execution) -> None:
+        self.ctx = ctx
+        self.ex = execution
+        self.plan: QuestionPlan = execution.plan
+        self.numbers = {s.chunk_id: s.number for s in ctx.sources}
+
+    def cite(self, *rows: Row | None) -> str:
+        marks = "".join(
+            f"[{self.numbers[r.chunk_id]}]" for r in rows if r and r.chunk_id in self.numbers
+        )
+        return f" {marks}" if marks else ""
+
+    def rows_text(self, rows: Sequence[Row], describe: Callable[[Row], str]) -> str:
+        return "; ".join(f"{describe(r)}{self.cite(r)}" for r in rows)
+
+    @property
+    def name(self) -> str:
+        return self.ctx.patient_name
+
+    def window(self) -> str:
+        return _window_words(self.plan)
+
+
+def _d(day: dt.date | None) -> str:
+    return day.strftime("%d/%m/%Y") if day else "fecha no registrada"
+
+
+def _time(row: Row) -> str:
+    if row.source_type == "encounter" and row.facts.get("time"):
+        return str(row.facts["time"])
+    moment = row.moment
+    return moment.astimezone(BOGOTA).strftime("%H:%M")
+
+
+def _drug(row: Row) -> str:
+    f = row.facts
+    return f"{f['ingredient']} {f.get('strength', '')}".strip()
+
+
+def _dose(row: Row) -> str:
+    f = row.facts
+    return f"{f['dosage']} {f['frequency']} por {f['duration_days']} días"
+
+
+def _asked_drug(plan: QuestionPlan) -> str:
+    if plan.drug_class_label:
+        return plan.drug_class_label
+    if plan.drugs:
+        return " ni ".join(sorted({d.split(" + ")[0].split(" (")[0] for d in plan.drugs}))
+    if plan.conditions:
+        return "medicamentos para " + _asked_condition(plan)
+    return "ese medicamento"
+
+
+def _asked_condition(plan: QuestionPlan) -> str:
+    labels = condition_labels()
+    names = [labels.get(c, c) for c in plan.conditions] or list(plan.condition_words)
+    return " ni ".join(dict.fromkeys(n.lower() for n in names)) or "ese diagnóstico"
+
+
+# -- per subject --------------------------------------------------------------------------------
+
+
+def _prescription_line(r: Row, today: dt.date) -> str:
+    end = dt.date.fromisoformat(r.facts["end"])
+    period = f"vigente hasta el {_d(end)}" if end >= today else f"formulado el {_d(r.day)}, terminó"
+    return f"{_drug(r)}, {r.facts['dosage']} {r.facts['frequency']} ({period})"
+
+
+def _medication(w: _Writer) -> str:
+    plan, ex = w.plan, w.ex
+    if ex.verdict == "no":
+        return f"No, no tiene formulado {_asked_drug(plan)} en la historia clínica de {w.name}."
+    rows, today = ex.rows, w.ctx.today
+
+    def line(r: Row) -> str:
+        return _prescription_line(r, today)
+
+    if ex.verdict == "count":
+        if "veces" in " ".join(plan.cues) or plan.drugs:
+            what = _asked_drug(plan) if plan.drugs else "medicamentos"
+            last = f"; la última el {_d(rows[0].day)}{w.cite(rows[0])}" if rows else ""
+            return f"Se le ha formulado {what} {ex.count} veces{w.window()}{last}."
+        listed = f": {w.rows_text(rows, _drug)}." if rows else "."
+        return f"{ex.count} medicamento(s){w.window() or ' vigente(s)'}{listed}"
+    if plan.operation == "exists":
+        others = f" También: {w.rows_text(rows[1:], line)}." if len(rows) > 1 else ""
+        return f"Sí, tiene formulado {line(rows[0])}{w.cite(rows[0])}.{others}"
+    if plan.operation == "first":
+        return " ".join(
+            f"{r.facts['ingredient'].capitalize()}: formulado por primera vez el "
+            f"{_d(r.day)}{w.cite(r)}."
+            for r in rows
+        )
+    if plan.attribute == "dose":
+        return " ".join(f"{_drug(r).capitalize()}: {_dose(r)}{w.cite(r)}." for r in rows)
+    if plan.attribute in ("doctor", "specialty"):
+        return _who(w, rows[0], f"{rows[0].facts['ingredient'].capitalize()} lo formuló")
+    if plan.conditions or plan.condition_words or (plan.follow_up and plan.rows and not plan.drugs):
+        label = _asked_condition(plan) if (plan.conditions or plan.condition_words) else "eso"
+        return f"Para {label} tiene formulado: {w.rows_text(rows, line)}."
+    if w.window():
+        listed = w.rows_text(rows, lambda r: f"{_drug(r)} ({_d(r.day)})")
+        return f"Medicamentos formulados{w.window()}: {listed}."
+    if all(dt.date.fromisoformat(r.facts["end"]) >= today for r in rows):
+        return f"Tiene {len(rows)} medicamento(s) vigente(s): {w.rows_text(rows, line)}."
+    return (
+        f"No tiene medicamentos vigentes; lo último formulado ({_d(rows[0].day)}): "
+        f"{w.rows_text(rows, line)}."
+    )
+
+
+def _severity(r: Row) -> str:
+    value = str(r.facts.get("severity", ""))
+    return SEVERITY.get(value, value.lower())
+
+
+def _allergy_line(r: Row) -> str:
+    return f"{r.facts['ingredient']} ({r.facts['reaction']}, severidad {_severity(r)})"
+
+
+def _allergy(w: _Writer) -> str:
+    plan, ex = w.plan, w.ex
+    named = plan.drug_class_label or (_asked_drug(plan) if plan.drugs else None)
+    if ex.verdict == "no":
+        if not named:
+            return f"No tiene alergias registradas en la historia clínica de {w.name}."
+        held = (
+            f" Alergias registradas: {w.rows_text(ex.context, _allergy_line)}."
+            if ex.context
+            else " No tiene alergias registradas."
+        )
+        return f"No, no tiene registrada alergia a {named}.{held}"
+    rows = ex.rows
+    listed = w.rows_text(rows, _allergy_line)
+    if ex.verdict == "count":
+        return f"{ex.count} alergia(s) registrada(s)" + (f": {listed}." if rows else ".")
+    if plan.attribute == "reaction":
+        return " ".join(
+            f"Con {r.facts['ingredient']} presentó {r.facts['reaction']} (severidad "
+            f"{_severity(r)}){w.cite(r)}."
+            for r in rows
+        )
+    if ex.verdict == "yes" and named:
+        return f"Sí, tiene alergia a {named}: {listed}."
+    opening = "Sí, tiene" if ex.verdict == "yes" else "Tiene"
+    return f"{opening} {len(rows)} alergia(s) registrada(s): {listed}."
+
+
+def _diagnosis_name(r: Row) -> str:
+    return f"{r.facts['description']} (CIE-10 {r.facts['icd_code']})"
+
+
+def _diagnosis(w: _Writer) -> str:
+    plan, ex = w.plan, w.ex
+    if ex.verdict == "no":
+        return f"No, no encuentro {_asked_condition(plan)} entre los diagnósticos de {w.name}."
+    rows = ex.rows
+    if ex.verdict == "count":
+        return f"{ex.count} diagnóstico(s) registrado(s): {w.rows_text(rows, _diagnosis_name)}."
+    if plan.operation == "exists":
+        r = rows[0]
+        return f"Sí, tiene registrado {_diagnosis_name(r)}, última vez el {_d(r.day)}{w.cite(r)}."
+    if plan.operation == "first":
+        return " ".join(
+            f"{_diagnosis_name(r)}: registrado desde el {_d(r.day)}{w.cite(r)}." for r in rows
+        )
+    if plan.attribute in ("doctor", "specialty"):
+        return _who(w, rows[0], f"{rows[0].facts['description']} lo registró")
+    if plan.operation == "latest":
+        listed = w.rows_text(
+            rows, lambda r: f"{_diagnosis_name(r)}, {KIND.get(r.facts.get('kind', ''), 'otro')}"
+        )
+        return f"En la consulta más reciente ({_d(rows[0].day)}) se registró: {listed}."
+    listed = w.rows_text(rows, lambda r: f"{_diagnosis_name(r)}, última vez el {_d(r.day)}")
+    return f"Diagnósticos registrados: {listed}."
+
+
+# vital sign → (fact key, unit)
+VITAL_FACTS = {
+    "bp": ("systolic", "mmHg"),
+    "hr": ("heart_rate", "lpm"),
+    "rr": ("respiratory_rate", "rpm"),
+    "spo2": ("spo2", "%"),
+    "temp": ("temperature", "°C"),
+    "weight": ("weight_kg", "kg"),
+    "height": ("height_cm", "cm"),
+    "bmi": ("bmi", ""),
+}
+
+
+def _vital_value(row: Row, kind: str) -> str:
+    key, unit = VITAL_FACTS[kind]
+    if kind == "bp":
+        return f"{row.facts['systolic']}/{row.facts['diastolic']} mmHg"
+    value = row.facts[key]
+    if isinstance(value, float) and value.is_integer() and kind != "temp":
+        value = int(value)
+    return f"{value} {unit}".strip()
+
+
+def _vital(w: _Writer) -> str:
+    plan, ex = w.plan, w.ex
+    rows = ex.rows
+    if ex.verdict == "count":
+        last = f"; la última el {_d(rows[0].day)}{w.cite(rows[0])}" if rows else ""
+        return f"{ex.count} toma(s) de signos vitales registradas{w.window()}{last}."
+    kinds = list(plan.vitals) or (["bp"] if plan.operation == "series" else [])
+    if not kinds:
+        r = rows[0]
+        every = ", ".join(
+            f"{VITAL_NAMES[k]} {_vital_value(r, k)}"
+            for k, (key, _) in VITAL_FACTS.items()
+            if r.facts.get(key) is not None
+        )
+        return f"Últimos signos vitales ({_d(r.day)}): {every}{w.cite(r)}."
+    label = " y ".join(VITAL_NAMES[k] for k in kinds)
+
+    def values(r: Row) -> str:
+        return ", ".join(_vital_value(r, k) for k in kinds)
+
+    if plan.operation == "series":
+        listed = w.rows_text(rows, lambda r: f"{values(r)} el {_d(r.day)}")
+        trend = ""
+        if len(rows) >= 2:
+            start, end = rows[0], rows[-1]
+            trend = f" De {values(start)} ({_d(start.day)}) a {values(end)} ({_d(end.day)})."
+        span = w.window() or " en las últimas tomas"
+        return f"{label.capitalize()}{span}, {len(rows)} toma(s):{trend} {listed}."
+    which = "última"
+    if plan.operation == "first":
+        which = "primera"
+    elif plan.follow_up and plan.rows:
+        which = "anterior"
+    r = rows[0]
+    return f"La {which} {label} registrada fue {values(r)}, el {_d(r.day)}{w.cite(r)}."
+
+
+def _appointment_line(r: Row) -> str:
+    f = r.facts
+    return (
+        f"el {_d(r.day)} a las {_time(r)}, {f['specialty']} con {f['doctor']} "
+        f"({STATUS.get(f['status'], f['status'])})"
+    )
+
+
+APPOINTMENT_KIND = {
+    "Attended": " a la que asistió",
+    "Cancelled": " cancelada",
+    "NoShow": " a la que no asistió",
+}
+
+
+def _appointment(w: _Writer) -> str:
+    plan, ex = w.plan, w.ex
+    rows, status = ex.rows, plan.status
+    plural = STATUS_PLURAL.get(status or "", "")
+    if ex.verdict == "no":
+        what = f"citas {plural}" if status else "citas próximas"
+        return f"No, no encuentro {what} en la historia clínica de {w.name}."
+    if ex.verdict == "count":
+        what = f"cita(s) {plural}" if status else "cita(s) registradas"
+        latest = f"; la más reciente {_appointment_line(rows[0])}{w.cite(rows[0])}" if rows else ""
+        return f"{ex.count} {what}{w.window()}{latest}."
+    r = rows[0]
+    upcoming = r.moment >= (w.ctx.now or dt.datetime.now(BOGOTA))
+    if plan.operation == "exists":
+        return f"Sí: {w.rows_text(rows, _appointment_line)}."
+    opening = "La próxima cita es" if upcoming else "Fue"
+    when = f"el {_d(r.day)}{w.cite(r)}"
+    if plan.attribute == "doctor":
+        return f"{opening} con {r.facts['doctor']} ({r.facts['specialty']}), {when}."
+    if plan.attribute == "specialty":
+        return f"{opening} de {r.facts['specialty']}, con {r.facts['doctor']}, {when}."
+    if plan.attribute == "reason":
+        reason = r.facts.get("reason") or "no registrado"
+        return f"Motivo de la cita del {_d(r.day)}: {reason}{w.cite(r)}."
+    if upcoming:
+        later = f" Después: {w.rows_text(rows[1:], _appointment_line)}." if len(rows) > 1 else ""
+        return f"La próxima cita es {_appointment_line(r)}{w.cite(r)}.{later}"
+    if plan.operation in ("latest", "attribute", "first") or len(rows) == 1:
+        which = "última"
+        if plan.operation == "first":
+            which = "primera"
+        elif plan.follow_up and plan.rows:
+            which = "anterior"
+        kind = APPOINTMENT_KIND.get(status or "", "")
+        return f"La {which} cita{kind} fue {_appointment_line(r)}{w.cite(r)}."
+    title = f"Citas {plural}" if status else "Citas registradas"
+    return f"{title}: {w.rows_text(rows, _appointment_line)}."
+
+
+def _encounter_kind(record_type: str | None) -> tuple[str, str]:
+    """(singular, plural) Spanish name of a kind of visit."""
+    if record_type is None:
+        return ("atención", "atenciones")
+    return ENCOUNTER.get(record_type, (record_type.lower(), record_type.lower()))
+
+
+def _encounter_line(r: Row, kind_first: bool = True) -> str:
+    f = r.facts
+    text = f"el {_d(r.day)} a las {_time(r)}, con {f.get('doctor')} ({f.get('specialty')})"
+    if kind_first:
+        text = f"{_encounter_kind(f.get('record_type'))[0]} {text}"
+    if f.get("discharge"):
+        text += f", egreso el {_d(dt.date.fromisoformat(f['discharge']))}"
+    if f.get("principal"):
+        text += f"; diagnóstico principal: {f['principal']}"
+    return text
+
+
+def _encounter(w: _Writer) -> str:
+    plan, ex = w.plan, w.ex
+    one, many = _encounter_kind(plan.encounter_type)
+    if ex.verdict == "no":
+        return f"No, no tiene {many} registradas en la historia clínica de {w.name}."
+    rows = ex.rows
+    if ex.verdict == "count":
+        if not ex.count:
+            return f"0: no tiene {many} registradas{w.window()}."
+        what = one if ex.count == 1 else many
+        r = rows[0]
+        return f"{ex.count} {what}{w.window()}; la última {_encounter_line(r)}{w.cite(r)}."
+    r = rows[0]
+    if plan.attribute in ("doctor", "specialty"):
+        visit = one if plan.encounter_type else "última atención"
+        return _who(w, r, f"En la {visit} del {_d(r.day)} lo atendió")
+    if plan.operation == "exists":
+        what = one if len(rows) == 1 else many
+        return f"Sí, {len(rows)} {what}; la última {_encounter_line(r)}{w.cite(r)}."
+    if plan.operation in ("latest", "first", "attribute", "next"):
+        which = "primera" if plan.operation == "first" else "última"
+        return f"La {which} {one} fue {_encounter_line(r, kind_first=False)}{w.cite(r)}."
+    return f"{many.capitalize()}: {w.rows_text(rows, _encounter_line)}."
+
+
+def _who(w: _Writer, row: Row, opening: str) -> str:
+    enc = w.ex.encounter_of(row) or row
+    doctor, specialty = enc.facts.get("doctor"), enc.facts.get("specialty")
+    if w.plan.attribute == "specialty":
+        return f"{specialty} ({doctor}), el {_d(enc.day)}{w.cite(enc)}."
+    return f"{opening} {doctor} ({specialty}){w.cite(enc)}."
+
+
+def _people(w: _Writer) -> str:
+    plan, ex = w.plan, w.ex
+    rows = ex.rows
+    key = "doctor" if plan.subject == "doctor" else "specialty"
+    if plan.operation == "next":
+        return _appointment(w)
+    if ex.verdict == "count":
+        return f"{ex.count}: {w.rows_text(rows, lambda r: str(r.facts.get(key)))}."
+    if plan.operation == "latest":
+        r = rows[0]
+        return (
+            f"La última atención ({_d(r.day)}) fue con {r.facts.get('doctor')}, "
+            f"{r.facts.get('specialty')}{w.cite(r)}."
+        )
+    title = (
+        "Médicos que lo han atendido" if key == "doctor" else "Especialidades que lo han atendido"
+    )
+
+    def line(r: Row) -> str:
+        also = f" ({r.facts.get('specialty')})" if key == "doctor" else ""
+        return f"{r.facts.get(key)}{also}, última vez el {_d(r.day)}"
+
+    return f"{title}{w.window()}: {w.rows_text(rows, line)}."
+
+
+def _demographics(w: _Writer) -> str:
+    r = w.ex.rows[0]
+    f = r.facts
+    today = w.ctx.today
+    birth = dt.date.fromisoformat(f["birth_date"])
+    age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+    gender = {"F": "femenino", "M": "masculino"}.get(f.get("gender", ""), "otro")
+    blood = f.get("blood_type") or "no registrado"
+    city = f.get("city") or "no registrada"
+    c = w.cite(r)
+    answers = {
+        "age": f"Tiene {age} años (nació el {_d(birth)}){c}.",
+        "birth_date": f"Nació el {_d(birth)} ({age} años){c}.",
+        "blood_type": f"Grupo sanguíneo {blood}{c}.",
+        "city": f"Ciudad: {city}{c}.",
+        "document": f"Documento: {f['document_code']} {f['document_number']}{c}.",
+        "name": f"{f['full_name']}{c}.",
+        "sex": f"Sexo {gender}{c}.",
+    }
+    return answers.get(w.plan.demographic or "") or (
+        f"{f['full_name']}, {f['document_code']} {f['document_number']}, {age} años (nació el "
+        f"{_d(birth)}), sexo {gender}, grupo sanguíneo {blood}, ciudad {city}{c}."
+    )
+
+
+def _strip_prefix(content: str) -> str:
+    return content.split(" — ", 1)[-1] if " — " in content else content.split(" · ", 1)[-1]
+
+
+def _note(w: _Writer) -> str:
+    return " ".join(
+        f"El {_d(r.day)} ({r.facts.get('record_type', 'nota')}): "
+        f"{_strip_prefix(r.content).rstrip('.')}{w.cite(r)}."
+        for r in w.ex.rows
+    )
+
+
+def _summary(w: _Writer) -> str:
+    def of(kind: str) -> list[Row]:
+        return [r for r in w.ex.rows if r.source_type == kind]
+
+    parts = []
+    if of("demographics"):
+        card = Execution(w.plan, "found", tuple(of("demographics")))
+        parts.append(_demographics(_Writer(w.ctx, card)))
+    if dx := of("diagnosis"):
+        parts.append(f"Diagnósticos: {w.rows_text(dx, _diagnosis_name)}.")
+    if meds := of("prescription"):
+        listed = w.rows_text(meds, lambda r: f"{_drug(r)}, {_dose(r)}")
+        parts.append(f"Medicamentos: {listed}.")
+    allergies = of("allergy")
+    parts.append(
+        f"Alergias: {w.rows_text(allergies, _allergy_line)}."
+        if allergies
+        else "Sin alergias registradas."
+    )
+    if upcoming := of("appointment"):
+        parts.append(f"Próxima cita {_appointment_line(upcoming[0])}{w.cite(upcoming[0])}.")
+    return " ".join(parts)
+
+
+WRITERS: dict[str, Callable[[_Writer], str]] = {
+    "medication": _medication,
+    "allergy": _allergy,
+    "diagnosis": _diagnosis,
+    "vital": _vital,
+    "appointment": _appointment,
+    "encounter": _encounter,
+    "doctor": _people,
+    "specialty": _people,
+    "demographics": _demographics,
+    "note": _note,
+    "summary": _summary,
+}
+
+
+def _window_words(plan: QuestionPlan) -> str:
+    w = plan.window
+    if w is None or not w.label or w.label == "antes":
+        return ""
+    return f" en {w.label}" if w.label[:1].isdigit() else f" ({w.label})"
+
+
+LOOKS_BACK = ("vital", "appointment", "diagnosis", "encounter")
+
+
+def abstention(ctx: AnswerContext) -> str:
+    plan = ctx.plan
+    if plan is None or plan.subject in ("unknown",):
+        what = "eso"
+    elif plan.subject == "out_of_record":
+        what = plan.topic or "eso"
+    elif plan.subject == "appointment" and plan.operation == "next":
+        what = "citas próximas"
+    elif plan.subject == "appointment" and plan.operation == "latest":
+        what = "citas anteriores"
+    elif plan.subject == "vital" and plan.vitals:
+        what = " ni ".join(VITAL_NAMES[k] for k in plan.vitals)
+    elif plan.subject == "encounter" and plan.encounter_type:
+        what = ENCOUNTER.get(plan.encounter_type, ("", "atenciones"))[1]
+    elif plan.subject == "medication" and (plan.drugs or plan.drug_classes):
+        what = _asked_drug(plan)
+    else:
+        what = TOPIC.get(plan.subject, "eso")
+    window = _window_words(plan) if plan is not None else ""
+    if plan is not None and plan.follow_up and plan.rows and plan.subject in LOOKS_BACK:
+        window = " anterior a eso"
+    return (
+        f"No encuentro información sobre {what}{window} en la historia clínica de "
+        f"{ctx.patient_name}."
+    )
 
 
 def _terms(text: str) -> set[str]:
-    """The question's content words, folded and cut to a crude stem (first 5 letters)."""
     query = lexical_query(text) or ""
     return {t.rstrip(":*")[:5] for t in query.split(" | ") if t}
 
 
 def _coverage(question: str, source: SourceFact) -> float:
-    """Share of the question's content words that the source mentions."""
     wanted = _terms(question)
     if not wanted:
         return 0.0
@@ -61,393 +565,47 @@ def _coverage(question: str, source: SourceFact) -> float:
     return sum(1 for t in wanted if t in present) / len(wanted)
 
 
-def _date(value: str | None) -> str:
-    if not value:
-        return "fecha no registrada"
-    day = dt.date.fromisoformat(value[:10])
-    return day.strftime("%d/%m/%Y")
-
-
-def _day(source: SourceFact) -> dt.date | None:
-    return source.occurred_at.date() if source.occurred_at else None
-
-
-def _of(ctx: AnswerContext, source_type: str) -> list[SourceFact]:
-    return [s for s in ctx.sources if s.source_type == source_type]
-
-
-def _newest_first(sources: Iterable[SourceFact]) -> list[SourceFact]:
-    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
-    return sorted(sources, key=lambda s: (s.occurred_at or epoch, s.chunk_id), reverse=True)
-
-
-def _latest_per(
-    sources: Iterable[SourceFact], key: Callable[[SourceFact], str]
-) -> list[SourceFact]:
-    seen: dict[str, SourceFact] = {}
-    for source in _newest_first(sources):
-        seen.setdefault(key(source), source)
-    return list(seen.values())
-
-
-def _medications(ctx: AnswerContext) -> list[Sentence]:
-    prescriptions = _of(ctx, "prescription")
-    if named := asked_drugs(ctx.question):  # "¿Toma losartán?": that drug only
-        prescriptions = [s for s in prescriptions if s.facts.get("ingredient") in named]
-    latest = _latest_per(prescriptions, lambda s: str(s.facts.get("ingredient")))
-    if not latest:
-        return []
-    dose_first = "dose" in ctx.focus
-    active = [s for s in latest if dt.date.fromisoformat(s.facts["end"]) >= ctx.today]
-    ended = [s for s in latest if s not in active]
-    sentences: list[Sentence] = []
-    for group, label in ((active, "vigente"), (ended, "finalizada")):
-        for s in group[:MAX_ITEMS]:
-            f = s.facts
-            name = f"{f['ingredient']} ({f['commercial_name']}) {f['strength']} {f['form']}"
-            dose = f"{f['dosage']} {f['frequency']} por {f['duration_days']} días"
-            period = f"formulado el {_date(f['start'])}, " + (
-                f"vigente hasta el {_date(f['end'])}"
-                if label == "vigente"
-                else f"terminó el {_date(f['end'])}"
-            )
-            reason = f", para {f['diagnosis'].lower()}" if f.get("diagnosis") else ""
-            if dose_first:
-                text = f"La dosis de {name} es {dose} ({period}{reason})"
-            else:
-                text = f"{name[:1].upper()}{name[1:]}: {dose}; {period}{reason}"
-            sentences.append((text, (s.number,)))
-    if active and ended and not dose_first:
-        sentences.insert(len(active[:MAX_ITEMS]), ("Prescripciones anteriores ya finalizadas", ()))
-    if active and not dose_first:
-        sentences.insert(0, (f"Tiene {len(active[:MAX_ITEMS])} medicamento(s) vigente(s)", ()))
-    elif ended and not dose_first:
-        sentences.insert(0, ("No hay prescripciones vigentes; las más recientes fueron", ()))
-    return sentences
-
-
-def _allergies(ctx: AnswerContext) -> list[Sentence]:
-    allergies = _latest_per(_of(ctx, "allergy"), lambda s: str(s.facts.get("ingredient")))
-    return [
-        (
-            f"Alergia a {s.facts['ingredient']}: {s.facts['reaction']}, severidad "
-            f"{SEVERITY.get(s.facts['severity'], s.facts['severity'])} (registrada el "
-            f"{_date(s.facts.get('date'))})",
-            (s.number,),
-        )
-        for s in allergies
-    ]
-
-
-def _diagnoses(ctx: AnswerContext) -> list[Sentence]:
-    sources = _of(ctx, "diagnosis")
-    if "yesno" in ctx.focus:  # "¿Tiene hipertensión?": only diagnoses that name it
-        sources = [
-            s
-            for s in sources
-            if question_names_diagnosis(
-                ctx.question, str(s.facts.get("icd_code", "")), str(s.facts.get("description", ""))
-            )
-        ]
-    latest = _latest_per(sources, lambda s: str(s.facts.get("icd_code")))
-    if not latest:
-        return []
-    if "latest" in ctx.focus:  # everything recorded at the most recent visit
-        newest = latest[0].facts.get("date")
-        same_day = [s for s in latest if s.facts.get("date") == newest]
-        return [
-            (
-                f"En la consulta más reciente ({_date(newest)}) se registró: "
-                f"{s.facts['description']} (CIE-10 {s.facts['icd_code']}), "
-                f"{KIND.get(s.facts.get('kind', ''), 'registrado')}",
-                (s.number,),
-            )
-            for s in same_day
-        ]
-    if "first" in ctx.focus:  # "¿desde cuándo?": the earliest record of each diagnosis
-        earliest: dict[str, SourceFact] = {}
-        for s in reversed(_newest_first(sources)):
-            earliest.setdefault(str(s.facts.get("icd_code")), s)
-        return [
-            (
-                f"{s.facts['description']} (CIE-10 {s.facts['icd_code']}) está registrado "
-                f"desde el {_date(s.facts.get('date'))}",
-                (s.number,),
-            )
-            for s in list(earliest.values())[:MAX_ITEMS]
-        ]
-    opening = "Sí, tiene registrado" if "yesno" in ctx.focus else "Diagnósticos registrados"
-    sentences: list[Sentence] = [(opening, ())]
-    for s in latest[:MAX_ITEMS]:
-        sentences.append(
-            (
-                f"{s.facts['description']} (CIE-10 {s.facts['icd_code']}), "
-                f"{KIND.get(s.facts.get('kind', ''), 'registrado')}, última vez el "
-                f"{_date(s.facts.get('date'))}",
-                (s.number,),
-            )
-        )
-    return sentences
-
-
-def _appointments(ctx: AnswerContext) -> list[Sentence]:
-    sources = _of(ctx, "appointment")
-    now = ctx.now or dt.datetime.combine(ctx.today, dt.time(0, 0), dt.UTC)
-    upcoming = sorted(
-        (
-            s
-            for s in sources
-            if s.occurred_at
-            and s.occurred_at >= now
-            and s.facts.get("status") in ("Scheduled", "Confirmed")
-        ),
-        key=lambda s: s.occurred_at or now,
-    )
-    past = _newest_first(s for s in sources if s.occurred_at and s.occurred_at < now)
-
-    def describe(s: SourceFact) -> str:
-        f = s.facts
-        when = dt.datetime.fromisoformat(f["start"])
-        return (
-            f"el {when:%d/%m/%Y} a las {when:%H:%M}, {f['specialty']} con {f['doctor']} "
-            f"({STATUS.get(f['status'], f['status'])}); "
-            f"motivo: {f.get('reason') or 'no registrado'}"
-        )
-
-    if "before" in ctx.focus:  # "¿y antes de eso?" looks back, never forward
-        upcoming = []
-    if "latest" in ctx.focus and "next" not in ctx.focus:
-        if not past:
-            return []  # "¿cuándo fue su última cita?" is not answered by an upcoming one
-        return [(f"La última cita registrada fue {describe(past[0])}", (past[0].number,))]
-    if upcoming:
-        sentences: list[Sentence] = [
-            (f"La próxima cita es {describe(upcoming[0])}", (upcoming[0].number,))
-        ]
-        for s in upcoming[1:3]:
-            sentences.append((f"Después tiene otra cita {describe(s)}", (s.number,)))
-        return sentences
-    if "next" in ctx.focus:
-        return []  # nothing upcoming: say so (abstain) rather than list the past
-    return [(f"Cita {describe(s)}", (s.number,)) for s in past[:MAX_ITEMS]]
-
-
-_VITAL_FOCUS: dict[str, Callable[[dict[str, object]], str]] = {
-    "pressure": lambda f: f"la presión arterial fue {f['systolic']}/{f['diastolic']} mmHg",
-    "weight": lambda f: (
-        f"el peso fue {f['weight_kg']} kg (talla {f['height_cm']} cm, IMC {f['bmi']})"
-    ),
-    "temperature": lambda f: f"la temperatura fue {f['temperature']} °C",
-    "heart_rate": lambda f: f"la frecuencia cardiaca fue {f['heart_rate']} lpm",
-    "spo2": lambda f: f"la saturación de oxígeno fue {f['spo2']} %",
-}
-
-
-def _vitals(ctx: AnswerContext) -> list[Sentence]:
-    sources = _newest_first(_of(ctx, "vitals"))
-    if not sources:
-        return []
-    focus = [name for name in _VITAL_FOCUS if name in ctx.focus]
-    latest = sources[0]
-    if focus:
-        parts = [_VITAL_FOCUS[name](latest.facts) for name in focus]
-        sentences: list[Sentence] = [
-            (
-                f"En la toma más reciente ({_date(latest.facts.get('date'))}) " + " y ".join(parts),
-                (latest.number,),
-            )
-        ]
-        if "latest" not in ctx.focus:
-            for s in sources[1:4]:
-                sentences.append(
-                    (
-                        f"El {_date(s.facts.get('date'))} "
-                        + " y ".join(_VITAL_FOCUS[n](s.facts) for n in focus),
-                        (s.number,),
-                    )
-                )
-        return sentences
-    f = latest.facts
-    return [
-        (
-            f"Últimos signos vitales ({_date(f.get('date'))}): presión arterial {f['systolic']}/"
-            f"{f['diastolic']} mmHg, frecuencia cardiaca {f['heart_rate']} lpm, frecuencia "
-            f"respiratoria {f['respiratory_rate']} rpm, temperatura {f['temperature']} °C, "
-            f"saturación {f['spo2']} %, peso {f['weight_kg']} kg, talla {f['height_cm']} cm",
-            (latest.number,),
-        )
-    ]
-
-
-def _strip_prefix(content: str) -> str:
-    return content.split(" — ", 1)[-1] if " — " in content else content.split(" · ", 1)[-1]
-
-
-def _notes(ctx: AnswerContext) -> list[Sentence]:
-    notes = _of(ctx, "note")
-    section = note_section(fold(ctx.question))
-    if section is not None:  # one section asked for: the most recent ones first
-        notes = _newest_first(s for s in notes if s.facts.get("section") == section) or notes
-    if "latest" in ctx.focus:
-        notes = _newest_first(notes)[:1]
-    return [
-        (
-            f"El {_date(s.facts.get('date'))} ({s.facts.get('record_type', 'nota')}): "
-            f"{_strip_prefix(s.content).rstrip('.')}",
-            (s.number,),
-        )
-        for s in notes[:3]
-    ]
-
-
-def _demographics(ctx: AnswerContext) -> list[Sentence]:
-    cards = _of(ctx, "demographics")
-    if not cards:
-        return []
-    f = cards[0].facts
-    birth = dt.date.fromisoformat(f["birth_date"])
-    age = (
-        ctx.today.year - birth.year - ((ctx.today.month, ctx.today.day) < (birth.month, birth.day))
-    )
-    gender = {"F": "femenino", "M": "masculino"}.get(f.get("gender", ""), "otro")
-    return [
-        (
-            f"{f['full_name']}, {f['document_code']} {f['document_number']}, {age} años (nació el "
-            f"{_date(f['birth_date'])}), sexo {gender}, grupo sanguíneo "
-            f"{f.get('blood_type') or 'no registrado'}, ciudad {f.get('city') or 'no registrada'}",
-            (cards[0].number,),
-        )
-    ]
-
-
-def _summary(ctx: AnswerContext) -> list[Sentence]:
-    sentences = _demographics(ctx)
-    diagnoses = _latest_per(_of(ctx, "diagnosis"), lambda s: str(s.facts.get("icd_code")))[:4]
-    if diagnoses:
-        sentences.append(
-            (
-                "Diagnósticos: "
-                + "; ".join(
-                    f"{s.facts['description']} ({s.facts['icd_code']}) [{s.number}]"
-                    for s in diagnoses
-                ),
-                (),
-            )
-        )
-    meds = _latest_per(_of(ctx, "prescription"), lambda s: str(s.facts.get("ingredient")))[:4]
-    if meds:
-        sentences.append(
-            (
-                "Medicamentos más recientes: "
-                + "; ".join(
-                    f"{s.facts['ingredient']} {s.facts['strength']}, {s.facts['dosage']} "
-                    f"{s.facts['frequency']} [{s.number}]"
-                    for s in meds
-                ),
-                (),
-            )
-        )
-    allergies = _allergies(ctx)
-    sentences += allergies if allergies else [("Sin alergias registradas", ())]
-    nxt = _appointments(
-        AnswerContext(
-            ctx.question,
-            ctx.patient_name,
-            ("appointments",),
-            ctx.sources,
-            ctx.today,
-            focus=("next",),
-            now=ctx.now,
-        )
-    )
-    sentences += nxt[:1]
-    return sentences
-
-
-def _general(ctx: AnswerContext) -> list[Sentence]:
-    """No recognised intent: answer only from sources that say what was asked — most of the
-    question's content words, or a very close meaning — and otherwise abstain."""
+def _free_text(ctx: AnswerContext) -> str:
+    """No structured answer: only sources that say what was asked (most of the question's
+    content words, or a very close meaning)."""
     evidence = [
         s
         for s in ctx.sources
         if _coverage(ctx.question, s) >= 0.5 or s.scores.get("vector", 0.0) >= VECTOR_EVIDENCE
     ][:3]
-    return [
-        (
-            f"Según el registro del {_date(s.occurred_at.isoformat() if s.occurred_at else None)}"
-            f": {_strip_prefix(s.content).rstrip('.')}",
-            (s.number,),
-        )
+    return " ".join(
+        f"Según el registro del {_d(_local_day(s))}: "
+        f"{_strip_prefix(s.content).rstrip('.')} [{s.number}]."
         for s in evidence
-    ]
+    )
 
 
-BUILDERS: dict[str, Callable[[AnswerContext], list[Sentence]]] = {
-    "medications": _medications,
-    "allergies": _allergies,
-    "diagnoses": _diagnoses,
-    "appointments": _appointments,
-    "vitals": _vitals,
-    "notes": _notes,
-    "demographics": _demographics,
-    "summary": _summary,
-}
-
-
-def _drug_label(ingredients: Iterable[str]) -> str:
-    """ "losartán" for losartán potásico and losartán + hidroclorotiazida."""
-    kept: list[str] = []
-    for name in sorted({i.split(" + ")[0] for i in ingredients}, key=len):
-        if not any(name.startswith(k) for k in kept):
-            kept.append(name)
-    return " ni ".join(kept)
-
-
-def _abstention(ctx: AnswerContext) -> str:
-    topics = [TOPIC[i] for i in ctx.intents if i in TOPIC]
-    what = " ni ".join(topics) if topics else "eso"
-    if "next" in ctx.focus and "appointments" in ctx.intents:
-        what = "citas próximas"
-    elif "latest" in ctx.focus and ctx.intents == ("appointments",):
-        what = "citas anteriores"
-    if ctx.intents == ("allergies",):
-        return f"No encuentro alergias registradas en la historia clínica de {ctx.patient_name}."
-    if ctx.intents[:1] == ("medications",) and (named := asked_drugs(ctx.question)):
-        return f"No encuentro {_drug_label(named)} entre las prescripciones de {ctx.patient_name}."
-    if ctx.intents == ("diagnoses",) and "yesno" in ctx.focus:
-        return f"No encuentro ese diagnóstico en la historia clínica de {ctx.patient_name}."
-    return f"No encuentro información sobre {what} en la historia clínica de {ctx.patient_name}."
+def _local_day(source: SourceFact) -> dt.date | None:
+    """The day a source states: its moment in the clinic's time zone (never UTC's day)."""
+    return source.occurred_at.astimezone(BOGOTA).date() if source.occurred_at else None
 
 
 def compose(ctx: AnswerContext) -> tuple[str, tuple[int, ...]]:
     """The answer text and the citation numbers it uses (empty when it abstains)."""
-    sentences: list[Sentence] = []
-    for intent in ctx.intents[:2] or ():
-        part = BUILDERS[intent](ctx)
-        if part:
-            sentences += part
-    if not ctx.intents:
-        sentences = _general(ctx)
-    if not any(cites for _, cites in sentences) and not any("[" in t for t, _ in sentences):
-        return _abstention(ctx), ()
-    lines = []
+    execution = ctx.execution
+    if execution is None:
+        text = _free_text(ctx)
+    elif execution.verdict == "empty":
+        text = ""
+    else:
+        text = WRITERS[execution.plan.subject](_Writer(ctx, execution))
     cited: list[int] = []
-    for text, cites in sentences:
-        marks = "".join(f"[{n}]" for n in cites)
-        if cites:
-            lines.append(f"{text} {marks}.")
-        elif "[" in text:  # citations written inline (summary lists)
-            lines.append(f"{text}.")
-        else:  # a heading for the sentences that follow
-            lines.append(f"{text}:")
-        for n in cites:
-            if n not in cited:
-                cited.append(n)
-    for n in (int(m) for m in re.findall(r"\[(\d+)\]", " ".join(lines))):
+    for n in (int(m) for m in re.findall(r"\[(\d+)\]", text)):
         if n not in cited:
             cited.append(n)
-    prefix = "Antes de eso: " if "before" in ctx.focus else ""
-    return prefix + " ".join(lines).replace(":.", ".").strip(), tuple(cited)
+    no_answer = execution is not None and execution.verdict == "no"
+    if not text or (
+        not cited and not no_answer and execution is not None and execution.verdict != "count"
+    ):
+        return abstention(ctx), ()
+    if not cited and execution is None:
+        return abstention(ctx), ()
+    return text, tuple(cited)
 
 
 class ExtractiveEngine:

@@ -1,0 +1,530 @@
+"""Answers a `QuestionPlan` from one patient's structured record, deterministically.
+
+The record is read as its chunks' `facts` (one clinical fact per chunk, see `chunking.py`), only
+the kinds the plan's subject needs, always `WHERE patient_id = :patient`. Selection, ordering,
+windows and counts happen here; the answer engines only phrase the result and cite its rows.
+Free-text questions (notes without a section, or no subject) are not executed: they go to the
+hybrid retrieval.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smarthealth.rag.plan import QuestionPlan, TimeWindow
+from smarthealth.rag.vocabulary import SALTS, atc_by_ingredient, condition_labels, words
+
+BOGOTA = dt.timezone(dt.timedelta(hours=-5), "America/Bogota")
+MAX_ROWS = 6
+MAX_POINTS = 12
+UPCOMING = ("Scheduled", "Confirmed")
+Verdict = Literal["found", "yes", "no", "count", "empty"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One chunk of the patient's record, as the executor and the engines see it."""
+
+    chunk_id: int
+    source_type: str
+    source_id: int
+    record_id: int | None
+    occurred_at: dt.datetime | None
+    content: str
+    facts: dict[str, Any] = field(hash=False, compare=False)
+
+    @property
+    def moment(self) -> dt.datetime:
+        if self.source_type == "appointment" and self.facts.get("start"):
+            return dt.datetime.fromisoformat(self.facts["start"])
+        if self.occurred_at is not None:
+            return self.occurred_at
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+
+    @property
+    def day(self) -> dt.date | None:
+        """The fact's day in the clinic's time zone (what the chunk's text says)."""
+        for key in ("date", "start"):
+            value = self.facts.get(key)
+            if value:
+                return dt.date.fromisoformat(str(value)[:10])
+        return self.occurred_at.astimezone(BOGOTA).date() if self.occurred_at else None
+
+
+@dataclass(frozen=True)
+class Execution:
+    plan: QuestionPlan
+    verdict: Verdict
+    rows: tuple[Row, ...] = ()  # what the answer states, in the order to state it
+    count: int | None = None
+    context: tuple[Row, ...] = ()  # what the record does hold, when the answer is "No"
+    encounters: dict[int, Row] = field(default_factory=dict)  # record_id → its encounter
+
+    @property
+    def cited(self) -> tuple[Row, ...]:
+        return self.rows + tuple(r for r in self.context if r not in self.rows)
+
+    def encounter_of(self, row: Row) -> Row | None:
+        if row.source_type == "encounter":
+            return row
+        return self.encounters.get(row.record_id) if row.record_id is not None else None
+
+
+ROWS_SQL = text(
+    "SELECT chunk_id, source_type, source_id, record_id, occurred_at, content, facts "
+    "FROM smart_health.clinical_chunks "
+    "WHERE patient_id = :patient AND source_type = ANY(:types) "
+    "ORDER BY occurred_at NULLS FIRST, chunk_id"
+)
+# Structured subjects; a note is executed only when a section was asked.
+EXECUTED = frozenset(
+    {
+        "allergy",
+        "medication",
+        "diagnosis",
+        "vital",
+        "appointment",
+        "encounter",
+        "doctor",
+        "specialty",
+        "demographics",
+        "summary",
+        "out_of_record",
+    }
+)
+
+
+def executes(plan: QuestionPlan) -> bool:
+    return plan.subject in EXECUTED or (plan.subject == "note" and plan.note_section is not None)
+
+
+async def load_rows(session: AsyncSession, patient_id: int, plan: QuestionPlan) -> list[Row]:
+    types = set(plan.source_types) | {"encounter"}
+    if plan.subject == "summary":
+        types |= {"vitals"}
+    if plan.subject == "out_of_record":
+        return []
+    result = await session.execute(ROWS_SQL, {"patient": patient_id, "types": sorted(types)})
+    return [
+        Row(r.chunk_id, r.source_type, r.source_id, r.record_id, r.occurred_at, r.content, r.facts)
+        for r in result
+    ]
+
+
+def execute(plan: QuestionPlan, rows: Sequence[Row], now: dt.datetime) -> Execution:
+    """The plan's answer over the patient's rows (all of one patient, any order)."""
+    encounters = {r.record_id: r for r in rows if r.source_type == "encounter" and r.record_id}
+    run = _Run(plan, rows, now.astimezone(BOGOTA), encounters)
+    handler = HANDLERS.get(plan.subject)
+    result = handler(run) if handler else Execution(plan, "empty")
+    return replace(result, encounters=encounters)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    plan: QuestionPlan
+    all_rows: Sequence[Row]
+    now: dt.datetime
+    encounters: dict[int, Row]
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.date()
+
+    def of(self, *types: str) -> list[Row]:
+        return [r for r in self.all_rows if r.source_type in types]
+
+    def window(self) -> TimeWindow | None:
+        """The plan's window, moved back before the previous answer for "¿y antes de eso?"."""
+        window = self.plan.window
+        previous = [r for r in self.all_rows if r.chunk_id in set(self.plan.rows)]
+        days = [d for d in (r.day for r in previous) if d is not None]
+        if self.plan.follow_up and self.plan.operation != "first" and days and self._before():
+            window = (window or TimeWindow()).narrowed(min(days))
+        return window
+
+    def _before(self) -> bool:
+        return "antes" in " ".join(self.plan.cues) or "anterior" in " ".join(self.plan.cues)
+
+    def in_window(self, rows: Iterable[Row]) -> list[Row]:
+        window = self.window()
+        return [r for r in rows if window is None or window.contains(r.day)]
+
+    def in_encounter_type(self, rows: Iterable[Row]) -> list[Row]:
+        wanted = self.plan.encounter_type
+        if wanted is None:
+            return list(rows)
+        kept = []
+        for r in rows:
+            kind = r.facts.get("record_type")
+            if kind is None and r.record_id in self.encounters:
+                kind = self.encounters[r.record_id].facts.get("record_type")
+            if kind == wanted:
+                kept.append(r)
+        return kept
+
+    def previous(self, source_type: str) -> list[Row]:
+        ids = set(self.plan.rows)
+        return [r for r in self.all_rows if r.chunk_id in ids and r.source_type == source_type]
+
+
+def newest_first(rows: Iterable[Row]) -> list[Row]:
+    return sorted(rows, key=lambda r: (r.moment, r.chunk_id), reverse=True)
+
+
+def oldest_first(rows: Iterable[Row]) -> list[Row]:
+    return sorted(rows, key=lambda r: (r.moment, r.chunk_id))
+
+
+def latest_per(rows: Iterable[Row], key: Callable[[Row], Any]) -> list[Row]:
+    seen: dict[Any, Row] = {}
+    for row in newest_first(rows):
+        seen.setdefault(key(row), row)
+    return list(seen.values())
+
+
+def first_per(rows: Iterable[Row], key: Callable[[Row], Any]) -> list[Row]:
+    seen: dict[Any, Row] = {}
+    for row in oldest_first(rows):
+        seen.setdefault(key(row), row)
+    return list(seen.values())
+
+
+def _same(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n >= 5 and n >= max(len(a), len(b)) - 3
+
+
+def _drug_words(name: str) -> list[str]:
+    first = name.split("+")[0]
+    return [w for w in words(first) if len(w) >= 4 and w not in SALTS] or words(first)
+
+
+def names_drug(ingredient: str, asked: Iterable[str]) -> bool:
+    """True when the recorded ingredient is one of the asked drugs ("losartán potásico" is
+    "losartán"; "losartán + hidroclorotiazida" contains it)."""
+    have = words(ingredient)
+    return any(all(any(_same(w, h) for h in have) for w in _drug_words(a)) for a in asked)
+
+
+def in_class(ingredient: str, atc: str | None, prefixes: Sequence[str]) -> bool:
+    codes = [atc] if atc else list(atc_by_ingredient().get(ingredient, ()))
+    return any(c.startswith(p) for c in codes for p in prefixes)
+
+
+def names_condition(row: Row, plan: QuestionPlan) -> bool:
+    code = str(row.facts.get("icd_code") or "")
+    for asked in plan.conditions:
+        if code == asked or ("." not in asked and code.split(".")[0] == asked):
+            return True
+    if plan.condition_words:
+        names = [str(row.facts.get("description") or ""), condition_labels().get(code, "")]
+        from smarthealth.rag.vocabulary import condition_names
+
+        names += [" ".join(n) for c, n in condition_names() if c == code]
+        have = [w for name in names for w in words(name)]
+        return all(any(_same(w, h) for h in have) for w in plan.condition_words)
+    return False
+
+
+# -- subjects -----------------------------------------------------------------------------------
+
+
+def _medications(run: _Run) -> Execution:
+    plan = run.plan
+    rows = run.in_encounter_type(run.in_window(run.of("prescription")))
+    previous = run.previous("prescription")
+    prev_dx = run.previous("diagnosis")
+    if plan.drugs:
+        rows = [r for r in rows if names_drug(str(r.facts.get("ingredient")), plan.drugs)]
+    elif previous and plan.follow_up:
+        wanted = {r.facts.get("ingredient") for r in previous}
+        rows = [r for r in rows if r.facts.get("ingredient") in wanted]
+    if plan.drug_classes:
+        rows = [
+            r
+            for r in rows
+            if in_class(str(r.facts.get("ingredient")), r.facts.get("atc_code"), plan.drug_classes)
+        ]
+    if plan.conditions or plan.condition_words:
+        rows = [r for r in rows if names_condition(r, plan)]
+    elif prev_dx and plan.follow_up:  # "¿Tiene amigdalitis?" → "¿con qué la tratan?"
+        codes = {r.facts.get("icd_code") for r in prev_dx}
+        rows = [r for r in rows if r.facts.get("icd_code") in codes]
+    latest = latest_per(rows, lambda r: r.facts.get("ingredient"))
+    active = [r for r in latest if _end(r) >= run.today]
+    if plan.status == "active":
+        latest = active
+    op = plan.operation
+    if op == "count":
+        if "veces" in " ".join(plan.cues) or plan.drugs:
+            return Execution(plan, "count", tuple(newest_first(rows)[:MAX_ROWS]), len(rows))
+        chosen = active if not plan.window else latest
+        return Execution(plan, "count", tuple(chosen[:MAX_ROWS]), len(chosen))
+    if op == "first":
+        return _found(plan, first_per(rows, lambda r: r.facts.get("ingredient"))[:MAX_ROWS])
+    if op == "exists":
+        return (
+            Execution(plan, "yes", tuple(active or latest)[:MAX_ROWS])
+            if latest
+            else Execution(plan, "no")
+        )
+    if op == "attribute" and plan.attribute in ("doctor", "specialty"):
+        return _found(plan, newest_first(rows)[:1])
+    if plan.window is not None or plan.drugs or plan.drug_classes or plan.conditions:
+        return _found(plan, latest[:MAX_ROWS])
+    if active:
+        return _found(plan, active[:MAX_ROWS])
+    # nothing current: the latest prescribing visit
+    if not latest:
+        return Execution(plan, "empty")
+    last_day = latest[0].day
+    return _found(plan, [r for r in latest if r.day == last_day][:MAX_ROWS])
+
+
+def _end(row: Row) -> dt.date:
+    end = row.facts.get("end")
+    return dt.date.fromisoformat(end) if end else dt.date.min
+
+
+def _allergies(run: _Run) -> Execution:
+    plan = run.plan
+    every = latest_per(run.of("allergy"), lambda r: r.facts.get("ingredient"))
+    rows = run.in_window(every)
+    named = bool(plan.drugs or plan.drug_classes)
+    if plan.drugs or plan.drug_classes:
+        rows = [
+            r
+            for r in rows
+            if (plan.drugs and names_drug(str(r.facts.get("ingredient")), plan.drugs))
+            or (
+                plan.drug_classes
+                and in_class(str(r.facts.get("ingredient")), None, plan.drug_classes)
+            )
+        ]
+    elif plan.follow_up and run.previous("allergy"):
+        rows = [r for r in rows if r in run.previous("allergy")]
+    if plan.operation == "count":
+        return Execution(plan, "count", tuple(rows), len(rows))
+    if plan.operation == "exists" or named:
+        if rows:
+            return Execution(plan, "yes", tuple(rows))
+        return Execution(plan, "no", context=tuple(every[:MAX_ROWS]))
+    if plan.operation == "first":
+        return _found(plan, oldest_first(rows)[:1])
+    if plan.operation == "latest":
+        return _found(plan, rows[:1])
+    return _found(plan, rows[:MAX_ROWS]) if rows else Execution(plan, "no")
+
+
+def _diagnoses(run: _Run) -> Execution:
+    plan = run.plan
+    rows = run.in_encounter_type(run.in_window(run.of("diagnosis")))
+    named = bool(plan.conditions or plan.condition_words)
+    if named:
+        rows = [r for r in rows if names_condition(r, plan)]
+    elif plan.follow_up and run.previous("diagnosis"):
+        codes = {r.facts.get("icd_code") for r in run.previous("diagnosis")}
+        rows = [r for r in rows if r.facts.get("icd_code") in codes]
+    latest = latest_per(rows, lambda r: r.facts.get("icd_code"))
+    op = plan.operation
+    if op == "count":
+        return Execution(plan, "count", tuple(latest[:MAX_ROWS]), len(latest))
+    if op == "exists":
+        return Execution(plan, "yes", tuple(latest[:MAX_ROWS])) if latest else Execution(plan, "no")
+    if op == "first":
+        firsts = first_per(rows, lambda r: r.facts.get("icd_code"))
+        order = {r.facts.get("icd_code"): i for i, r in enumerate(latest)}
+        firsts.sort(key=lambda r: order.get(r.facts.get("icd_code"), 99))
+        return _found(plan, firsts[:MAX_ROWS])
+    if op == "attribute" and plan.attribute in ("doctor", "specialty", "date"):
+        return _found(plan, latest[:1])
+    if op == "latest" and latest:  # everything recorded at the most recent visit
+        newest = latest[0].day
+        return _found(plan, [r for r in latest if r.day == newest][:MAX_ROWS])
+    if named and not latest:
+        return Execution(plan, "no")
+    return _found(plan, latest[:MAX_ROWS])
+
+
+def _vitals(run: _Run) -> Execution:
+    plan = run.plan
+    rows = run.in_encounter_type(run.in_window(run.of("vitals")))
+    kinds = plan.vitals or ()
+    rows = [r for r in rows if all(_vital(r, k) is not None for k in kinds)]
+    op = plan.operation
+    if op == "series":
+        if plan.window is None:
+            rows = newest_first(rows)[:MAX_POINTS]
+        return _found(plan, oldest_first(rows)[-MAX_POINTS:])
+    if op == "count":
+        return Execution(plan, "count", tuple(newest_first(rows)[:MAX_ROWS]), len(rows))
+    if op == "first":
+        return _found(plan, oldest_first(rows)[:1])
+    return _found(plan, newest_first(rows)[:1])
+
+
+VITAL_KEYS = {
+    "bp": ("systolic", "diastolic"),
+    "hr": ("heart_rate",),
+    "rr": ("respiratory_rate",),
+    "spo2": ("spo2",),
+    "temp": ("temperature",),
+    "weight": ("weight_kg",),
+    "height": ("height_cm",),
+    "bmi": ("bmi",),
+}
+
+
+def _vital(row: Row, kind: str) -> Any:
+    values = [row.facts.get(k) for k in VITAL_KEYS[kind]]
+    return None if any(v is None for v in values) else values
+
+
+def _appointments(run: _Run) -> Execution:
+    plan = run.plan
+    rows = run.in_window(run.of("appointment"))
+    if plan.specialty:
+        rows = [r for r in rows if r.facts.get("specialty") == plan.specialty]
+    if plan.follow_up and plan.operation == "attribute" and run.previous("appointment"):
+        return _found(plan, newest_first(run.previous("appointment"))[:1])
+    upcoming = sorted(
+        (r for r in rows if r.moment >= run.now and r.facts.get("status") in UPCOMING),
+        key=lambda r: r.moment,
+    )
+    past = newest_first(r for r in rows if r.moment < run.now)
+    if plan.status is not None:
+        past = [r for r in past if r.facts.get("status") == plan.status]
+        if plan.status in UPCOMING:
+            past = []
+    op = plan.operation
+    if op == "count":
+        chosen = past if plan.status else past + upcoming
+        return Execution(plan, "count", tuple(chosen[:MAX_ROWS]), len(chosen))
+    if op == "exists":
+        chosen = past if plan.status else upcoming
+        return Execution(plan, "yes", tuple(chosen[:MAX_ROWS])) if chosen else Execution(plan, "no")
+    if op == "next" or (
+        op in ("attribute", "list") and plan.status is None and upcoming and not run.window()
+    ):
+        return _found(plan, upcoming[: 1 if op != "list" else 3])
+    if op == "first":
+        return _found(plan, past[-1:])
+    if op in ("latest", "attribute"):
+        return _found(plan, past[:1])
+    return _found(plan, past[:MAX_ROWS])
+
+
+def _encounters(run: _Run) -> Execution:
+    plan = run.plan
+    rows = run.in_encounter_type(run.in_window(run.of("encounter")))
+    rows = [r for r in rows if r.moment < run.now]
+    if plan.specialty:
+        rows = [r for r in rows if r.facts.get("specialty") == plan.specialty]
+    if plan.follow_up and plan.operation == "attribute" and run.previous("encounter"):
+        return _found(plan, newest_first(run.previous("encounter"))[:1])
+    rows = newest_first(rows)
+    op = plan.operation
+    if op == "count":
+        return Execution(plan, "count", tuple(rows[:MAX_ROWS]), len(rows))
+    if op == "exists":
+        return Execution(plan, "yes", tuple(rows[:3])) if rows else Execution(plan, "no")
+    if op == "first":
+        return _found(plan, rows[-1:])
+    if op in ("latest", "attribute", "next"):
+        return _found(plan, rows[:1])
+    return _found(plan, rows[:MAX_ROWS])
+
+
+def _people(run: _Run) -> Execution:
+    """Doctors or specialties who attended the patient, most recent first, each once."""
+    plan = run.plan
+    key = "doctor" if plan.subject == "doctor" else "specialty"
+    rows = run.in_encounter_type(run.in_window(run.of("encounter")))
+    rows = [r for r in rows if r.moment < run.now]
+    if not rows:  # no visits recorded: attended appointments say who
+        rows = [
+            r for r in run.in_window(run.of("appointment")) if r.facts.get("status") == "Attended"
+        ]
+    if plan.operation == "next":
+        return _appointments(replace_run(run, replace(plan, subject="appointment")))
+    chosen = latest_per(rows, lambda r: r.facts.get(key))
+    if plan.operation == "count":
+        return Execution(plan, "count", tuple(chosen[:MAX_ROWS]), len(chosen))
+    if plan.operation == "latest":
+        chosen = chosen[:1]
+    return _found(plan, chosen[: MAX_ROWS + 2])
+
+
+def replace_run(run: _Run, plan: QuestionPlan) -> _Run:
+    return _Run(plan, run.all_rows, run.now, run.encounters)
+
+
+def _demographics(run: _Run) -> Execution:
+    return _found(run.plan, run.of("demographics")[:1])
+
+
+def _notes(run: _Run) -> Execution:
+    plan = run.plan
+    rows = run.in_encounter_type(run.in_window(run.of("note")))
+    rows = [r for r in rows if r.facts.get("section") == plan.note_section]
+    rows = newest_first(rows)
+    if plan.operation == "first":
+        return _found(plan, rows[-1:])
+    return _found(plan, rows[: 1 if plan.operation in ("latest", "attribute") else 3])
+
+
+def _summary(run: _Run) -> Execution:
+    card = run.of("demographics")[:1]
+    diagnoses = latest_per(run.of("diagnosis"), lambda r: r.facts.get("icd_code"))[:4]
+    prescriptions = latest_per(run.of("prescription"), lambda r: r.facts.get("ingredient"))
+    active = [r for r in prescriptions if _end(r) >= run.today] or prescriptions
+    allergies = latest_per(run.of("allergy"), lambda r: r.facts.get("ingredient"))
+    upcoming = sorted(
+        (
+            r
+            for r in run.of("appointment")
+            if r.moment >= run.now and r.facts.get("status") in UPCOMING
+        ),
+        key=lambda r: r.moment,
+    )[:1]
+    return _found(run.plan, [*card, *diagnoses, *active[:4], *allergies, *upcoming])
+
+
+def _out_of_record(run: _Run) -> Execution:
+    return Execution(run.plan, "empty")
+
+
+def _found(plan: QuestionPlan, rows: Sequence[Row]) -> Execution:
+    return Execution(plan, "found" if rows else "empty", tuple(rows))
+
+
+HANDLERS: dict[str, Callable[[_Run], Execution]] = {
+    "medication": _medications,
+    "allergy": _allergies,
+    "diagnosis": _diagnoses,
+    "vital": _vitals,
+    "appointment": _appointments,
+    "encounter": _encounters,
+    "doctor": _people,
+    "specialty": _people,
+    "demographics": _demographics,
+    "note": _notes,
+    "summary": _summary,
+    "out_of_record": _out_of_record,
+}

@@ -1,0 +1,164 @@
+"""Executing a plan over a patient's rows, and the offline engine's wording of the result: the
+direct answer first, "No" when the record says no, only the asked-for rows, local dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from smarthealth.rag.engines.base import AnswerContext, SourceFact
+from smarthealth.rag.engines.extractive import compose
+from smarthealth.rag.executor import Row, execute
+from smarthealth.rag.planner import Context, plan_question
+
+BOGOTA = dt.timezone(dt.timedelta(hours=-5))
+NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=BOGOTA)
+
+
+def _row(chunk_id: int, source_type: str, when: dt.datetime, **facts: Any) -> Row:
+    return Row(chunk_id, source_type, chunk_id, chunk_id, when, f"{source_type} {chunk_id}", facts)
+
+
+def _prescription(chunk_id: int, ingredient: str, atc: str, days_ago: int) -> Row:
+    start = (NOW - dt.timedelta(days=days_ago)).date()
+    return _row(
+        chunk_id,
+        "prescription",
+        NOW - dt.timedelta(days=days_ago),
+        ingredient=ingredient,
+        commercial_name="Marca",
+        strength="50 mg",
+        form="tableta",
+        dosage="1 tableta",
+        frequency=f"cada {chunk_id} horas",
+        duration_days=30,
+        start=start.isoformat(),
+        end=(start + dt.timedelta(days=29)).isoformat(),
+        atc_code=atc,
+        icd_code="I10",
+        diagnosis="Hipertensión esencial (primaria)",
+    )
+
+
+def _appointment(chunk_id: int, days: int, status: str, specialty: str) -> Row:
+    start = NOW + dt.timedelta(days=days)
+    return _row(
+        chunk_id,
+        "appointment",
+        start,
+        start=start.isoformat(),
+        status=status,
+        specialty=specialty,
+        doctor="Dra. Ana Ruiz",
+        doctor_last_name="Ruiz",
+        reason="Control",
+    )
+
+
+RECORD = [
+    _prescription(12, "warfarina sódica", "B01AA03", 5),
+    _prescription(24, "metformina", "A10BA02", 400),
+    _row(
+        3,
+        "allergy",
+        NOW - dt.timedelta(days=900),
+        ingredient="amoxicilina",
+        reaction="urticaria",
+        severity="Moderada",
+        date="2024-01-10",
+    ),
+    _appointment(41, -200, "Attended", "Cardiología"),
+    _appointment(42, -30, "Cancelled", "Medicina general"),
+    _appointment(43, 20, "Scheduled", "Endocrinología"),
+]
+
+
+def answer(question: str, *previous: str, record: list[Row] = RECORD) -> tuple[str, list[int]]:
+    """Ask `previous` questions first, in one conversation, as the pipeline does."""
+    prior, rows = None, ()
+    for q in (*previous, question):
+        plan = plan_question(q, Context(NOW.date(), prior, rows))
+        execution = execute(plan, record, NOW)
+        sources = tuple(
+            SourceFact(n, r.chunk_id, r.source_type, r.occurred_at, r.content, r.facts)
+            for n, r in enumerate(execution.cited, start=1)
+        )
+        text, cited = compose(
+            AnswerContext(
+                q, "Carmen Ruiz", sources, NOW.date(), now=NOW, plan=plan, execution=execution
+            )
+        )
+        prior, rows = plan, tuple(sources[n - 1].chunk_id for n in cited)
+    return text, list(rows)
+
+
+def test_a_drug_named_without_its_salt_is_found() -> None:
+    text, rows = answer("¿Está tomando warfarina?")
+    assert text.startswith("Sí, tiene formulado warfarina sódica 50 mg") and rows == [12]
+
+
+def test_a_drug_never_prescribed_is_a_plain_no() -> None:
+    text, rows = answer("¿Le han formulado atorvastatina?")
+    assert text == "No, no tiene formulado atorvastatina en la historia clínica de Carmen Ruiz."
+    assert rows == []
+
+
+def test_allergy_to_a_named_drug_or_class() -> None:
+    text, rows = answer("¿Tiene alergia al naproxeno?")
+    assert text.startswith("No, no tiene registrada alergia a naproxeno.")
+    assert "amoxicilina" in text and rows == [3]  # what the record does hold, cited
+    text, rows = answer("¿Es alérgico a las penicilinas?")  # amoxicilina is J01CA04
+    assert text.startswith("Sí, tiene alergia a penicilinas: amoxicilina") and rows == [3]
+    text, rows = answer("¿es alergico a las cefalosporinas?")
+    assert text.startswith("No, no tiene registrada alergia a cefalosporinas.")
+
+
+def test_dose_follow_up_is_about_the_named_drug_only() -> None:
+    text, rows = answer("¿y la dosis?", "¿Le han formulado metformina?")
+    assert text == "Metformina 50 mg: 1 tableta cada 24 horas por 30 días [1]." and rows == [24]
+
+
+def test_last_attended_next_and_cancelled_appointments() -> None:
+    text, rows = answer("¿Cuándo fue la última cita a la que asistió?")
+    assert text.startswith("La última cita a la que asistió fue el ") and rows == [41]
+    text, rows = answer(
+        "¿Y con qué especialidad fue?", "¿Cuándo fue la última cita a la que asistió?"
+    )
+    assert text.startswith("Fue de Cardiología") and rows == [41]  # not the next one's
+    text, rows = answer("¿Cuándo es su próxima cita?")
+    assert text.startswith("La próxima cita es el 05/07/2026") and rows == [43]
+    text, rows = answer("¿Cuántas citas ha cancelado?")
+    assert text.startswith("1 cita(s) canceladas") and rows == [42]
+
+
+def test_dates_are_the_clinic_day_not_utc() -> None:
+    """A visit at 19:15 in Bogotá is 00:15 UTC the next day; the answer says the local day."""
+    evening = dt.datetime(2026, 5, 12, 19, 15, tzinfo=BOGOTA).astimezone(dt.UTC)
+    assert evening.date() == dt.date(2026, 5, 13)
+    vitals = _row(
+        7,
+        "vitals",
+        evening,
+        date="2026-05-12",
+        systolic=120,
+        diastolic=80,
+        heart_rate=70,
+        respiratory_rate=16,
+        temperature=36.5,
+        spo2=97,
+        weight_kg=70.0,
+        height_cm=170.0,
+        bmi=24.2,
+    )
+    text, _ = answer("¿Cuál fue la última presión arterial?", record=[vitals])
+    assert text == "La última presión arterial registrada fue 120/80 mmHg, el 12/05/2026 [1]."
+    undated = Row(8, "note", 8, 8, evening, "2026-05-12 · Nota — reposo", {})
+    assert undated.day == dt.date(2026, 5, 12)
+
+
+def test_an_empty_record_abstains_without_sources() -> None:
+    text, rows = answer("¿Cuál fue la última presión arterial?", record=[])
+    assert text.startswith("No encuentro información sobre presión arterial") and rows == []
+    text, rows = answer("¿Cuántos hijos tiene el paciente?")
+    assert text == "No encuentro información sobre hijos en la historia clínica de Carmen Ruiz."
+    assert rows == []
