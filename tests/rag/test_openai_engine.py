@@ -5,6 +5,7 @@ No database: the context is built by hand, the fallback is a stub defined here.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import socket
@@ -18,6 +19,8 @@ from structlog.testing import capture_logs
 from smarthealth.rag.embeddings import OpenAIEmbedder
 from smarthealth.rag.engines.base import AnswerContext, DraftAnswer, PriorTurn, SourceFact
 from smarthealth.rag.engines.openai_engine import OpenAIEngine, check_citations
+from smarthealth.rag.executor import Execution
+from smarthealth.rag.plan import QuestionPlan
 from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAI, fake_embedding
 
@@ -259,6 +262,25 @@ async def test_request_has_spanish_rules_and_delimited_sources(
     )
     assert prompt.index("</fuente>") < prompt.index("<conversacion_previa>")
     assert prompt.index("</conversacion_previa>") < prompt.index("<pregunta>")
+
+
+async def test_model_is_told_the_direct_answer_the_plan_found(
+    fake: FakeOpenAI, make_engine: EngineFactory
+) -> None:
+    """Both engines answer the same question the same way: the model gets the rows the plan
+    selected and its verdict ("No" for a drug never prescribed)."""
+    plan = QuestionPlan("medication", "exists", drugs=("warfarina sódica",))
+    context = dataclasses.replace(
+        make_context(), question="¿Toma warfarina?", plan=plan, execution=Execution(plan, "no")
+    )
+    fake.script(reply="No, no toma warfarina.")
+    engine, _ = await make_engine()
+    await run(engine, context)
+    prompt = fake.chat_requests[0]["json"]["messages"][1]["content"]
+    assert (
+        "<resultado>\nRespuesta directa: No (el registro no lo contiene).\n</resultado>" in prompt
+    )
+    assert prompt.index("</resultado>") < prompt.index("<pregunta>")
 
 
 async def test_record_cannot_close_its_delimiter(

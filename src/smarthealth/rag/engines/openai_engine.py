@@ -112,11 +112,29 @@ def build_messages(context: AnswerContext) -> list[ChatCompletionMessageParam]:
                 f"  Respuesta: {_escape(_one_line(answer, HISTORY_CHARS))}"
             )
         parts.append("<conversacion_previa>\n" + "\n".join(turns) + "\n</conversacion_previa>")
+    if context.execution is not None:
+        parts.append(f"<resultado>\n{_finding(context)}\n</resultado>")
     parts.append(f"<pregunta>\n{_escape(context.question.strip())}\n</pregunta>")
     return [
         {"role": "system", "content": system},
         {"role": "user", "content": "\n\n".join(parts)},
     ]
+
+
+def _finding(context: AnswerContext) -> str:
+    """What executing the question's plan over the record concluded, so that the model states
+    the same direct answer as the offline engine (the fragments are the rows it selected)."""
+    execution = context.execution
+    assert execution is not None
+    if execution.verdict == "yes":
+        return "Respuesta directa: Sí (los fragmentos lo muestran)."
+    if execution.verdict == "no":
+        return "Respuesta directa: No (el registro no lo contiene)."
+    if execution.verdict == "count":
+        return f"Respuesta directa: {execution.count} (conteo en el registro)."
+    if execution.verdict == "empty":
+        return "El registro no contiene lo preguntado."
+    return "Los fragmentos son exactamente los registros que responden la pregunta."
 
 
 @dataclasses.dataclass(frozen=True)
