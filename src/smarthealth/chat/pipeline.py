@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from smarthealth.rag.confidence import confidence
 from smarthealth.rag.embeddings import Embedder
 from smarthealth.rag.engines.base import AnswerContext, AnswerEngine, DraftAnswer, SourceFact
 from smarthealth.rag.executor import BOGOTA, Execution, Row, execute, executes, load_rows
+from smarthealth.rag.exemplars import ExemplarIndex
 from smarthealth.rag.planner import Context, plan_question
 from smarthealth.rag.retrieval import LEG_WEIGHTS, RRF_K, Candidate, retrieve
 from smarthealth.rag.text import fold
@@ -39,6 +40,8 @@ from smarthealth.rag.text import fold
 log = structlog.get_logger(__name__)
 
 TOP_K = 8
+UNSETTLED = ("none", "weak")  # plans the rules did not settle
+NO_EXEMPLAR = ("unknown", 0.0)  # no labelled question is close enough: a weak cue is not enough
 QUERY_VECTOR_CACHE = 2048
 
 
@@ -128,6 +131,7 @@ class QuestionPipeline:
         # depend on the patient, so recent ones are kept (the model is the slow part under load).
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._embedding: dict[str, asyncio.Future[np.ndarray]] = {}
+        self.exemplars = ExemplarIndex(embedder) if embedder is not None else None
 
     async def _query_vector(self, text: str) -> np.ndarray | None:
         if self.embedder is None:
@@ -209,9 +213,14 @@ class QuestionPipeline:
 
         yield _status("retrieving")
         now = self.clock()
-        plan = plan_question(
-            request.question, Context(now.date(), turn.previous_plan, turn.previous_rows)
-        )
+        known = Context(now.date(), turn.previous_plan, turn.previous_rows)
+        plan = plan_question(request.question, known)
+        if plan.source in UNSETTLED and self.exemplars is not None:
+            # the rules did not settle it: the nearest labelled question decides, or nobody
+            vector = await self._query_vector(request.question)
+            if vector is not None:
+                nearest = await self.exemplars.nearest(vector) or NO_EXEMPLAR
+                plan = plan_question(request.question, replace(known, exemplar=nearest))
         log.info("question_plan", plan=plan.to_json())
         execution: Execution | None = None
         async with self.database.sessions() as session:

@@ -389,9 +389,13 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
         weak = max(reading.weak.values())
         guess = next(s for s in (*PRIORITY, "medication") if reading.weak.get(s) == weak)
         if context.exemplar is None or context.exemplar[0] == guess:
-            subject, source = guess, "rules"
+            subject, source = guess, "weak" if context.exemplar is None else "exemplar"
     if subject is None and context.exemplar is not None:
         subject, source = context.exemplar[0], "exemplar"
+        if subject == "out_of_record":
+            return QuestionPlan(subject, topic="eso", source=source, cues=cues)
+        if subject == "unknown":
+            return QuestionPlan("unknown", source="none", cues=cues)
     if subject is None:
         if reading.demographics:
             subject = "demographics"
@@ -401,7 +405,10 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
             return QuestionPlan("unknown", source="none", cues=cues)
     if subject == "diagnosis" and (reading.drugs or reading.classes) and not reading.conditions:
         subject = "medication"
-    return _build(reading, subject, attribute, window, cues, source)
+    plan = _build(reading, subject, attribute, window, cues, source)
+    if source == "exemplar" and context.exemplar is not None:
+        plan = replace(plan, margin=context.exemplar[1])
+    return plan
 
 
 def _build(
