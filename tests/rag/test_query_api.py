@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -344,3 +345,18 @@ async def test_history_lists_own_sessions_and_their_turns(ctx: Ctx) -> None:
     assert detail["turns"][0]["answer"] == first["answer"]["text"]
     others = (await ctx.client.get("/history/", headers=ctx.other)).json()
     assert first["session_id"] not in {s["session_id"] for s in others["items"]}
+
+
+async def test_the_plan_is_logged_not_the_question(
+    ctx: Ctx, caplog: pytest.LogCaptureFixture
+) -> None:
+    patient = await ctx.patient(WITH_MEDS)
+    name = str(patient["first_name"])
+    with caplog.at_level(logging.INFO):
+        body = (await ctx.ask(patient, f"¿{name} tiene hipertensión?")).json()
+    plans = [r for r in caplog.records if "question_plan" in r.getMessage()]
+    assert len(plans) == 1
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "'subject': 'diagnosis'" in logged and "'conditions': ['I10']" in logged
+    assert name not in logged and patient["document_number"] not in logged
+    assert body["metadata"]["plan"]["conditions"] == ["I10"]

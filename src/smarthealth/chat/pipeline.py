@@ -221,7 +221,8 @@ class QuestionPipeline:
             if vector is not None:
                 nearest = await self.exemplars.nearest(vector) or NO_EXEMPLAR
                 plan = plan_question(request.question, replace(known, exemplar=nearest))
-        log.info("question_plan", plan=plan.to_json())
+        # the plan, not the question: free words of the question (which may name a person) stay out
+        log.info("question_plan", plan={**plan.to_json(), "condition_words": None})
         execution: Execution | None = None
         async with self.database.sessions() as session:
             if executes(plan):
