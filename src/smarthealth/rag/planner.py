@@ -16,6 +16,7 @@ from the lexicon, so they never decide it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -135,12 +136,32 @@ def _mask(text: str, start: int, end: int) -> str:
     return text[:start] + " " * (end - start) + text[end:]
 
 
+def _key(word: str) -> str:
+    """Words that `_same` can match share this key: their first five letters (or the whole
+    word, when shorter: a short word only matches itself)."""
+    return word[:5]
+
+
+@functools.cache
+def _names_by_key(
+    names: tuple[tuple[str, tuple[str, ...]], ...],
+) -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+    index: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for key, name in names:
+        index.setdefault(_key(name[0]), []).append((key, name))
+    return {k: tuple(v) for k, v in index.items()}
+
+
 def _find_names(
     tokens: list[str], names: tuple[tuple[str, tuple[str, ...]], ...]
 ) -> list[tuple[str, set[int]]]:
     """Every (key, token positions) whose name's words all occur among `tokens`."""
+    index = _names_by_key(names)
+    candidates = [
+        n for key in dict.fromkeys(_key(t) for t in tokens if t) for n in index.get(key, ())
+    ]
     found = []
-    for key, name in names:
+    for key, name in candidates:
         positions: set[int] = set()
         for word in name:
             hit = next((i for i, t in enumerate(tokens) if t and _same(word, t)), None)
