@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
@@ -15,12 +16,34 @@ from smarthealth.db.embedded import EmbeddedPostgres
 from smarthealth.ingest.catalogs import load_catalog_files
 from smarthealth.ingest.digest import table_digests
 from smarthealth.ingest.seed import SeedError, seed_database
-from tests.conftest import TEMPLATE_TODAY, drop_database
+from tests.conftest import TEMPLATE_SEED, TEMPLATE_TODAY, drop_database
+
+# Rates and group means need more people than the 40 of the test template (which holds five
+# hypertensive adults and a handful of emergency visits).
+POPULATION = 600
 
 
 @pytest.fixture
 async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     connection = await asyncpg.connect(to_libpq_url(db_url))
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture(scope="module")
+def population_url(pg: EmbeddedPostgres) -> Iterator[str]:
+    name = f"pop_{uuid.uuid4().hex[:12]}"
+    pg.psql(f'CREATE DATABASE "{name}"', database="postgres")
+    url = to_asyncpg_url(pg.url(name))
+    migrate.upgrade(url)
+    asyncio.run(seed_database(url, POPULATION, TEMPLATE_SEED, today=TEMPLATE_TODAY))
+    yield url
+    drop_database(pg, name)
+
+
+@pytest.fixture
+async def population(population_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(to_libpq_url(population_url))
     yield connection
     await connection.close()
 
@@ -103,8 +126,8 @@ async def test_vital_signs_are_physiological(conn: asyncpg.Connection) -> None:
     assert row["implausible_bmi"] == 0
 
 
-async def test_hypertensive_patients_have_higher_pressure(conn: asyncpg.Connection) -> None:
-    rows = await conn.fetch(
+async def test_hypertensive_patients_have_higher_pressure(population: asyncpg.Connection) -> None:
+    rows = await population.fetch(
         """
         SELECT (EXISTS (SELECT 1 FROM smart_health.record_diagnoses d
                         JOIN smart_health.diagnoses g USING (diagnosis_id)
@@ -216,3 +239,124 @@ async def test_appointments_cover_past_and_future(conn: asyncpg.Connection) -> N
     assert any(future for status, future in seen if status in ("Scheduled", "Confirmed"))
     assert not any(future for status, future in seen if status in ("Attended", "NoShow"))
     assert not any(not future for status, future in seen if status in ("Scheduled",))
+
+
+async def test_emergency_visits_and_hospitalisations_happen_at_realistic_rates(
+    population: asyncpg.Connection,
+) -> None:
+    """About a third of patients visit the emergency room in five years; 5–10 % of adults are
+    hospitalised, the old more often than younger adults (`bench/encounter_rates.py`)."""
+    row = await population.fetchrow(
+        """
+        WITH p AS (
+          SELECT extract(year FROM age($1::date, p.birth_date))::int AS age,
+                 EXISTS (SELECT 1 FROM smart_health.medical_records r WHERE r.patient_id =
+                         p.patient_id AND r.record_type = 'Urgencias') AS er,
+                 EXISTS (SELECT 1 FROM smart_health.medical_records r WHERE r.patient_id =
+                         p.patient_id AND r.record_type = 'Hospitalización') AS hosp
+          FROM smart_health.patients p)
+        SELECT avg(er::int) AS er,
+               avg(hosp::int) FILTER (WHERE age >= 18) AS adults_hosp,
+               avg(hosp::int) FILTER (WHERE age >= 65) AS old_hosp,
+               avg(hosp::int) FILTER (WHERE age BETWEEN 18 AND 64) AS younger_hosp
+        FROM p
+        """,
+        TEMPLATE_TODAY,
+    )
+    assert 0.22 <= row["er"] <= 0.40, row
+    assert 0.04 <= row["adults_hosp"] <= 0.12, row
+    assert row["old_hosp"] > row["younger_hosp"], row
+
+
+async def test_every_hospitalisation_follows_an_emergency_visit_and_ends_in_a_discharge(
+    population: asyncpg.Connection,
+) -> None:
+    rows = await population.fetch(
+        """
+        SELECT h.medical_record_id, h.appointment_id, h.discharge_datetime,
+               (h.registration_datetime AT TIME ZONE 'America/Bogota')::date AS admitted,
+               (h.discharge_datetime AT TIME ZONE 'America/Bogota')::date AS discharged,
+               (SELECT g.icd_code FROM smart_health.record_diagnoses d
+                  JOIN smart_health.diagnoses g USING (diagnosis_id)
+                 WHERE d.medical_record_id = h.medical_record_id
+                   AND d.diagnosis_type = 'Principal') AS principal,
+               (SELECT array_agg(g.icd_code) FROM smart_health.medical_records e
+                  JOIN smart_health.record_diagnoses d USING (medical_record_id)
+                  JOIN smart_health.diagnoses g USING (diagnosis_id)
+                 WHERE e.patient_id = h.patient_id AND e.record_type = 'Urgencias'
+                   AND d.diagnosis_type = 'Principal'
+                   AND e.registration_datetime < h.registration_datetime
+                   AND e.registration_datetime > h.registration_datetime - interval '7 hours')
+                 AS emergency_principal,
+               (SELECT count(*) FROM smart_health.medical_records o
+                 WHERE o.patient_id = h.patient_id
+                   AND o.medical_record_id <> h.medical_record_id
+                   AND o.registration_datetime > h.registration_datetime
+                   AND o.registration_datetime < coalesce(h.discharge_datetime, 'infinity'))
+                 AS visits_during_stay
+        FROM smart_health.medical_records h WHERE h.record_type = 'Hospitalización'
+        """
+    )
+    assert len(rows) >= 20
+    assert sum(r["discharge_datetime"] is not None for r in rows) >= len(rows) - 3
+    for r in rows:
+        assert r["appointment_id"] is None, r
+        assert r["emergency_principal"] == [r["principal"]], r
+        assert r["visits_during_stay"] == 0, r
+        if r["discharged"] is None:  # still in hospital: admitted in the last ten days
+            assert (TEMPLATE_TODAY - r["admitted"]).days <= 12, r
+        else:
+            assert 1 <= (r["discharged"] - r["admitted"]).days <= 10, r
+            assert r["discharged"] < TEMPLATE_TODAY, r
+
+
+async def test_decompensations_happen_to_patients_with_the_chronic_disease(
+    population: asyncpg.Connection,
+) -> None:
+    rows = await population.fetch(
+        """
+        SELECT g.icd_code, bool_and(EXISTS (
+                 SELECT 1 FROM smart_health.record_diagnoses c
+                   JOIN smart_health.diagnoses cg USING (diagnosis_id)
+                  WHERE c.patient_id = d.patient_id AND cg.icd_code = CASE g.icd_code
+                    WHEN 'I50.1' THEN 'I50.0' WHEN 'J44.1' THEN 'J44.9' ELSE 'E11.9' END))
+                 AS coherent
+        FROM smart_health.record_diagnoses d JOIN smart_health.diagnoses g USING (diagnosis_id)
+        WHERE g.icd_code IN ('I50.1', 'J44.1', 'E11.5', 'E16.2')
+        GROUP BY 1
+        """
+    )
+    assert len(rows) >= 2
+    assert all(r["coherent"] for r in rows), rows
+
+
+async def test_emergency_visits_happen_at_any_hour_with_an_emergency_doctor(
+    population: asyncpg.Connection,
+) -> None:
+    rows = await population.fetch(
+        """
+        SELECT extract(hour FROM r.registration_datetime AT TIME ZONE 'America/Bogota')::int
+                 AS hour, r.appointment_id,
+               (SELECT s.code FROM smart_health.doctor_specialties ds
+                  JOIN smart_health.specialties s USING (specialty_id)
+                 WHERE ds.doctor_id = r.doctor_id AND ds.is_primary) AS specialty
+        FROM smart_health.medical_records r WHERE r.record_type = 'Urgencias'
+        """
+    )
+    hours = {r["hour"] for r in rows}
+    assert len(hours) >= 20 and hours & {0, 1, 2, 3, 4, 5} and hours & {19, 20, 21, 22}
+    assert all(r["appointment_id"] is None for r in rows)
+    assert {r["specialty"] for r in rows} == {"MED_URGENCIAS"}
+
+
+async def test_the_test_template_holds_a_hospitalisation_with_its_discharge(
+    conn: asyncpg.Connection,
+) -> None:
+    stays = await conn.fetchval(
+        "SELECT count(*) FROM smart_health.medical_records WHERE record_type = 'Hospitalización' "
+        "AND discharge_datetime > registration_datetime"
+    )
+    emergencies = await conn.fetchval(
+        "SELECT count(*) FROM smart_health.medical_records WHERE record_type = 'Urgencias'"
+    )
+    assert stays >= 1 and emergencies >= 3

@@ -64,7 +64,8 @@ async def test_chunks_belong_to_the_patient_of_their_source_row(conn: asyncpg.Co
         LEFT JOIN smart_health.record_diagnoses d
                ON c.source_type = 'diagnosis' AND d.record_diagnosis_id = c.source_id
         LEFT JOIN smart_health.medical_records r
-               ON c.source_type IN ('note', 'vitals') AND r.medical_record_id = c.source_id
+               ON c.source_type IN ('note', 'vitals', 'encounter')
+              AND r.medical_record_id = c.source_id
         LEFT JOIN smart_health.appointments a
                ON c.source_type = 'appointment' AND a.appointment_id = c.source_id
         LEFT JOIN smart_health.patient_allergies g
@@ -124,21 +125,27 @@ async def test_new_record_is_chunked_and_only_new_meaning_is_embedded(
     )
     patients, embedded = await _drain(conn)
     assert patients == 1
-    assert embedded == 1  # the new note's meaning; the vitals text is shared by every record
+    # The new note's meaning and the visit's ("Control en <specialty>", a control without a
+    # diagnosis, which no seeded record is); the vitals text is shared by every record.
+    assert embedded == 2
     rows = await conn.fetch(
         "SELECT c.source_type, e.embedding IS NOT NULL AS has_vector "
         "FROM smart_health.clinical_chunks c LEFT JOIN smart_health.embedding_cache e "
         "ON e.text_hash = c.embedding_text_hash AND e.model = $2 "
-        "WHERE c.source_id = $1 AND c.source_type IN ('note', 'vitals')",
+        "WHERE c.source_id = $1 AND c.source_type IN ('note', 'vitals', 'encounter')",
         record_id,
         MODEL,
     )
-    assert {(r["source_type"], r["has_vector"]) for r in rows} == {("note", True), ("vitals", True)}
+    assert {(r["source_type"], r["has_vector"]) for r in rows} == {
+        ("note", True),
+        ("vitals", True),
+        ("encounter", True),
+    }
     after = await conn.fetchval(
         "SELECT count(*) FROM smart_health.clinical_chunks WHERE patient_id = $1",
         patient["patient_id"],
     )
-    assert after == before + 2
+    assert after == before + 3
 
 
 async def test_changed_dose_updates_text_but_keeps_the_embedding(conn: asyncpg.Connection) -> None:

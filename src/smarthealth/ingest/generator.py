@@ -9,7 +9,13 @@ Clinical coherence rules:
 - prescriptions come from the principal diagnosis' treatments and skip every active ingredient the
   patient is allergic to;
 - vital signs are the patient's baseline plus the shifts of the conditions active at that visit;
-- the note names every diagnosis recorded for the visit (description and ICD-10 code).
+- the note names every diagnosis recorded for the visit (description and ICD-10 code);
+- acute conditions are seen in the emergency room as often as `encounters.ACUTE_CARE` says, at
+  the hours emergency rooms are busy; chronic heart failure, COPD and diabetes decompensate a few
+  times a decade; an emergency visit may end in admission (likelier for the old and the
+  multimorbid), recorded as a separate 'Hospitalización' record a few hours later with its
+  discharge 1–10 days on (NULL while the patient is still in hospital). No other visit happens
+  during a stay.
 """
 
 from __future__ import annotations
@@ -24,9 +30,24 @@ from itertools import accumulate
 from typing import Any
 
 from smarthealth.ingest import people
-from smarthealth.ingest.catalogs import CatalogIds, Catalogs, Condition, MedicationRow
+from smarthealth.ingest.catalogs import (
+    CatalogIds,
+    Catalogs,
+    Condition,
+    DiagnosisRow,
+    MedicationRow,
+)
+from smarthealth.ingest.encounters import (
+    ACUTE_CARE,
+    ARRIVALS_BY_HOUR,
+    DECOMPENSATION_CODES,
+    DECOMPENSATIONS,
+    INTERNAL_MEDICINE,
+    admission_factor,
+    extra_stay_days,
+)
 from smarthealth.ingest.notes import PrescribedLine, VisitNote, compose
-from smarthealth.ingest.vitals import Baseline, make_baseline, measure
+from smarthealth.ingest.vitals import Baseline, VitalSigns, make_baseline, measure
 
 BOGOTA = dt.timezone(dt.timedelta(hours=-5), "America/Bogota")
 HISTORY_YEARS = 5
@@ -130,6 +151,7 @@ RECORD_COLUMNS = [
     "oxygen_saturation",
     "weight_kg",
     "height_cm",
+    "discharge_datetime",
 ]
 RECORD_DIAGNOSIS_COLUMNS = [
     "record_diagnosis_id",
@@ -224,6 +246,7 @@ class HistoryGenerator:
         self.counters = _Counters()
         self.used_documents: set[tuple[int, str]] = set()
         self.doctors_by_specialty: dict[str, list[int]] = {}
+        self.primary_doctors: dict[str, list[int]] = {}  # by their primary specialty
         self.diagnosis_by_code = catalogs.diagnosis_by_code
         self._meds_by_atc: dict[str, list[MedicationRow]] = {}
         for m in catalogs.medications:
@@ -235,6 +258,9 @@ class HistoryGenerator:
         ] or list(catalogs.medications)
         self._age_bands = [band[:2] for band in AGE_BANDS]
         self._age_weights = list(accumulate(band[2] for band in AGE_BANDS))
+        self._condition_by_code = {c.icd_code: c for c in catalogs.conditions}
+        self._specialty_name = {s.code: s.name for s in catalogs.specialties}
+        self._arrival_weights = list(accumulate(ARRIVALS_BY_HOUR))
 
     # -- doctors --------------------------------------------------------------------------------
 
@@ -286,6 +312,7 @@ class HistoryGenerator:
                     (doctor_id, self.ids.specialty[code], position == 0)
                 )
                 self.doctors_by_specialty.setdefault(code, []).append(doctor_id)
+            self.primary_doctors.setdefault(primary, []).append(doctor_id)
         return batch
 
     # -- patients -------------------------------------------------------------------------------
@@ -385,6 +412,7 @@ class HistoryGenerator:
             c
             for c in self.catalogs.conditions
             if c.chronic == chronic
+            and c.icd_code not in DECOMPENSATION_CODES  # only patients with the disease
             and c.min_age <= age <= c.max_age
             and (c.sex is None or c.sex == sex)
         )
@@ -437,6 +465,7 @@ class HistoryGenerator:
                 visits.append((day, item.condition, not first))
                 first = False
                 day += dt.timedelta(days=rng.randrange(90, 200))
+            visits += self._decompensations(item, max(item.onset, start), age_now)
         n_acute = rng.choice((0, 1, 1, 2, 2, 3, 4)) + (2 if age_now < 6 else 0)
         for _ in range(n_acute):
             day = start + dt.timedelta(days=rng.randrange(0, span))
@@ -447,20 +476,26 @@ class HistoryGenerator:
         visits.sort(key=lambda v: (v[0], v[1].icd_code))
         allergic = {m.active_ingredient.lower() for m, _ in allergies}
         by_condition = {item.condition.icd_code: item for item in active}
+        in_hospital_until: dt.date | None = None
         for day, condition, follow_up in visits:
-            self._visit(
-                patient_id,
-                birth,
-                sex,
-                baseline,
-                day,
-                condition,
-                follow_up,
-                active,
-                by_condition,
-                allergies,
-                allergic,
-                batch,
+            if in_hospital_until is not None and day <= in_hospital_until:
+                continue  # no clinic visit during a stay
+            in_hospital_until = (
+                self._visit(
+                    patient_id,
+                    birth,
+                    sex,
+                    baseline,
+                    day,
+                    condition,
+                    follow_up,
+                    active,
+                    by_condition,
+                    allergies,
+                    allergic,
+                    batch,
+                )
+                or in_hospital_until
             )
         for _ in range(rng.choice((0, 0, 0, 1, 1, 2))):
             self._missed_appointment(patient_id, start, span, active, batch)
@@ -468,9 +503,29 @@ class HistoryGenerator:
             principal = active[0].condition if active else None
             self._future_appointment(patient_id, principal, batch)
 
-    def _doctor(self, specialty: str) -> tuple[int, int]:
-        code = specialty if specialty in self.doctors_by_specialty else GENERAL
-        return self.rng.choice(self.doctors_by_specialty[code]), self.ids.specialty[code]
+    def _decompensations(
+        self, item: _ActiveCondition, first_day: dt.date, age_now: int
+    ) -> list[tuple[dt.date, Condition, bool]]:
+        """Acute decompensations of a chronic condition, at most one per year of the window."""
+        events: list[tuple[dt.date, Condition, bool]] = []
+        pairs = DECOMPENSATIONS.get(item.condition.icd_code, ())
+        boost = 1.5 if age_now >= 75 else 1.2 if age_now >= 65 else 1.0
+        day = first_day
+        while pairs and day <= self.today:
+            for code, yearly in pairs:
+                if self.rng.random() < yearly * boost and code in self._condition_by_code:
+                    span = min(365, (self.today - day).days + 1)
+                    when = day + dt.timedelta(days=self.rng.randrange(0, span))
+                    events.append((when, self._condition_by_code[code], False))
+            day += dt.timedelta(days=365)
+        return events
+
+    def _doctor(self, specialty: str, primary: bool = False) -> tuple[int, int]:
+        """A doctor of `specialty`; `primary`: one whose main specialty it is (emergency and ward
+        records have no appointment to name the service, so the doctor's specialty does)."""
+        pool = self.primary_doctors if primary else self.doctors_by_specialty
+        code = specialty if specialty in pool else GENERAL
+        return self.rng.choice(pool[code]), self.ids.specialty[code]
 
     def _slot(self, day: dt.date, forward: bool = False) -> dt.datetime:
         """A 20-minute slot between 07:00 and 17:40; no clinic on Sundays."""
@@ -478,6 +533,11 @@ class HistoryGenerator:
             day += dt.timedelta(days=1 if forward else -1)
         minutes = 7 * 60 + 20 * self.rng.randrange(0, 32)
         return dt.datetime.combine(day, dt.time(minutes // 60, minutes % 60), BOGOTA)
+
+    def _arrival(self, day: dt.date) -> dt.datetime:
+        """When a patient walks into the emergency room: any hour, busiest by day and evening."""
+        hour = bisect_right(self._arrival_weights, self.rng.random() * self._arrival_weights[-1])
+        return dt.datetime.combine(day, dt.time(hour, self.rng.randrange(0, 60)), BOGOTA)
 
     def _visit(
         self,
@@ -493,11 +553,14 @@ class HistoryGenerator:
         allergies: list[tuple[MedicationRow, str]],
         allergic: set[str],
         batch: Batch,
-    ) -> None:
+    ) -> dt.date | None:
+        """One visit (and the hospitalisation it may lead to). Returns the last day in hospital
+        (today while still admitted), or None when the patient went home."""
         rng = self.rng
         age_years = (day - birth).days / 365.25
         current = [a for a in active if a.onset <= day]
         tracked = by_condition.get(condition.icd_code)
+        care = ACUTE_CARE.get(condition.icd_code)
         if condition.chronic:
             record_type = (
                 "Telemedicina"
@@ -506,18 +569,16 @@ class HistoryGenerator:
             )
             specialty = condition.specialty if rng.random() < 0.6 else GENERAL
         else:
-            record_type = "Urgencias" if rng.random() < 0.2 else "Consulta externa"
+            likelihood = care.emergency if care else 0.0
+            likelihood *= 1.3 if age_years >= 65 else 1.1 if age_years < 5 else 1.0
+            record_type = "Urgencias" if rng.random() < likelihood else "Consulta externa"
             specialty = (
                 EMERGENCY
                 if record_type == "Urgencias"
                 else (PEDIATRICS if age_years < 14 else GENERAL)
             )
-        doctor_id, specialty_id = self._doctor(specialty)
-        start = self._slot(day)
-        if record_type == "Urgencias":
-            start = dt.datetime.combine(
-                day, dt.time(rng.randrange(0, 24), rng.randrange(0, 60)), BOGOTA
-            )
+        doctor_id, specialty_id = self._doctor(specialty, primary=record_type == "Urgencias")
+        start = self._arrival(day) if record_type == "Urgencias" else self._slot(day)
         appointment_id = None
         if record_type != "Urgencias":
             self.counters.appointment += 1
@@ -535,6 +596,12 @@ class HistoryGenerator:
                 )
             )
         registered = start + dt.timedelta(minutes=rng.randrange(5, 25))
+        admitted = (
+            record_type == "Urgencias"
+            and care is not None
+            and care.admission > 0
+            and rng.random() < min(care.admission * admission_factor(age_years, len(current)), 0.95)
+        )
 
         # Treatment: chronic regimens persist and sometimes escalate; acute ones are one-off.
         prescribed: list[PrescribedLine] = []
@@ -592,6 +659,10 @@ class HistoryGenerator:
                 diagnoses.append(
                     (self.diagnosis_by_code[rng.choice(alternatives).icd_code], "Differential")
                 )
+        ward = None
+        if admitted:
+            assert care is not None
+            ward = care.ward or (PEDIATRICS if age_years < 14 else INTERNAL_MEDICINE)
         note = VisitNote(
             age_years=int(age_years),
             sex=sex,
@@ -603,9 +674,98 @@ class HistoryGenerator:
             allergies=allergies,
             vitals=vitals,
             diagnoses=diagnoses,
+            # An admitted patient is treated on the ward: the prescriptions go with that record.
+            prescriptions=[] if admitted else prescribed,
+            avoided_for_allergy=[] if admitted else avoided,
+            disposition=(
+                f"Se decide hospitalización en {self._specialty_name[ward].lower()}"
+                if ward
+                else None
+            ),
+            admitted=ward is not None,
+        )
+        self._record(
+            patient_id,
+            doctor_id,
+            appointment_id,
+            record_type,
+            registered,
+            compose(rng, note),
+            vitals,
+            diagnoses,
+            condition,
+            [] if admitted else prescribed,
+            None,
+            batch,
+        )
+        if ward is None:
+            return None
+
+        # The hospitalisation: admitted from the emergency room a few hours later.
+        assert care is not None
+        ward_doctor, _ = self._doctor(ward, primary=True)
+        admission = registered + dt.timedelta(minutes=rng.randrange(60, 360))
+        stay = min(rng.randint(*care.stay) + extra_stay_days(age_years), 10)
+        last_day = admission.date() + dt.timedelta(days=stay)
+        discharge = None
+        if last_day < self.today:
+            discharge = dt.datetime.combine(
+                last_day, dt.time(rng.randrange(9, 17), rng.randrange(0, 60)), BOGOTA
+            )
+        ward_vitals = measure(rng, baseline, age_years, sex, showing)
+        ward_diagnoses = [d for d in diagnoses if d[1] != "Differential"]
+        ward_note = VisitNote(
+            age_years=int(age_years),
+            sex=sex,
+            record_type="Hospitalización",
+            principal=condition,
+            years_since_diagnosis=0,
+            is_follow_up=False,
+            background=background,
+            allergies=allergies,
+            vitals=ward_vitals,
+            diagnoses=ward_diagnoses,
             prescriptions=prescribed,
             avoided_for_allergy=avoided,
+            disposition=(
+                "Egreso en buenas condiciones con control por consulta externa"
+                if discharge
+                else "Continúa en hospitalización"
+            ),
+            admitted=True,
         )
+        self._record(
+            patient_id,
+            ward_doctor,
+            None,
+            "Hospitalización",
+            admission,
+            compose(rng, ward_note),
+            ward_vitals,
+            ward_diagnoses,
+            condition,
+            prescribed,
+            discharge,
+            batch,
+        )
+        return last_day if discharge else self.today
+
+    def _record(
+        self,
+        patient_id: int,
+        doctor_id: int,
+        appointment_id: int | None,
+        record_type: str,
+        registered: dt.datetime,
+        note: str,
+        vitals: VitalSigns,
+        diagnoses: list[tuple[DiagnosisRow, str]],
+        principal: Condition,
+        prescribed: list[PrescribedLine],
+        discharge: dt.datetime | None,
+        batch: Batch,
+    ) -> int:
+        """One medical record with its diagnoses and prescriptions."""
         self.counters.record += 1
         record_id = self.counters.record
         batch.rows["medical_records"].append(
@@ -616,7 +776,7 @@ class HistoryGenerator:
                 appointment_id,
                 record_type,
                 registered,
-                compose(rng, note),
+                note,
                 vitals.systolic,
                 vitals.diastolic,
                 vitals.heart_rate,
@@ -625,6 +785,7 @@ class HistoryGenerator:
                 vitals.spo2,
                 Decimal(f"{vitals.weight_kg:.1f}"),
                 Decimal(f"{vitals.height_cm:.1f}"),
+                discharge,
             )
         )
         for diagnosis, kind in diagnoses:
@@ -638,7 +799,7 @@ class HistoryGenerator:
                     kind,
                 )
             )
-        principal_id = self.ids.diagnosis[condition.icd_code]
+        principal_id = self.ids.diagnosis[principal.icd_code]
         for line in prescribed:
             self.counters.prescription += 1
             batch.rows["prescriptions"].append(
@@ -651,10 +812,11 @@ class HistoryGenerator:
                     line.dosage,
                     line.frequency,
                     line.duration_days,
-                    _instruction(line.medication, rng),
+                    _instruction(line.medication, self.rng),
                     registered.date(),
                 )
             )
+        return record_id
 
     def _allowed(self, atc: str, allergic: set[str], avoided: list[str]) -> bool:
         meds = self._meds_by_atc.get(atc, [])

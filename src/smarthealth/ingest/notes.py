@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
 from smarthealth.ingest.catalogs import Condition, DiagnosisRow, MedicationRow
@@ -33,6 +34,16 @@ class VisitNote:
     diagnoses: list[tuple[DiagnosisRow, str]]
     prescriptions: list[PrescribedLine]
     avoided_for_allergy: list[str]
+    disposition: str | None = None  # e.g. "Se decide hospitalización en medicina interna."
+    admitted: bool = False  # the visit ends in (or is) a hospitalisation
+
+
+# Plans that send the patient home contradict an admission.
+_OUTPATIENT_PLAN = re.compile(
+    r"ambulatori|sin criterios de hospitalizaci|sin signos de alarma|sin deshidrataci|en casa|"
+    r"control en (\d+ horas|una semana)",
+    re.IGNORECASE,
+)
 
 
 _TYPE_LABEL = {"Principal": "principal", "Secondary": "secundario", "Differential": "diferencial"}
@@ -94,7 +105,12 @@ def compose(rng: random.Random, note: VisitNote) -> str:
         f"FR {v.respiratory_rate} rpm, T {v.temperature:.1f} °C, SatO2 {v.spo2} %, "
         f"peso {v.weight_kg:.1f} kg, talla {v.height_cm:.0f} cm. {finding}"
     )
-    plan = [_sentence(rng.choice(c.plan))]
+    plans = c.plan
+    if note.admitted:
+        plans = tuple(p for p in c.plan if not _OUTPATIENT_PLAN.search(p)) or c.plan
+    plan = [_sentence(rng.choice(plans))]
+    if note.disposition:
+        plan.append(_sentence(note.disposition))
     for p in note.prescriptions:
         m = p.medication
         plan.append(

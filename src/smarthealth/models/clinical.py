@@ -157,6 +157,10 @@ class MedicalRecord(Base):
         CheckConstraint("oxygen_saturation BETWEEN 50 AND 100", name="spo2_range"),
         CheckConstraint("weight_kg > 0 AND weight_kg < 400", name="weight_range"),
         CheckConstraint("height_cm > 20 AND height_cm < 260", name="height_range"),
+        CheckConstraint(
+            "discharge_datetime IS NULL OR discharge_datetime > registration_datetime",
+            name="discharge_after_registration",
+        ),
         Index("ix_medical_records_patient_id_registration", "patient_id", "registration_datetime"),
     )
 
@@ -177,6 +181,8 @@ class MedicalRecord(Base):
     oxygen_saturation: Mapped[int | None] = mapped_column(SmallInteger)
     weight_kg: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
     height_cm: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
+    # End of a hospitalisation; NULL for other encounters and while the patient is still admitted.
+    discharge_datetime: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 def _record_fk() -> ForeignKeyConstraint:

@@ -32,6 +32,7 @@ SOURCE_TYPES = (
     "appointment",
     "vitals",
     "note",
+    "encounter",
 )
 
 

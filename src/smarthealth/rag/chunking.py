@@ -1,14 +1,20 @@
 """One clinical fact per chunk: a short, dated Spanish sentence with its context.
 
 `content` is what a clinician reads and what is cited; `facts` holds the same fact structured,
-for the extractive engine; `embedding_text` is the meaning without dates, numbers or names, so
-that repeated facts (a renewed prescription, the same diagnosis in many patients) share one
-embedding. Nothing here depends on today's date: content only changes when the record does.
+for the extractive engine; dates and times in both are the clinic's (America/Bogota).
+`embedding_text` is the meaning without dates, numbers or names, so that repeated facts (a
+renewed prescription, the same diagnosis in many patients) share one embedding. Nothing here
+depends on today's date: content only changes when the record does.
+
+Per medical record: an `encounter` chunk (the visit: type, local date and time, doctor,
+specialty, principal diagnosis, discharge), its `vitals`, one `note` chunk per section, and a
+`diagnosis` / `prescription` chunk per row of those tables.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,6 +45,14 @@ NOTE_SECTIONS = {
     "ANTECEDENTES": 3,
     "EXAMEN FÍSICO": 4,
     "ANÁLISIS Y PLAN": 5,
+}
+# How an encounter chunk names each record type: "<label> con Dra. … (<specialty>)".
+ENCOUNTER_LABEL = {
+    "Urgencias": "Atención de urgencias",
+    "Hospitalización": "Hospitalización",
+    "Consulta externa": "Consulta externa",
+    "Control": "Control",
+    "Telemedicina": "Teleconsulta",
 }
 VITALS_EMBEDDING_TEXT = (
     "Signos vitales: presión arterial, frecuencia cardiaca, frecuencia respiratoria, "
@@ -88,7 +102,12 @@ class ChunkDraft:
 
     @property
     def content_hash(self) -> str:
-        return sha256_hex(self.content)
+        """Changes whenever anything the chunk's row stores does: the indexer rewrites a chunk
+        when it differs, so new `facts` keys or a moved record reach existing chunks too."""
+        facts = json.dumps(self.facts, ensure_ascii=False, sort_keys=True, default=str)
+        when = self.occurred_at.isoformat() if self.occurred_at else ""
+        parts = (self.content, facts, self.embedding_text, str(self.record_id), when)
+        return sha256_hex("\x1f".join(parts))
 
     @property
     def embedding_text_hash(self) -> str:
@@ -135,8 +154,10 @@ FROM smart_health.patient_allergies a JOIN smart_health.medications m USING (med
 WHERE a.patient_id = ANY($1::bigint[])
 """
 RECORDS_SQL = f"""
-SELECT r.*, {_DOCTOR_COLUMNS}
+SELECT r.*, s.name AS appointment_specialty, {_DOCTOR_COLUMNS}
 FROM smart_health.medical_records r JOIN smart_health.doctors d USING (doctor_id)
+LEFT JOIN smart_health.appointments a ON a.appointment_id = r.appointment_id
+LEFT JOIN smart_health.specialties s ON s.specialty_id = a.specialty_id
 WHERE r.patient_id = ANY($1::bigint[])
 """
 DIAGNOSES_SQL = """
@@ -285,6 +306,60 @@ def _record_chunks(r: asyncpg.Record) -> list[ChunkDraft]:
     return chunks
 
 
+def _encounter(r: asyncpg.Record, principal: asyncpg.Record | None) -> ChunkDraft:
+    """The visit itself: what kind, when (local date and time), with whom, why, how long."""
+    when: dt.datetime = r["registration_datetime"].astimezone(BOGOTA)
+    record_type = r["record_type"]
+    label = ENCOUNTER_LABEL.get(record_type, record_type)
+    # The service that saw the patient: the appointment's, else the doctor's primary specialty.
+    specialty = r["doctor_specialty"]
+    if r["appointment_id"] is not None and r["appointment_specialty"]:
+        specialty = r["appointment_specialty"]
+    discharge: dt.datetime | None = r["discharge_datetime"]
+    days = None
+    stay = ""
+    if discharge is not None:
+        days = (discharge.astimezone(BOGOTA).date() - when.date()).days
+        stay = f", egreso el {_day(discharge)} ({days} {'día' if days == 1 else 'días'})"
+    elif record_type == "Hospitalización":
+        stay = ", sin egreso registrado"
+    why = (
+        f"Diagnóstico principal: {principal['description']} (CIE-10 {principal['icd_code']})."
+        if principal
+        else "Sin diagnóstico principal registrado."
+    )
+    content = (
+        f"{when:%Y-%m-%d %H:%M} · {label} con {_doctor(r)} "
+        f"({specialty or 'sin especialidad'}){stay}. {why}"
+    )
+    meaning = f"{label} en {specialty or 'consulta'}" + (
+        f" por {principal['description']}" if principal else ""
+    )
+    return ChunkDraft(
+        r["patient_id"],
+        "encounter",
+        r["medical_record_id"],
+        0,
+        r["medical_record_id"],
+        r["registration_datetime"],
+        content,
+        meaning,
+        {
+            "date": f"{when:%Y-%m-%d}",
+            "time": f"{when:%H:%M}",
+            "record_type": record_type,
+            "doctor": _doctor(r),
+            "doctor_last_name": r["doctor_last_name"],
+            "specialty": specialty,
+            "icd_code": principal["icd_code"] if principal else None,
+            "principal": principal["description"] if principal else None,
+            "discharge": _day(discharge) if discharge is not None else None,
+            "days": days,
+            "appointment_id": r["appointment_id"],
+        },
+    )
+
+
 def _diagnosis(d: asyncpg.Record, record: asyncpg.Record | None) -> ChunkDraft:
     when = record["registration_datetime"] if record else None
     kind = DIAGNOSIS_KIND.get(d["diagnosis_type"], d["diagnosis_type"].lower())
@@ -311,6 +386,7 @@ def _diagnosis(d: asyncpg.Record, record: asyncpg.Record | None) -> ChunkDraft:
             "description": d["description"],
             "kind": d["diagnosis_type"],
             "date": _day(when) if when else None,
+            "record_type": record["record_type"] if record else None,
         },
     )
 
@@ -358,6 +434,7 @@ def _prescription(p: asyncpg.Record, record: asyncpg.Record | None) -> ChunkDraf
             "atc_code": p["atc_code"],
             "icd_code": p["icd_code"],
             "diagnosis": p["diagnosis_description"],
+            "record_type": record["record_type"] if record else None,
         },
     )
 
@@ -383,6 +460,7 @@ def _appointment(a: asyncpg.Record) -> ChunkDraft:
             "status": a["status"],
             "specialty": a["specialty_name"],
             "doctor": _doctor(a),
+            "doctor_last_name": a["doctor_last_name"],
             "reason": a["reason"],
         },
     )
@@ -394,12 +472,15 @@ async def build_chunks(conn: asyncpg.Connection, patient_ids: Iterable[int]) -> 
     drafts: list[ChunkDraft] = [_demographics(p) for p in await conn.fetch(PATIENTS_SQL, ids)]
     drafts += [_allergy(a) for a in await conn.fetch(ALLERGIES_SQL, ids)]
     records = {r["medical_record_id"]: r for r in await conn.fetch(RECORDS_SQL, ids)}
+    diagnoses = await conn.fetch(DIAGNOSES_SQL, ids)
+    principal: dict[int, asyncpg.Record] = {}
+    for d in sorted(diagnoses, key=lambda d: d["record_diagnosis_id"]):
+        if d["diagnosis_type"] == "Principal":
+            principal.setdefault(d["medical_record_id"], d)
     for record in records.values():
         drafts += _record_chunks(record)
-    drafts += [
-        _diagnosis(d, records.get(d["medical_record_id"]))
-        for d in await conn.fetch(DIAGNOSES_SQL, ids)
-    ]
+        drafts.append(_encounter(record, principal.get(record["medical_record_id"])))
+    drafts += [_diagnosis(d, records.get(d["medical_record_id"])) for d in diagnoses]
     drafts += [
         _prescription(p, records.get(p["medical_record_id"]))
         for p in await conn.fetch(PRESCRIPTIONS_SQL, ids)

@@ -2,8 +2,8 @@
 
 Two phases, each its own short transaction:
 1. `sync_queued`: take patients from `chunk_queue` (filled by triggers), rebuild their chunk
-   drafts, and apply the difference (insert new, update changed, delete gone); record each new
-   meaning in `embedding_texts`.
+   drafts, and apply the difference (insert new, update changed — content, facts or meaning —,
+   delete gone); record each new meaning in `embedding_texts`.
 2. `embed_pending`: embed the texts that have no vector for the configured model yet. Vectors
    live in `embedding_cache`, one per distinct text and model, and chunks reach theirs through
    `embedding_text_hash`: a renewed prescription or a diagnosis shared by thousands of patients
