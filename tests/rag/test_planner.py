@@ -139,7 +139,8 @@ def test_follow_ups_keep_the_subject() -> None:
 
     drug = plan("¿Le han formulado amlodipino?")
     dose = plan("¿y la dosis?", drug)
-    assert (dose.subject, dose.attribute, dose.drugs) == ("medication", "dose", ("amlodipino",))
+    assert (dose.subject, dose.attribute) == ("medication", "dose")
+    assert set(dose.drugs) == {"amlodipino", "amlodipino + valsartán"}  # every product with it
 
     last = plan("¿Cuándo fue la última cita a la que asistió?")
     specialty = plan("¿Y con qué especialidad fue?", last)

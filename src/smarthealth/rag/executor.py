@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smarthealth.rag.plan import QuestionPlan, TimeWindow
-from smarthealth.rag.vocabulary import SALTS, atc_by_ingredient, condition_labels, words
+from smarthealth.rag.vocabulary import atc_by_ingredient, base_name, condition_labels, words
 
 BOGOTA = dt.timezone(dt.timedelta(hours=-5), "America/Bogota")
 MAX_ROWS = 6
@@ -211,8 +211,8 @@ def _same(a: str, b: str) -> bool:
 
 
 def _drug_words(name: str) -> list[str]:
-    first = name.split("+")[0]
-    return [w for w in words(first) if len(w) >= 4 and w not in SALTS] or words(first)
+    base = words(base_name(name))
+    return [w for w in base if len(w) >= 4] or base
 
 
 def names_drug(ingredient: str, asked: Iterable[str]) -> bool:
@@ -443,7 +443,7 @@ def _encounters(run: _Run) -> Execution:
     if op == "count":
         return Execution(plan, "count", tuple(rows[:MAX_ROWS]), len(rows))
     if op == "exists":
-        return Execution(plan, "yes", tuple(rows[:3])) if rows else Execution(plan, "no")
+        return Execution(plan, "yes", tuple(rows[:1]), len(rows)) if rows else Execution(plan, "no")
     if op == "first":
         return _found(plan, rows[-1:])
     if op in ("latest", "attribute", "next"):

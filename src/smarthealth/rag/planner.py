@@ -188,9 +188,10 @@ def _read_entities(reading: _Reading) -> str:
         if code not in reading.conditions:
             reading.conditions.append(code)
         used |= positions
+    named_by_condition = set(used)
     for ingredient, positions in drugs:
-        if positions <= used:
-            continue
+        if positions <= named_by_condition:
+            continue  # "rinitis alérgica" is not a drug named "…"
         if ingredient not in reading.drugs:
             reading.drugs.append(ingredient)
         used |= positions

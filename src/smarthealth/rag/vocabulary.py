@@ -151,6 +151,14 @@ def drug_names() -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(sorted(names))
 
 
+def base_name(ingredient: str) -> str:
+    """What a clinician calls a recorded ingredient: "warfarina" for "warfarina sódica",
+    "amlodipino" for "amlodipino + valsartán"."""
+    first = re.sub(r"\(.*?\)", " ", ingredient.split("+")[0])
+    kept = [w for w in first.split() if fold(w) not in SALTS]
+    return " ".join(kept) or ingredient
+
+
 @functools.cache
 def atc_by_ingredient() -> dict[str, tuple[str, ...]]:
     from smarthealth.ingest.catalogs import load_catalog_files

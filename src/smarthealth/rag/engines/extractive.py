@@ -16,7 +16,7 @@ from smarthealth.rag.engines.base import AnswerContext, DraftAnswer, SourceFact
 from smarthealth.rag.executor import BOGOTA, Execution, Row
 from smarthealth.rag.plan import QuestionPlan
 from smarthealth.rag.text import fold, lexical_query
-from smarthealth.rag.vocabulary import condition_labels
+from smarthealth.rag.vocabulary import base_name, condition_labels
 
 MODEL_NAME = "extractive-v2"
 # Below this cosine similarity a vector hit alone is not evidence (multilingual-e5 scores are
@@ -117,7 +117,7 @@ def _asked_drug(plan: QuestionPlan) -> str:
     if plan.drug_class_label:
         return plan.drug_class_label
     if plan.drugs:
-        return " ni ".join(sorted({d.split(" + ")[0].split(" (")[0] for d in plan.drugs}))
+        return " ni ".join(dict.fromkeys(base_name(d) for d in sorted(plan.drugs)))
     if plan.conditions:
         return "medicamentos para " + _asked_condition(plan)
     return "ese medicamento"
@@ -397,8 +397,9 @@ def _encounter(w: _Writer) -> str:
         visit = one if plan.encounter_type else "última atención"
         return _who(w, r, f"En la {visit} del {_d(r.day)} lo atendió")
     if plan.operation == "exists":
-        what = one if len(rows) == 1 else many
-        return f"Sí, {len(rows)} {what}; la última {_encounter_line(r)}{w.cite(r)}."
+        count = ex.count or len(rows)
+        what = one if count == 1 else many
+        return f"Sí, {count} {what}; la última {_encounter_line(r)}{w.cite(r)}."
     if plan.operation in ("latest", "first", "attribute", "next"):
         which = "primera" if plan.operation == "first" else "última"
         return f"La {which} {one} fue {_encounter_line(r, kind_first=False)}{w.cite(r)}."
