@@ -539,7 +539,7 @@ def abstention(ctx: AnswerContext) -> str:
         what = " ni ".join(VITAL_NAMES[k] for k in plan.vitals)
     elif plan.subject == "encounter" and plan.encounter_type:
         what = ENCOUNTER.get(plan.encounter_type, ("", "atenciones"))[1]
-    elif plan.subject == "medication" and (plan.drugs or plan.drug_classes):
+    elif plan.subject == "medication" and (plan.drugs or plan.drug_classes or plan.conditions):
         what = _asked_drug(plan)
     else:
         what = TOPIC.get(plan.subject, "eso")
