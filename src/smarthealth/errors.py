@@ -18,6 +18,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from smarthealth.inputs import storable
+
 log = structlog.get_logger(__name__)
 
 
@@ -71,14 +73,19 @@ _HTTP_CODES: dict[int, tuple[str, str]] = {
 }
 
 
+MAX_FIELD_NAME = 100
+
+
 def field_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Field, problem type and pydantic's message of each validation error; never the value."""
+    """Field, problem type and pydantic's message of each validation error; never the value.
+
+    A field name can be a client's own key (an unknown one): made storable and cut short."""
     fields = []
     for err in errors:
         location = [str(part) for part in err.get("loc", ()) if part != "body"]
         fields.append(
             {
-                "field": ".".join(location) or "body",
+                "field": storable(".".join(location))[:MAX_FIELD_NAME] or "body",
                 "type": err.get("type"),
                 "issue": err.get("msg"),
             }

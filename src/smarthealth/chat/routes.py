@@ -23,6 +23,7 @@ from smarthealth.chat.schemas import (
 from smarthealth.chat.sessions import session_not_found
 from smarthealth.db.session import SessionDep
 from smarthealth.errors import AppError, field_errors
+from smarthealth.inputs import storable
 from smarthealth.models import ChatSession, ChatTurn, DocumentType, Patient, User
 from smarthealth.rag.pipeline import QueryRequest, QuestionPipeline
 
@@ -43,7 +44,10 @@ async def _refuse(
                 ClientInfo.from_request(request),
                 user_id=user.user_id,
                 outcome=outcome,
-                question=str(body.get("question"))[:4000] if body.get("question") else None,
+                # What was sent, made storable: a refused NUL must not lose the row.
+                question=storable(str(body.get("question")))[:4000]
+                if body.get("question")
+                else None,
                 details={"error": error.code},
             ),
         )
