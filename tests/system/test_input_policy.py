@@ -1,8 +1,10 @@
 """Bad input gets 4xx naming the field, never a 500: one text policy (no control characters, no
-bidi overrides in names and e-mails, NFC). Real app, real PostgreSQL (issue 10, item 2)."""
+bidi overrides in names and e-mails, NFC), ids bounded to their column, JSON nesting bounded.
+Real app, real PostgreSQL (issue 10, items 2 and 3)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import jwt
 import pytest
 from fastapi import FastAPI
 
@@ -23,6 +26,7 @@ from tests.conftest import PASSWORD, bearer, insert_user, lifespan_client, make_
 
 NUL = "\x00"
 RLO = "\u202e"  # right-to-left override
+DEEP = "[" * 100_000 + "]" * 100_000
 
 
 @dataclass
@@ -239,6 +243,93 @@ async def test_an_unknown_key_that_is_not_unicode_is_refused_cleanly(ctx: Ctx) -
 def test_a_recorded_user_agent_is_made_storable() -> None:
     client = ClientInfo.of("rest", "127.0.0.1", f"curl{NUL}\x85/8")
     assert client.user_agent == "curl\ufffd\ufffd/8"
+
+
+# -- item 3: numbers and nesting ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "user_id", ["2147483648", "99999999999999999999", "-7736920110661060", "0"]
+)
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+async def test_user_ids_outside_int4_are_422(ctx: Ctx, user_id: str, method: str) -> None:
+    body = {"full_name": "Nadie"} if method == "PATCH" else None
+    if method == "PUT":
+        body = {"email": "nadie@hospital.test", "full_name": "Nadie"}
+    response = await ctx.client.request(
+        method, f"/users/{user_id}", json=body, headers=ctx.as_(ctx.admin)
+    )
+    _refused(response, 422, "path.user_id")
+
+
+async def test_anonymous_still_gets_401_for_an_out_of_range_id(ctx: Ctx) -> None:
+    assert (await ctx.client.get("/users/2147483648")).status_code == 401
+
+
+async def test_largest_int4_id_is_simply_not_found(ctx: Ctx) -> None:
+    response = await ctx.client.get("/users/2147483647", headers=ctx.as_(ctx.admin))
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "USER_NOT_FOUND"
+
+
+@pytest.mark.parametrize("user_id", ["2147483648", "-1", "99999999999999999999"])
+async def test_audit_user_id_filter_is_bounded(ctx: Ctx, user_id: str) -> None:
+    response = await ctx.client.get(f"/audit/?user_id={user_id}", headers=ctx.as_(ctx.auditor))
+    _refused(response, 422, "query.user_id")
+
+
+def _signed(app: FastAPI, sub: str) -> dict[str, str]:
+    now = dt.datetime.now(dt.UTC)
+    claims = {
+        "sub": sub,
+        "role": "admin",
+        "iat": now,
+        "exp": now + dt.timedelta(minutes=5),
+        "jti": uuid.uuid4().hex,
+        "type": "access",
+    }
+    token = jwt.encode(claims, app.state.secret_key, algorithm="HS256")
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("sub", ["2147483648", "99999999999999999999", "²", "-1", "0"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/users/me"), ("GET", "/audit/"), ("POST", "/query/"), ("GET", "/history/")],
+)
+async def test_a_signed_token_with_an_impossible_subject_is_401(
+    ctx: Ctx, sub: str, method: str, path: str
+) -> None:
+    response = await ctx.client.request(
+        method, path, headers=_signed(ctx.app, sub), json={} if method == "POST" else None
+    )
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "UNAUTHORIZED"
+
+
+async def test_deeply_nested_json_is_400_on_query(ctx: Ctx, password_hash: str) -> None:
+    user = await insert_user(ctx.db_url, password_hash, "clinician")
+    headers = {**ctx.as_(user), "Content-Type": "application/json"}
+    response = await ctx.client.post("/query/", content=DEEP.encode(), headers=headers)
+    _refused(response, 400)
+    # below Python's recursion limit but past the nesting limit: refused the same way
+    nested = json.dumps({**ctx.patient, "question": "¿Tiene alergias?", "x": [[[[[[[[[[0]]]]]]]]]]})
+    nested = nested[:-1] + ', "y": ' + "[" * 40 + "]" * 40 + "}"
+    _refused(await ctx.client.post("/query/", content=nested.encode(), headers=headers), 400)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/auth/login"), ("POST", "/auth/register"), ("PATCH", "/users/{self}")],
+)
+async def test_deeply_nested_json_is_400_everywhere(ctx: Ctx, method: str, path: str) -> None:
+    response = await ctx.client.request(
+        method,
+        path.format(self=ctx.clinician),
+        content=DEEP.encode(),
+        headers={**ctx.as_(ctx.clinician), "Content-Type": "application/json"},
+    )
+    _refused(response, 400)
 
 
 # -- the command line --------------------------------------------------------------------------

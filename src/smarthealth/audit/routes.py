@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from smarthealth.auth.dependencies import require_roles
 from smarthealth.db.session import SessionDep
-from smarthealth.inputs import LineText
+from smarthealth.inputs import INT4_MAX, LineText
 from smarthealth.models import AuditLog, User
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -58,7 +58,7 @@ class AuditPage(BaseModel):
 async def list_audit(
     _: Annotated[User, Depends(require_roles("auditor", "admin"))],
     session: SessionDep,
-    user_id: int | None = None,
+    user_id: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
     event_type: Annotated[LineText | None, Query(max_length=40)] = None,
     document_type_id: Annotated[int | None, Query(ge=1, le=8)] = None,
     document_number: Annotated[
