@@ -26,6 +26,7 @@ from smarthealth.auth.tokens import TokenExpiredError, TokenInvalidError, decode
 from smarthealth.chat.schemas import QUERY_ROLES, QueryIn
 from smarthealth.db.session import Database
 from smarthealth.errors import AppError, field_errors
+from smarthealth.inputs import parse_json, storable
 from smarthealth.models import User
 from smarthealth.rag.pipeline import QueryRequest, QuestionPipeline
 
@@ -56,8 +57,8 @@ def _valid_question_id(value: Any) -> bool:
     """A client's own label for a question, echoed on its events: a short string or an int."""
     if value is None:
         return True
-    if isinstance(value, str):
-        return 1 <= len(value) <= MAX_QUESTION_ID
+    if isinstance(value, str):  # echoed on every event: no control character, valid Unicode
+        return 1 <= len(value) <= MAX_QUESTION_ID and storable(value) == value
     return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53
 
 
@@ -169,7 +170,7 @@ class ChatConnection:
             await self.send(_error("MESSAGE_TOO_LARGE", "El mensaje supera 16 KiB."))
             return
         try:
-            message = json.loads(raw)
+            message = parse_json(raw)  # too deeply nested is invalid too (no RecursionError)
         except ValueError:
             await self.send(_error("INVALID_MESSAGE", "El mensaje no es JSON válido."))
             return
