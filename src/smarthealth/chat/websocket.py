@@ -313,10 +313,10 @@ async def chat(websocket: WebSocket) -> None:
         reason = exc.code if isinstance(exc, AppError) else "UNAUTHORIZED"
         await websocket.close(POLICY_VIOLATION, reason)
         return
-    except Exception as exc:  # the user cannot be checked (database down): say why, then close
+    except Exception as exc:  # the user cannot be checked (database down): 1011 says why
+        # A close, not an `error` frame: clients reconnect on 1011 and send what they hold.
         failure = _failure(exc, "ws_connect_failed")
         with contextlib.suppress(Exception):
-            await websocket.send_text(json.dumps(failure, ensure_ascii=False))
             await websocket.close(INTERNAL_FAILURE, failure["error"]["code"])
         return
     connection = ChatConnection(websocket, user, claims.expires_at)
