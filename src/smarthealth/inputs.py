@@ -15,11 +15,13 @@ Refusal, never silent stripping: the caller gets 422 `INVALID_INPUT` naming the 
 is stored is exactly what was sent. Values recorded as evidence rather than accepted as input
 (a refused question in the audit trail, a User-Agent header) go through `storable()` instead.
 
-Numbers: identifiers are bounded to their column's range (`INT4_MAX`), JSON to `MAX_JSON_DEPTH`.
+Numbers: identifiers are bounded to their column's range (`INT4_MAX`), timestamps to what the
+driver can send (`Timestamp`), JSON to `MAX_JSON_DEPTH`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import unicodedata
@@ -87,6 +89,20 @@ def storable(value: str) -> str:
     """For evidence, not input: control characters and lone surrogates become U+FFFD, so a
     refused value can still be recorded (PostgreSQL rejects NUL and invalid UTF-8)."""
     return unicodedata.normalize("NFC", _UNSTORABLE.sub("\ufffd", value))
+
+
+def utc_representable(value: dt.datetime) -> dt.datetime:
+    """A timestamp the driver can send: with its offset applied it must stay within years
+    1-9999 (`9999-12-31T23:59:59-05:00` is past them in UTC and would fail in asyncpg)."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(dt.UTC)
+        except OverflowError:
+            raise PydanticCustomError("datetime_out_of_range", "fecha fuera de rango") from None
+    return value
+
+
+Timestamp = Annotated[dt.datetime, AfterValidator(utc_representable)]
 
 
 class JSONTooDeepError(ValueError):

@@ -278,6 +278,21 @@ async def test_audit_user_id_filter_is_bounded(ctx: Ctx, user_id: str) -> None:
     _refused(response, 422, "query.user_id")
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["date_from=9999-12-31T23:59:59-05:00", "date_to=0001-01-01T00:00:00%2B05:00"],
+)
+async def test_audit_dates_past_what_the_driver_can_send_are_422(ctx: Ctx, query: str) -> None:
+    response = await ctx.client.get(f"/audit/?{query}", headers=ctx.as_(ctx.auditor))
+    _refused(response, 422, f"query.{query.split('=')[0]}")
+
+
+async def test_audit_dates_at_the_edges_that_fit_are_fine(ctx: Ctx) -> None:
+    for query in ("date_from=9999-12-31", "date_to=0001-01-01T00:00:00Z"):
+        response = await ctx.client.get(f"/audit/?{query}", headers=ctx.as_(ctx.auditor))
+        assert response.status_code == 200, response.text
+
+
 def _signed(app: FastAPI, sub: str) -> dict[str, str]:
     now = dt.datetime.now(dt.UTC)
     claims = {

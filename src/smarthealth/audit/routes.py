@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from smarthealth.auth.dependencies import require_roles
 from smarthealth.db.session import SessionDep
-from smarthealth.inputs import INT4_MAX, LineText
+from smarthealth.inputs import INT4_MAX, LineText, Timestamp
 from smarthealth.models import AuditLog, User
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -64,8 +64,8 @@ async def list_audit(
     document_number: Annotated[
         str | None, Query(min_length=3, max_length=20, pattern=r"^[A-Za-z0-9-]+$")
     ] = None,
-    date_from: dt.datetime | None = None,
-    date_to: dt.datetime | None = None,
+    date_from: Timestamp | None = None,
+    date_to: Timestamp | None = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AuditPage:
