@@ -9,7 +9,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -40,6 +40,18 @@ console = Console(stderr=True)
 
 DEMO_PATIENTS = 300
 DEMO_SEED = 42
+
+
+def _checked(kind: Any, value: str, option: str) -> Any:
+    """A command-line argument under the same input policy as the API (smarthealth.inputs):
+    refused (exit 2, naming the option, never echoing the value) or normalised."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError as exc:
+        console.print(f"[red]{option}: {exc.errors()[0]['msg']}[/red]")
+        raise typer.Exit(2) from None
 
 
 @contextmanager
@@ -306,8 +318,17 @@ def ask(
     ] = "",
 ) -> None:
     """Ask a question about a patient from the terminal; prints the answer and its sources."""
+    from smarthealth.chat.schemas import DocumentNumber, Question
     from smarthealth.cli_ask import run_ask
+    from smarthealth.inputs import IdentityText, LineText
 
+    question = _checked(Question, question, "QUESTION")
+    document = _checked(LineText, document, "--document")
+    kind, _, number = document.partition(":")
+    if number:
+        document = f"{kind}:{_checked(DocumentNumber, number, '--document')}"
+    if as_user:
+        as_user = _checked(IdentityText, as_user, "--as")
     with database() as server:
         _prepare(server)
         code = asyncio.run(run_ask(server.url, document, question, as_user, Console()))
@@ -411,16 +432,18 @@ def users_create(
     """Create an active account of any role (the way to make the first administrator)."""
     from smarthealth.errors import AppError
     from smarthealth.users.accounts_cli import create_account
+    from smarthealth.users.schemas import Email, FullName, Password
 
     if role not in ("admin", "clinician", "auditor"):
         console.print("[red]--role debe ser admin, clinician o auditor[/red]")
         raise typer.Exit(2)
+    email = _checked(Email, email, "--email")
+    password = _checked(Password, password, "--password")
+    full_name = _checked(FullName, full_name, "--full-name") if full_name else email
     with database() as server:
         _prepare(server)
         try:
-            user_id = asyncio.run(
-                create_account(server.url, email, password, full_name or email, role)
-            )
+            user_id = asyncio.run(create_account(server.url, email, password, full_name, role))
         except AppError as exc:
             console.print(f"[red]{exc.message}[/red]")
             raise typer.Exit(1) from None

@@ -7,7 +7,7 @@ Codes are stable English identifiers; messages are Spanish. Exception text never
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -15,8 +15,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from smarthealth.inputs import storable
 
 log = structlog.get_logger(__name__)
 
@@ -71,14 +74,19 @@ _HTTP_CODES: dict[int, tuple[str, str]] = {
 }
 
 
+MAX_FIELD_NAME = 100
+
+
 def field_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Field, problem type and pydantic's message of each validation error; never the value."""
+    """Field, problem type and pydantic's message of each validation error; never the value.
+
+    A field name can be a client's own key (an unknown one): made storable and cut short."""
     fields = []
     for err in errors:
         location = [str(part) for part in err.get("loc", ()) if part != "body"]
         fields.append(
             {
-                "field": ".".join(location) or "body",
+                "field": storable(".".join(location))[:MAX_FIELD_NAME] or "body",
                 "type": err.get("type"),
                 "issue": err.get("msg"),
             }
@@ -91,31 +99,65 @@ def frames(exc: BaseException) -> list[str]:
     return [f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(exc.__traceback__)]
 
 
-def is_database_unavailable(exc: BaseException) -> bool:
-    """Connection-level failures (server down, socket gone, restart): 503, not 500."""
+# Driver errors that mean "the database cannot serve right now", whatever wraps them.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, ConnectionDoesNotExistError included
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError,  # 57P01: terminated by a shutdown
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.InsufficientResourcesError,  # 53xxx: too many connections, out of memory, disk full
+    OperationalError,  # other drivers (psycopg) report connection failures as this
+    PoolTimeoutError,  # no connection could be checked out in time
+)
+_CLOSED = ("connection is closed", "connection was closed")
+_MAX_CAUSES = 16
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, what it wraps (SQLAlchemy's `.orig`) and what caused it, once each."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending and len(seen) < _MAX_CAUSES:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        context = None if current.__suppress_context__ else current.__context__
+        for following in (getattr(current, "orig", None), current.__cause__, context):
+            if isinstance(following, BaseException):
+                pending.append(following)
+
+
+def _from_driver(exc: BaseException) -> bool:
+    return any("asyncpg" in frame.filename for frame in traceback.extract_tb(exc.__traceback__))
+
+
+def _means_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True  # SQLAlchemy's own disconnect detection
+    if isinstance(exc, _UNAVAILABLE):
         return True
-    if isinstance(
-        exc,
-        OperationalError
-        | InterfaceError
-        | asyncpg.PostgresConnectionError
-        | asyncpg.CannotConnectNowError
-        | asyncpg.ConnectionDoesNotExistError
-        | asyncpg.InterfaceError
-        | ConnectionError,
-    ):
-        return True
-    # asyncpg lets the socket's own OSError through when it cannot connect at all.
-    return isinstance(exc, OSError) and any(
-        "asyncpg" in frame.filename for frame in traceback.extract_tb(exc.__traceback__)
-    )
+    if isinstance(exc, asyncpg.InterfaceError):  # not a DataError on a bad argument
+        return any(marker in str(exc) for marker in _CLOSED)
+    # Connecting at all: refused, socket file missing (server stopped), reset, timed out.
+    return isinstance(exc, OSError) and _from_driver(exc)
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Connection-level failures (server down, socket gone, restart, overload): 503, not 500.
+
+    Looks through SQLAlchemy's wrapper to the asyncpg or OS error beneath it: SQLAlchemy reports
+    a refused connection during shutdown (CannotConnectNow), a terminated one (AdminShutdown) or
+    a vanished socket as a plain DBAPIError that is not marked as a disconnect."""
+    return any(_means_unavailable(cause) for cause in _causes(exc))
+
+
+DATABASE_UNAVAILABLE_MESSAGE = "La base de datos no está disponible; intente más tarde."
 
 
 def database_unavailable() -> JSONResponse:
-    return error_response(
-        503, "DATABASE_UNAVAILABLE", "La base de datos no está disponible; intente más tarde."
-    )
+    return error_response(503, "DATABASE_UNAVAILABLE", DATABASE_UNAVAILABLE_MESSAGE)
 
 
 def install_error_handlers(app: FastAPI) -> None:

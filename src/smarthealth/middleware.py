@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -9,6 +10,7 @@ import uuid
 import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocketDisconnect
 
 from smarthealth.errors import (
     database_unavailable,
@@ -126,6 +128,9 @@ class UnhandledErrorMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -154,3 +159,33 @@ class UnhandledErrorMiddleware:
                 else error_response(500, "INTERNAL_ERROR", "Error interno del servidor.")
             )
             await response(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The same for sockets: a close frame with code 1011 and the error code as reason
+        (never a dropped connection, never the exception's text in uvicorn's log)."""
+        accepted = closed = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal accepted, closed
+            if message["type"] == "websocket.accept":
+                accepted = True
+            elif message["type"] in ("websocket.close", "websocket.http.response.start"):
+                closed = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except WebSocketDisconnect:
+            return
+        except Exception as exc:
+            unavailable = is_database_unavailable(exc)
+            log.error(
+                "database_unavailable" if unavailable else "unhandled_error",
+                error_type=type(exc).__name__,
+                frames=frames(exc),
+            )
+            if closed:
+                return
+            reason = "DATABASE_UNAVAILABLE" if unavailable else "INTERNAL_ERROR"
+            with contextlib.suppress(Exception):  # the client may be gone already
+                await send({"type": "websocket.close", "code": 1011, "reason": reason})

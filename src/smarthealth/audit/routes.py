@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from smarthealth.auth.dependencies import require_roles
 from smarthealth.db.session import SessionDep
+from smarthealth.inputs import INT4_MAX, LineText, Timestamp
 from smarthealth.models import AuditLog, User
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -57,14 +58,14 @@ class AuditPage(BaseModel):
 async def list_audit(
     _: Annotated[User, Depends(require_roles("auditor", "admin"))],
     session: SessionDep,
-    user_id: int | None = None,
-    event_type: Annotated[str | None, Query(max_length=40)] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
+    event_type: Annotated[LineText | None, Query(max_length=40)] = None,
     document_type_id: Annotated[int | None, Query(ge=1, le=8)] = None,
     document_number: Annotated[
         str | None, Query(min_length=3, max_length=20, pattern=r"^[A-Za-z0-9-]+$")
     ] = None,
-    date_from: dt.datetime | None = None,
-    date_to: dt.datetime | None = None,
+    date_from: Timestamp | None = None,
+    date_to: Timestamp | None = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AuditPage:

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from smarthealth.inputs import storable
 from smarthealth.models import AuditLog
 
 MAX_USER_AGENT = 400
@@ -29,7 +30,9 @@ class ClientInfo:
             address = str(ipaddress.ip_address(host)) if host else None
         except ValueError:
             address = None  # e.g. the test client's "testclient"
-        return cls(channel, address, user_agent[:MAX_USER_AGENT] if user_agent else None)
+        # A header recorded as evidence: made storable rather than refused.
+        agent = storable(user_agent)[:MAX_USER_AGENT] if user_agent else None
+        return cls(channel, address, agent)
 
     @classmethod
     def from_request(cls, request: Request, channel: str = "rest") -> ClientInfo:

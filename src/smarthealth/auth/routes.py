@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from fastapi import APIRouter, Depends, Form, Request
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import func, select
 
 from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
@@ -15,6 +14,7 @@ from smarthealth.auth.passwords import verify_password
 from smarthealth.auth.tokens import issue_token
 from smarthealth.db.session import SessionDep
 from smarthealth.errors import AppError
+from smarthealth.inputs import identity_text, secret_text
 from smarthealth.models import User
 from smarthealth.users.schemas import RegisterIn, UserOut
 from smarthealth.users.service import create_user
@@ -24,11 +24,40 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 BAD_CREDENTIALS = "Correo o contraseña incorrectos."
 
 
+# Any string may be tried as a login (a wrong one is a 401), but not one that breaks the input
+# policy (smarthealth.inputs): that is a 422 naming the field, before the database is asked.
+LoginEmail = Annotated[
+    str, StringConstraints(min_length=1, max_length=254), AfterValidator(identity_text)
+]
+LoginPassword = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024), AfterValidator(secret_text)
+]
+
+
 class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    email: LoginEmail
+    password: LoginPassword
+
+
+class PasswordForm:
+    """OAuth2 password form (what Swagger's "Authorize" sends), under the same input policy as
+    the JSON login: `grant_type` must be "password" when given, scopes and client are ignored."""
+
+    def __init__(
+        self,
+        username: Annotated[LoginEmail, Form()],
+        password: Annotated[LoginPassword, Form(json_schema_extra={"format": "password"})],
+        grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+        scope: Annotated[str, Form(max_length=1024)] = "",
+        client_id: Annotated[str | None, Form(max_length=256)] = None,
+        client_secret: Annotated[
+            str | None, Form(max_length=256, json_schema_extra={"format": "password"})
+        ] = None,
+    ) -> None:
+        self.username = username
+        self.password = password
 
 
 class TokenOut(BaseModel):
@@ -140,8 +169,6 @@ async def login(body: LoginIn, request: Request, session: SessionDep) -> TokenOu
 
 @router.post("/token", response_model=TokenOut, summary="Iniciar sesión (formulario OAuth2)")
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, session: SessionDep
+    form: Annotated[PasswordForm, Depends()], request: Request, session: SessionDep
 ) -> TokenOut:
-    if len(form.username) > 254 or len(form.password) > 1024:
-        raise AppError(422, "INVALID_INPUT", "Los datos enviados no son válidos.")
     return await _login(request, session, form.username, form.password)

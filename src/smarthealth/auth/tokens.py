@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
+from smarthealth.inputs import INT4_MAX
+
 ALGORITHM = "HS256"
 TOKEN_TYPE = "access"  # noqa: S105 - a claim value, not a secret
+_SUBJECT = re.compile(r"[1-9][0-9]{0,9}")  # ASCII digits only ("²".isdigit() is True)
 
 
 class TokenExpiredError(Exception):
@@ -63,10 +67,15 @@ def decode_token(token: str, secret: str) -> TokenClaims:
     except jwt.PyJWTError as exc:
         raise TokenInvalidError from exc
     subject = claims.get("sub")
-    if claims.get("type") != TOKEN_TYPE or not isinstance(subject, str) or not subject.isdigit():
+    if (
+        claims.get("type") != TOKEN_TYPE
+        or not isinstance(subject, str)
+        or not _SUBJECT.fullmatch(subject)
+        or int(subject) > INT4_MAX  # users.user_id is an int4: no such account can exist
+    ):
         raise TokenInvalidError
-    return TokenClaims(
-        user_id=int(subject),
-        jti=str(claims["jti"]),
-        expires_at=dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC),
-    )
+    try:
+        expires_at = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)
+    except (OverflowError, ValueError, OSError):  # an `exp` past year 9999
+        raise TokenInvalidError from None
+    return TokenClaims(user_id=int(subject), jti=str(claims["jti"]), expires_at=expires_at)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Any
 
@@ -24,6 +23,7 @@ from smarthealth.chat.schemas import (
 from smarthealth.chat.sessions import session_not_found
 from smarthealth.db.session import SessionDep
 from smarthealth.errors import AppError, field_errors
+from smarthealth.inputs import parse_json, storable
 from smarthealth.models import ChatSession, ChatTurn, DocumentType, Patient, User
 
 router = APIRouter(tags=["chat"])
@@ -43,7 +43,10 @@ async def _refuse(
                 ClientInfo.from_request(request),
                 user_id=user.user_id,
                 outcome=outcome,
-                question=str(body.get("question"))[:4000] if body.get("question") else None,
+                # What was sent, made storable: a refused NUL must not lose the row.
+                question=storable(str(body.get("question")))[:4000]
+                if body.get("question")
+                else None,
                 details={"error": error.code},
             ),
         )
@@ -68,8 +71,8 @@ async def _refuse(
 )
 async def query(request: Request, user: CurrentUser) -> dict[str, Any]:
     raw = await request.body()
-    try:
-        payload, parsed = (json.loads(raw) if raw else None), True
+    try:  # bounded nesting: 100k nested arrays are invalid JSON here, not a RecursionError
+        payload, parsed = (parse_json(raw) if raw else None), True
     except ValueError:
         payload, parsed = None, False
     if user.role not in QUERY_ROLES:

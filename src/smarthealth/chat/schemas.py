@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from smarthealth.inputs import free_text, line_text
+
 MAX_QUESTION = 2000
 QUERY_ROLES = ("clinician", "admin")  # who may ask about patients, over REST and WebSocket
 
@@ -19,12 +21,19 @@ def _trimmed_question(value: str) -> str:
     return value
 
 
+# The input policy (smarthealth.inputs) runs before anything else looks at the text: a NUL or
+# another control character is refused naming the field, never folded away as whitespace.
 DocumentNumber = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z0-9-]{3,20}$"),
+    StringConstraints(strip_whitespace=True, to_upper=True, max_length=64),
+    AfterValidator(line_text),
+    StringConstraints(pattern=r"^[A-Za-z0-9-]{3,20}$"),
 ]
 Question = Annotated[
-    str, StringConstraints(max_length=4 * MAX_QUESTION), AfterValidator(_trimmed_question)
+    str,
+    StringConstraints(max_length=4 * MAX_QUESTION),
+    AfterValidator(free_text),
+    AfterValidator(_trimmed_question),
 ]
 
 

@@ -26,7 +26,14 @@ from smarthealth.auth.tokens import TokenExpiredError, TokenInvalidError, decode
 from smarthealth.chat.pipeline import QueryRequest, QuestionPipeline
 from smarthealth.chat.schemas import QUERY_ROLES, QueryIn
 from smarthealth.db.session import Database
-from smarthealth.errors import AppError, field_errors
+from smarthealth.errors import (
+    DATABASE_UNAVAILABLE_MESSAGE,
+    AppError,
+    field_errors,
+    frames,
+    is_database_unavailable,
+)
+from smarthealth.inputs import parse_json, storable
 from smarthealth.models import User
 
 log = structlog.get_logger(__name__)
@@ -35,6 +42,7 @@ router = APIRouter()
 MAX_FRAME_BYTES = 16 * 1024
 SEND_QUEUE = 256  # per socket: a slow reader slows only its own answer
 POLICY_VIOLATION = 1008
+INTERNAL_FAILURE = 1011  # "cannot continue": the close reason says why
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
@@ -43,6 +51,20 @@ def _error(code: str, message: str) -> dict[str, Any]:
 
 MAX_QUESTION_ID = 64
 CANCEL_WAIT = 5.0  # seconds a cancelled answer gets to wind down before the next message
+
+
+def _failure(exc: Exception, event: str) -> dict[str, Any]:
+    """The `error` for an unexpected exception: DATABASE_UNAVAILABLE during an outage,
+    INTERNAL_ERROR otherwise. Only the exception's type and frames are logged, never its text."""
+    unavailable = is_database_unavailable(exc)
+    log.error(
+        "database_unavailable" if unavailable else event,
+        error_type=type(exc).__name__,
+        frames=frames(exc),
+    )
+    if unavailable:
+        return _error("DATABASE_UNAVAILABLE", DATABASE_UNAVAILABLE_MESSAGE)
+    return _error("INTERNAL_ERROR", "Error interno del servidor.")
 
 
 def _invalid_input(fields: list[str]) -> dict[str, Any]:
@@ -56,8 +78,8 @@ def _valid_question_id(value: Any) -> bool:
     """A client's own label for a question, echoed on its events: a short string or an int."""
     if value is None:
         return True
-    if isinstance(value, str):
-        return 1 <= len(value) <= MAX_QUESTION_ID
+    if isinstance(value, str):  # echoed on every event: no control character, valid Unicode
+        return 1 <= len(value) <= MAX_QUESTION_ID and storable(value) == value
     return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53
 
 
@@ -162,14 +184,17 @@ class ChatConnection:
             raw = message.get("text")
             if raw is None and message.get("bytes") is not None:
                 raw = message["bytes"].decode("utf-8", "replace")
-            await self._handle(raw or "")
+            try:
+                await self._handle(raw or "")
+            except Exception as exc:  # one message failed: say so, keep the socket
+                await self.send(_failure(exc, "ws_message_failed"))
 
     async def _handle(self, raw: str) -> None:
         if len(raw.encode("utf-8")) > MAX_FRAME_BYTES:
             await self.send(_error("MESSAGE_TOO_LARGE", "El mensaje supera 16 KiB."))
             return
         try:
-            message = json.loads(raw)
+            message = parse_json(raw)  # too deeply nested is invalid too (no RecursionError)
         except ValueError:
             await self.send(_error("INVALID_MESSAGE", "El mensaje no es JSON válido."))
             return
@@ -186,7 +211,14 @@ class ChatConnection:
             else:
                 await self.send(_error("NOTHING_TO_CANCEL", "No hay una respuesta en curso."))
         elif kind == "query":
-            await self._start_query(message)
+            try:
+                await self._start_query(message)
+            except Exception as exc:  # e.g. the database is down while authorising it
+                question_id = message.get("id")
+                valid = question_id is not None and _valid_question_id(question_id)
+                await self.send(
+                    {**_failure(exc, "ws_query_failed"), **({"id": question_id} if valid else {})}
+                )
         else:
             await self.send(
                 _error(
@@ -262,8 +294,7 @@ class ChatConnection:
         except AppError as exc:
             await self.send({**_error(exc.code, exc.message), **echo})
         except Exception as exc:
-            log.error("ws_answer_failed", error_type=type(exc).__name__)
-            await self.send({**_error("INTERNAL_ERROR", "Error interno del servidor."), **echo})
+            await self.send({**_failure(exc, "ws_answer_failed"), **echo})
 
 
 @router.websocket("/ws/chat")
@@ -281,6 +312,12 @@ async def chat(websocket: WebSocket) -> None:
     except (TokenInvalidError, AppError) as exc:
         reason = exc.code if isinstance(exc, AppError) else "UNAUTHORIZED"
         await websocket.close(POLICY_VIOLATION, reason)
+        return
+    except Exception as exc:  # the user cannot be checked (database down): 1011 says why
+        # A close, not an `error` frame: clients reconnect on 1011 and send what they hold.
+        failure = _failure(exc, "ws_connect_failed")
+        with contextlib.suppress(Exception):
+            await websocket.close(INTERNAL_FAILURE, failure["error"]["code"])
         return
     connection = ChatConnection(websocket, user, claims.expires_at)
     with contextlib.suppress(WebSocketDisconnect):

@@ -217,9 +217,10 @@ class EmbeddedPostgres:
 
     def _start_server(self) -> None:
         socket_dir = _socket_dir_for(self.pgdata)
+        # terse error logging: no DETAIL lines, which carry row values (a duplicate e-mail).
         options = (
             f"-c listen_addresses='' -k {socket_dir} -c max_connections=200 "
-            "-c shared_buffers=128MB -c max_wal_size=2GB"
+            "-c shared_buffers=128MB -c max_wal_size=2GB -c log_error_verbosity=terse"
         )
         logfile = self.pgdata / "server.log"
         for attempt in range(1, _START_ATTEMPTS + 1):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import func, select
 
 from smarthealth.audit.service import ClientInfo
 from smarthealth.auth.dependencies import CurrentUser, forbidden, require_roles
 from smarthealth.db.session import SessionDep
 from smarthealth.errors import AppError
+from smarthealth.inputs import INT4_MAX
 from smarthealth.models import User
 from smarthealth.users.schemas import Role, UserOut, UserPage, UserPatch, UserReplace
 from smarthealth.users.service import update_user
@@ -18,6 +19,9 @@ from smarthealth.users.service import update_user
 router = APIRouter(prefix="/users", tags=["users"])
 
 AdminUser = Annotated[User, Depends(require_roles("admin"))]
+# users.user_id is an int4: anything outside 1..2^31-1 cannot name an account (422, not a 500
+# from the driver).
+UserId = Annotated[int, Path(ge=1, le=INT4_MAX)]
 
 
 @router.get("/me", response_model=UserOut, summary="Mi perfil")
@@ -75,7 +79,7 @@ def _authorise_changes(caller: User, target: User, changes: dict[str, Any]) -> N
 
 
 @router.get("/{user_id}", response_model=UserOut, summary="Ver una cuenta")
-async def get_user(user_id: int, caller: CurrentUser, session: SessionDep) -> User:
+async def get_user(user_id: UserId, caller: CurrentUser, session: SessionDep) -> User:
     return await _target(session, caller, user_id)
 
 
@@ -92,14 +96,14 @@ async def _change(
 
 @router.put("/{user_id}", response_model=UserOut, summary="Reemplazar el perfil de una cuenta")
 async def replace_user(
-    user_id: int, body: UserReplace, caller: CurrentUser, session: SessionDep, request: Request
+    user_id: UserId, body: UserReplace, caller: CurrentUser, session: SessionDep, request: Request
 ) -> User:
     return await _change(user_id, body.model_dump(exclude_none=True), caller, session, request)
 
 
 @router.patch("/{user_id}", response_model=UserOut, summary="Modificar una cuenta")
 async def patch_user(
-    user_id: int, body: UserPatch, caller: CurrentUser, session: SessionDep, request: Request
+    user_id: UserId, body: UserPatch, caller: CurrentUser, session: SessionDep, request: Request
 ) -> User:
     return await _change(
         user_id, body.model_dump(exclude_unset=True, exclude_none=True), caller, session, request
@@ -108,7 +112,7 @@ async def patch_user(
 
 @router.delete("/{user_id}", response_model=UserOut, summary="Desactivar una cuenta")
 async def deactivate_user(
-    user_id: int, caller: CurrentUser, session: SessionDep, request: Request
+    user_id: UserId, caller: CurrentUser, session: SessionDep, request: Request
 ) -> User:
     async with session.begin():
         target = await _target(session, caller, user_id)

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from smarthealth.auth.passwords import MAX_PASSWORD
+from smarthealth.inputs import identity_text, secret_text
 
 Role = Literal["admin", "clinician", "auditor"]
 
@@ -20,11 +21,22 @@ def _normalise_email(value: str) -> str:
     return value
 
 
+# Names and e-mails follow the input policy (smarthealth.inputs): no control characters, no
+# bidi overrides, NFC; passwords are refused the same characters but kept as typed.
 Email = Annotated[
-    str, StringConstraints(min_length=3, max_length=254), AfterValidator(_normalise_email)
+    str,
+    StringConstraints(min_length=3, max_length=254),
+    AfterValidator(identity_text),
+    AfterValidator(_normalise_email),
 ]
-FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=160)]
-Password = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD)]
+FullName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=2, max_length=160),
+    AfterValidator(identity_text),
+]
+Password = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_PASSWORD), AfterValidator(secret_text)
+]
 
 
 class UserOut(BaseModel):
