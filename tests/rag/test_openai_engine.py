@@ -115,7 +115,7 @@ async def make_engine(fake: FakeOpenAI) -> AsyncIterator[EngineFactory]:
             "llm_provider": "openai",
             "llm_base_url": fake.base_url,
             "llm_model": "gpt-test",
-            "llm_timeout": 0.5,
+            "llm_timeout": 5.0,  # the timeout tests set their own; a busy CI machine is slow
             "llm_temperature": 0.2,
             "llm_max_tokens": 321,
         }
