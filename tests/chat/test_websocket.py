@@ -225,14 +225,19 @@ async def test_cancel_stops_the_answer_and_is_audited(env: Env) -> None:
         assert (await _until(ws, "pong"))[-1]["type"] == "pong"
     conn = await asyncpg.connect(to_libpq_url(env.db_url))
     try:
-        row = await conn.fetchrow(
-            "SELECT outcome, channel FROM smart_health.audit_logs WHERE event_type = 'query' "
-            "AND user_id = $1 ORDER BY audit_log_id DESC LIMIT 1",
+        rows = await conn.fetch(
+            "SELECT event_type, outcome, channel FROM smart_health.audit_logs "
+            "WHERE event_type IN ('query', 'query.outcome') AND user_id = $1 "
+            "ORDER BY audit_log_id DESC LIMIT 2",
             env.clinician,
         )
     finally:
         await conn.close()
-    assert dict(row) == {"outcome": "cancelled", "channel": "ws"}
+    # the access was recorded before the answer started; the cancellation follows it
+    assert [dict(r) for r in rows] == [
+        {"event_type": "query.outcome", "outcome": "cancelled", "channel": "ws"},
+        {"event_type": "query", "outcome": "disclosed", "channel": "ws"},
+    ]
 
 
 async def test_cancel_then_query_at_once_is_not_busy(env: Env, password_hash: str) -> None:
@@ -286,7 +291,9 @@ async def test_question_rate_limit(env: Env, password_hash: str) -> None:
             await ws.send(env.query())
             assert (await _until(ws, "complete"))[-1]["type"] == "complete"
         await ws.send(env.query())
-        assert (await _next(ws))["error"]["code"] == "RATE_LIMITED"
+        refused = await _until(ws, "error")
+        assert refused[-1]["error"]["code"] == "RATE_LIMITED"
+        assert "token" not in [e["type"] for e in refused]
 
 
 async def test_idle_socket_is_closed(env: Env) -> None:
@@ -317,14 +324,19 @@ async def test_websocket_questions_are_audited_like_rest(env: Env) -> None:
         complete = (await _until(ws, "complete"))[-1]
     conn = await asyncpg.connect(to_libpq_url(env.db_url))
     try:
-        row = await conn.fetchrow(
-            "SELECT channel, outcome, source_ids, session_id::text AS session FROM "
-            "smart_health.audit_logs WHERE event_type = 'query' AND user_id = $1 "
-            "ORDER BY audit_log_id DESC LIMIT 1",
+        outcome, access = await conn.fetch(
+            "SELECT event_type, channel, outcome, source_ids, session_id::text AS session, "
+            "sequence_chat_id FROM smart_health.audit_logs "
+            "WHERE event_type IN ('query', 'query.outcome') AND user_id = $1 "
+            "ORDER BY audit_log_id DESC LIMIT 2",
             env.clinician,
         )
     finally:
         await conn.close()
-    assert row["channel"] == "ws" and row["outcome"] == "answered"
-    assert row["session"] == complete["session_id"]
-    assert list(row["source_ids"]) == [s["chunk_id"] for s in complete["sources"]]
+    cited = [s["chunk_id"] for s in complete["sources"]]
+    assert (access["event_type"], access["outcome"]) == ("query", "disclosed")
+    assert (outcome["event_type"], outcome["outcome"]) == ("query.outcome", "answered")
+    assert outcome["channel"] == access["channel"] == "ws"
+    assert access["session"] == outcome["session"] == complete["session_id"]
+    assert access["sequence_chat_id"] == outcome["sequence_chat_id"] == complete["sequence_chat_id"]
+    assert set(cited) <= set(access["source_ids"]) and list(outcome["source_ids"]) == cited

@@ -306,22 +306,29 @@ async def test_who_may_ask(ctx: Ctx, who: str, status: int) -> None:
     assert response.status_code == status
 
 
-async def test_answered_question_writes_one_audit_row_with_cited_sources(ctx: Ctx) -> None:
+async def test_answered_question_is_audited_before_disclosure_then_its_outcome(ctx: Ctx) -> None:
+    """One access row (who, which patient, the question, the chunk ids about to be shown),
+    committed before any patient data left; then the outcome as a row of its own."""
     patient = await ctx.patient(WITH_MEDS)
     before = await ctx.audit_count()
     body = (await ctx.ask(patient, "¿Qué medicamentos tiene prescritos?")).json()
-    rows = await ctx.fetch(
-        "SELECT * FROM smart_health.audit_logs WHERE event_type = 'query' "
-        "ORDER BY audit_log_id DESC LIMIT 1"
+    outcome, access = await ctx.fetch(
+        "SELECT * FROM smart_health.audit_logs WHERE event_type IN ('query', 'query.outcome') "
+        "ORDER BY audit_log_id DESC LIMIT 2"
     )
-    assert await ctx.audit_count() == before + 1
-    row = rows[0]
-    assert row["outcome"] == "answered" and row["patient_id"] == patient["patient_id"]
-    assert str(row["session_id"]) == body["session_id"]
-    assert row["sequence_chat_id"] == body["sequence_chat_id"]
-    assert list(row["source_ids"]) == [s["chunk_id"] for s in body["sources"]]
-    assert row["question"] == "¿Qué medicamentos tiene prescritos?"
-    assert row["channel"] == "rest" and row["latency_ms"] is not None
+    assert await ctx.audit_count() == before + 1  # one access row per question
+    cited = [s["chunk_id"] for s in body["sources"]]
+    assert access["event_type"] == "query" and access["outcome"] == "disclosed"
+    assert access["patient_id"] == patient["patient_id"]
+    assert access["question"] == "¿Qué medicamentos tiene prescritos?"
+    assert set(cited) <= set(access["source_ids"])
+    assert outcome["event_type"] == "query.outcome" and outcome["outcome"] == "answered"
+    assert list(outcome["source_ids"]) == cited and outcome["response_json"] is not None
+    for row in (access, outcome):
+        assert str(row["session_id"]) == body["session_id"]
+        assert row["sequence_chat_id"] == body["sequence_chat_id"]
+        assert row["channel"] == "rest" and row["latency_ms"] is not None
+    assert access["audit_log_id"] < outcome["audit_log_id"]
 
 
 async def test_history_lists_own_sessions_and_their_turns(ctx: Ctx) -> None:

@@ -58,8 +58,8 @@ def test_ask_prints_the_answer_with_sources_and_audits_it(db_url: str, password_
         conn = await asyncpg.connect(to_libpq_url(db_url))
         try:
             return await conn.fetchrow(
-                "SELECT channel, outcome FROM smart_health.audit_logs WHERE event_type = 'query' "
-                "ORDER BY audit_log_id DESC LIMIT 1"
+                "SELECT channel, outcome FROM smart_health.audit_logs "
+                "WHERE event_type = 'query.outcome' ORDER BY audit_log_id DESC LIMIT 1"
             )
         finally:
             await conn.close()

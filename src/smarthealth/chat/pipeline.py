@@ -21,18 +21,19 @@ from typing import Any
 import numpy as np
 import structlog
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
-from smarthealth.chat.sessions import open_turn
+from smarthealth.chat.sessions import finish_turn, read_conversation, store_turn
 from smarthealth.clinical.patients import find_patient
 from smarthealth.db.session import Database
-from smarthealth.errors import AppError
-from smarthealth.models import ChatTurn
+from smarthealth.errors import AppError, is_database_unavailable
 from smarthealth.rag.confidence import confidence
 from smarthealth.rag.embeddings import Embedder
 from smarthealth.rag.engines.base import AnswerContext, AnswerEngine, DraftAnswer, SourceFact
 from smarthealth.rag.executor import BOGOTA, Execution, Row, execute, executes, load_rows
 from smarthealth.rag.exemplars import ExemplarIndex
+from smarthealth.rag.plan import QuestionPlan
 from smarthealth.rag.planner import Context, plan_question
 from smarthealth.rag.retrieval import LEG_WEIGHTS, RRF_K, Candidate, retrieve
 from smarthealth.rag.text import fold
@@ -41,6 +42,11 @@ log = structlog.get_logger(__name__)
 
 TOP_K = 8
 UNSETTLED = ("none", "weak")  # plans the rules did not settle
+RATE_LOCK_SPACE = 7201  # advisory-lock key space of the per-user question count
+# how the turn of a disclosed question is left when it does not complete
+TURN_STATUS = {"cancelled": "cancelled"} | dict.fromkeys(
+    ("error", "database_unavailable"), "failed"
+)
 NO_EXEMPLAR = ("unknown", 0.0)  # no labelled question is close enough: a weak cue is not enough
 QUERY_VECTOR_CACHE = 2048
 
@@ -157,47 +163,111 @@ class QuestionPipeline:
         if len(self._vectors) > QUERY_VECTOR_CACHE:
             self._vectors.popitem(last=False)
 
-    async def run(self, request: QueryRequest) -> AsyncIterator[Event]:
-        started = time.perf_counter()
-        audit = AuditEvent(
-            "query",
-            request.client,
-            user_id=request.user_id,
-            document_type_id=request.document_type_id,
-            document_number=request.document_number,
-            question=request.question,
-            session_id=request.session_id,
+    async def run(
+        self, request: QueryRequest, rate_limit: int | None = None
+    ) -> AsyncIterator[Event]:
+        """The question's events. `rate_limit`: questions a minute this user may have accepted
+        (counted atomically in the audit trail, across sockets, workers and hosts)."""
+        q = _Question(
+            AuditEvent(
+                "query",
+                request.client,
+                user_id=request.user_id,
+                document_type_id=request.document_type_id,
+                document_number=request.document_number,
+                question=request.question,
+                session_id=request.session_id,
+            ),
+            time.perf_counter(),
         )
         try:
-            async for event in self._run(request, audit, started):
+            async for event in self._run(request, q, rate_limit):
                 yield event
         except AppError as exc:
-            audit.outcome = exc.code.lower()
-            await self._audit(audit, started)
+            await self._close(q, exc.code.lower())
             raise
         except (asyncio.CancelledError, GeneratorExit):
-            if audit.outcome != "done":  # after `complete` the row is already written
-                audit.outcome = "cancelled"  # the client went away or sent `cancel`
-                await self._audit(audit, started)
+            if not q.finished:
+                await self._close(q, "cancelled")  # the client went away or sent `cancel`
             raise
         except Exception:
-            audit.outcome = "error"
-            await self._audit(audit, started)
+            await self._close(q, "error")
             raise
 
-    async def _audit(self, audit: AuditEvent, started: float) -> None:
-        audit.latency_ms = int((time.perf_counter() - started) * 1000)
+    async def _close(self, q: _Question, outcome: str) -> None:
+        """A question refused before disclosure is one audit row; a disclosed one gets its
+        outcome as a row of its own (the trail is append-only) and its turn is marked."""
         try:
             async with self.database.sessions() as session, session.begin():
-                await record_event(session, audit)
+                if q.disclosed:
+                    await record_event(session, q.outcome_event(outcome))
+                    await finish_turn(
+                        session, q.session_id, q.sequence, TURN_STATUS.get(outcome, "failed")
+                    )
+                else:
+                    q.audit.outcome = outcome
+                    q.audit.latency_ms = q.elapsed_ms()
+                    await record_event(session, q.audit)
         except Exception as exc:  # the original error matters more; never mask it
             log.error("audit_write_failed", error_type=type(exc).__name__)
 
+    async def _disclose(
+        self,
+        q: _Question,
+        request: QueryRequest,
+        patient_id: int,
+        plan: QuestionPlan,
+        sources: tuple[SourceFact, ...],
+        rate_limit: int | None,
+    ) -> None:
+        """Commit the access (who asks what about whom, the chunk ids about to be shown) and
+        the pending turn before any patient data leaves: if this fails, nothing is shown."""
+        try:
+            async with self.database.sessions() as session, session.begin():
+                if rate_limit is not None:
+                    await take_question_slot(session, request.user_id, rate_limit)
+                q.session_id, q.sequence = await store_turn(
+                    session, request.user_id, patient_id, request.session_id, request.question,
+                    plan.subject,
+                )  # fmt: skip
+                q.audit.session_id, q.audit.sequence_chat_id = q.session_id, q.sequence
+                q.audit.outcome = "disclosed"
+                q.audit.source_ids = [s.chunk_id for s in sources]
+                q.audit.latency_ms = q.elapsed_ms()
+                await record_event(session, q.audit)
+        except BaseException as exc:
+            # nothing of it was stored: the refusal row must not point at it
+            q.audit.session_id, q.audit.sequence_chat_id = request.session_id, None
+            q.audit.source_ids = None
+            if not isinstance(exc, Exception) or isinstance(exc, AppError):
+                raise
+            if is_database_unavailable(exc):
+                raise
+            log.error("audit_access_failed", error_type=type(exc).__name__)
+            raise AppError(
+                503,
+                "AUDIT_UNAVAILABLE",
+                "No se pudo registrar el acceso a la historia clínica; no se muestra información.",
+            ) from None
+        q.disclosed = True
+
+    async def _plan(self, question: str, known: Context) -> QuestionPlan:
+        plan = plan_question(question, known)
+        if plan.source in UNSETTLED and self.exemplars is not None:
+            # the rules did not settle it: the nearest labelled question decides, or nobody
+            vector = await self._query_vector(question)
+            if vector is not None:
+                nearest = await self.exemplars.nearest(vector) or NO_EXEMPLAR
+                plan = plan_question(question, replace(known, exemplar=nearest))
+        # the plan, not the question: free words of the question (which may name a person) stay out
+        log.info("question_plan", plan={**plan.to_json(), "condition_words": None})
+        return plan
+
     async def _run(
-        self, request: QueryRequest, audit: AuditEvent, started: float
+        self, request: QueryRequest, q: _Question, rate_limit: int | None
     ) -> AsyncIterator[Event]:
         yield _status("searching_patient")
-        async with self.database.sessions() as session, session.begin():
+        async with self.database.sessions() as session:
             found = await find_patient(session, request.document_type_id, request.document_number)
             if found is None:
                 raise AppError(
@@ -206,23 +276,16 @@ class QuestionPipeline:
                     "No existe un paciente con ese tipo y número de documento.",
                 )
             patient, document_code = found
-            audit.patient_id = patient.patient_id
-            turn = await open_turn(session, request.user_id, patient.patient_id, request.session_id)
-        audit.session_id, audit.sequence_chat_id = turn.session_id, turn.sequence_chat_id
-        audit.outcome = "in_progress"
+            q.audit.patient_id = patient.patient_id
+            chat = await read_conversation(
+                session, request.user_id, patient.patient_id, request.session_id
+            )
 
         yield _status("retrieving")
         now = self.clock()
-        known = Context(now.date(), turn.previous_plan, turn.previous_rows)
-        plan = plan_question(request.question, known)
-        if plan.source in UNSETTLED and self.exemplars is not None:
-            # the rules did not settle it: the nearest labelled question decides, or nobody
-            vector = await self._query_vector(request.question)
-            if vector is not None:
-                nearest = await self.exemplars.nearest(vector) or NO_EXEMPLAR
-                plan = plan_question(request.question, replace(known, exemplar=nearest))
-        # the plan, not the question: free words of the question (which may name a person) stay out
-        log.info("question_plan", plan={**plan.to_json(), "condition_words": None})
+        plan = await self._plan(
+            request.question, Context(now.date(), chat.previous_plan, chat.previous_rows)
+        )
         execution: Execution | None = None
         async with self.database.sessions() as session:
             if executes(plan):
@@ -231,8 +294,8 @@ class QuestionPipeline:
                 legs = {"plan": len(candidates)}
             else:
                 search_text = request.question
-                if plan.follow_up and turn.history:
-                    search_text = f"{turn.history[-1].question} {request.question}"
+                if plan.follow_up and chat.history:
+                    search_text = f"{chat.history[-1].question} {request.question}"
                 query_vector = await self._query_vector(search_text)
                 result = await retrieve(
                     session,
@@ -247,10 +310,10 @@ class QuestionPipeline:
             analysed = await session.scalar(PATIENT_CHUNKS, {"patient": patient.patient_id})
         sources = tuple(_source(i, c) for i, c in enumerate(candidates, start=1))
 
+        await self._disclose(q, request, patient.patient_id, plan, sources, rate_limit)
         yield _status("generating")
         yield Event(
-            "stream_start",
-            {"session_id": str(turn.session_id), "sequence_chat_id": turn.sequence_chat_id},
+            "stream_start", {"session_id": str(q.session_id), "sequence_chat_id": q.sequence}
         )
         context = AnswerContext(
             question=request.question,
@@ -258,7 +321,7 @@ class QuestionPipeline:
             sources=sources,
             today=now.date(),
             now=now,
-            history=turn.history,
+            history=chat.history,
             plan=plan,
             execution=execution,
         )
@@ -273,11 +336,10 @@ class QuestionPipeline:
         yield Event("stream_end")
 
         cited = [sources[n - 1] for n in draft.cited if 1 <= n <= len(sources)]
-        elapsed = int((time.perf_counter() - started) * 1000)
         body: dict[str, Any] = {
             "status": "success",
-            "session_id": str(turn.session_id),
-            "sequence_chat_id": turn.sequence_chat_id,
+            "session_id": str(q.session_id),
+            "sequence_chat_id": q.sequence,
             "timestamp": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
             "patient_info": {
                 "patient_id": patient.patient_id,
@@ -294,29 +356,64 @@ class QuestionPipeline:
             "sources": [_source_json(s, candidates[s.number - 1]) for s in cited],
             "metadata": {
                 "total_records_analyzed": int(analysed or 0),
-                "query_time_ms": elapsed,
+                "query_time_ms": q.elapsed_ms(),
                 "sources_used": len(cited),
                 "context_tokens": sum(len(s.content.split()) for s in sources) * 4 // 3,
                 "retrieval": legs,
                 "plan": {**plan.to_json(), "rows": [s.chunk_id for s in cited]},
             },
         }
-        audit.outcome = "answered" if cited else "abstained"
-        audit.response_json = body
-        audit.source_ids = [s.chunk_id for s in cited]
-        audit.latency_ms = elapsed
+        outcome = "answered" if cited else "abstained"
         async with self.database.sessions() as session, session.begin():
-            session.add(
-                ChatTurn(
-                    session_id=turn.session_id,
-                    sequence_chat_id=turn.sequence_chat_id,
-                    patient_id=patient.patient_id,
-                    question=request.question,
-                    answer_text=draft.text,
-                    intent=plan.subject,
-                    response_json=body,
-                )
-            )
-            await record_event(session, audit)
-        audit.outcome = "done"
+            await finish_turn(session, q.session_id, q.sequence, "answered", draft.text, body)
+            event = q.outcome_event(outcome)
+            event.response_json, event.source_ids = body, [s.chunk_id for s in cited]
+            await record_event(session, event)
+        q.finished = True
         yield Event("complete", body)
+
+
+@dataclass
+class _Question:
+    """One question on its way: its access row, and whether that row is committed."""
+
+    audit: AuditEvent
+    started: float
+    disclosed: bool = False  # the access row is committed: outcomes follow as rows of their own
+    finished: bool = False  # the outcome row is written
+    session_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    sequence: int = 0
+
+    def elapsed_ms(self) -> int:
+        return int((time.perf_counter() - self.started) * 1000)
+
+    def outcome_event(self, outcome: str) -> AuditEvent:
+        a = self.audit
+        return AuditEvent(
+            "query.outcome",
+            a.client,
+            user_id=a.user_id,
+            outcome=outcome,
+            patient_id=a.patient_id,
+            session_id=a.session_id,
+            sequence_chat_id=a.sequence_chat_id,
+            latency_ms=self.elapsed_ms(),
+        )
+
+
+async def take_question_slot(session: AsyncSession, user_id: int, per_minute: int) -> None:
+    """Count this question against the user's limit, atomically: concurrent questions of one
+    user (any socket, worker or host) queue on a transaction-scoped advisory lock, and each
+    counts the accepted questions committed before it."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:space, :user)"),
+                          {"space": RATE_LOCK_SPACE, "user": user_id})  # fmt: skip
+    count = await session.scalar(
+        text(
+            "SELECT count(*) FROM smart_health.audit_logs WHERE user_id = :user "
+            "AND event_type = 'query' AND outcome <> 'rate_limited' "
+            "AND created_at > now() - interval '1 minute'"
+        ),
+        {"user": user_id},
+    )
+    if int(count or 0) >= per_minute:
+        raise AppError(429, "RATE_LIMITED", "Demasiadas preguntas por minuto; espere un momento.")

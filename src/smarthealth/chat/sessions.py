@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smarthealth.errors import AppError
@@ -21,39 +22,31 @@ def session_not_found() -> AppError:
 
 
 @dataclass(frozen=True)
-class OpenTurn:
-    session_id: uuid.UUID
-    sequence_chat_id: int
-    history: tuple[PriorTurn, ...]
+class Conversation:
+    """What a new question knows of the chat it belongs to (nothing when it opens one)."""
+
+    session_id: uuid.UUID | None
+    history: tuple[PriorTurn, ...] = ()
     previous_plan: QuestionPlan | None = None  # the plan the previous answer was written from
     previous_rows: tuple[int, ...] = ()  # the chunk ids the previous answer cited
 
 
-async def open_turn(
+async def read_conversation(
     session: AsyncSession, user_id: int, patient_id: int, session_id: uuid.UUID | None
-) -> OpenTurn:
-    """Create or resume the session and take the next sequence number (no max+1 race)."""
+) -> Conversation:
+    """The session's recent answered turns; another user's session does not exist for this one
+    (404) and a session belongs to one patient (409). Writes nothing."""
     if session_id is None:
-        session_id = uuid.uuid4()
-        session.add(ChatSession(session_id=session_id, user_id=user_id, patient_id=patient_id))
-        await session.flush()
-    else:
-        existing = await session.get(ChatSession, session_id)
-        if existing is None or existing.user_id != user_id:
-            raise session_not_found()  # another user's session does not exist for this one
-        if existing.patient_id != patient_id:
-            raise AppError(
-                409,
-                "SESSION_PATIENT_MISMATCH",
-                "Esta sesión pertenece a otro paciente; abra una sesión nueva.",
-            )
-    sequence = await session.scalar(
-        text(
-            "UPDATE smart_health.chat_sessions SET last_sequence = last_sequence + 1, "
-            "last_activity_at = now() WHERE session_id = :sid RETURNING last_sequence"
-        ),
-        {"sid": session_id},
-    )
+        return Conversation(None)
+    existing = await session.get(ChatSession, session_id)
+    if existing is None or existing.user_id != user_id:
+        raise session_not_found()
+    if existing.patient_id != patient_id:
+        raise AppError(
+            409,
+            "SESSION_PATIENT_MISMATCH",
+            "Esta sesión pertenece a otro paciente; abra una sesión nueva.",
+        )
     turns = (
         await session.scalars(
             select(ChatTurn)
@@ -73,4 +66,55 @@ async def open_turn(
         if isinstance(stored, dict):
             previous_plan = QuestionPlan.from_json(stored)
             previous_rows = tuple(int(r) for r in stored.get("rows", ()) if isinstance(r, int))
-    return OpenTurn(session_id, int(sequence or 1), history, previous_plan, previous_rows)
+    return Conversation(session_id, history, previous_plan, previous_rows)
+
+
+async def store_turn(
+    session: AsyncSession,
+    user_id: int,
+    patient_id: int,
+    session_id: uuid.UUID | None,
+    question: str,
+    intent: str,
+) -> tuple[uuid.UUID, int]:
+    """Open the session if needed, take the next turn number (one atomic UPDATE … RETURNING,
+    no max+1 race) and store the turn as pending, in the caller's transaction: a number is
+    consumed only by a turn that is stored."""
+    if session_id is None:
+        session_id = uuid.uuid4()
+        session.add(ChatSession(session_id=session_id, user_id=user_id, patient_id=patient_id))
+        await session.flush()
+    sequence = await session.scalar(
+        text(
+            "UPDATE smart_health.chat_sessions SET last_sequence = last_sequence + 1, "
+            "last_activity_at = now() WHERE session_id = :sid RETURNING last_sequence"
+        ),
+        {"sid": session_id},
+    )
+    session.add(
+        ChatTurn(
+            session_id=session_id,
+            sequence_chat_id=int(sequence or 1),
+            patient_id=patient_id,
+            question=question,
+            intent=intent,
+            status="pending",
+        )
+    )
+    return session_id, int(sequence or 1)
+
+
+async def finish_turn(
+    session: AsyncSession,
+    session_id: uuid.UUID,
+    sequence: int,
+    status: str,
+    answer: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> None:
+    """Record how a stored turn ended: answered (with its answer), cancelled or failed."""
+    await session.execute(
+        update(ChatTurn)
+        .where(ChatTurn.session_id == session_id, ChatTurn.sequence_chat_id == sequence)
+        .values(status=status, answer_text=answer, response_json=body)
+    )

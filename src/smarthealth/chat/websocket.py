@@ -18,7 +18,6 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
-from sqlalchemy import text
 
 from smarthealth.audit.service import ClientInfo
 from smarthealth.auth.dependencies import user_from_token
@@ -257,9 +256,6 @@ class ChatConnection:
         if user.role not in QUERY_ROLES:
             await refuse("FORBIDDEN", "No tiene permiso para consultar pacientes.")
             return
-        if await self._over_rate_limit(user.user_id):
-            await refuse("RATE_LIMITED", "Demasiadas preguntas por minuto; espere un momento.")
-            return
         request = QueryRequest(
             user_id=user.user_id,
             document_type_id=body.document_type_id,
@@ -270,23 +266,11 @@ class ChatConnection:
         )
         self.answer = asyncio.create_task(self._answer(request, echo), name="ws-answer")
 
-    async def _over_rate_limit(self, user_id: int) -> bool:
-        """Counted in the audit trail, so the limit holds across workers and hosts."""
-        async with self.database.sessions() as session:
-            count = await session.scalar(
-                text(
-                    "SELECT count(*) FROM smart_health.audit_logs WHERE user_id = :u "
-                    "AND event_type = 'query' AND created_at > now() - interval '1 minute'"
-                ),
-                {"u": user_id},
-            )
-        limit: int = self.settings.ws_questions_per_minute
-        return int(count or 0) >= limit
-
     async def _answer(self, request: QueryRequest, echo: dict[str, Any]) -> None:
         """Forward the pipeline's events; each carries the question's `id` if it had one."""
         try:
-            async for event in self.pipeline.run(request):
+            limit = self.settings.ws_questions_per_minute
+            async for event in self.pipeline.run(request, rate_limit=limit):
                 await self.send({"type": event.type, **event.data, **echo})
         except asyncio.CancelledError:
             await self.send({"type": "cancelled", "message": "Respuesta cancelada.", **echo})
