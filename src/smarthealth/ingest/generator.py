@@ -512,9 +512,12 @@ class HistoryGenerator:
         boost = 1.5 if age_now >= 75 else 1.2 if age_now >= 65 else 1.0
         day = first_day
         while pairs and day <= self.today:
+            span = min(365, (self.today - day).days + 1)  # the last year is cut short by today
             for code, yearly in pairs:
-                if self.rng.random() < yearly * boost and code in self._condition_by_code:
-                    span = min(365, (self.today - day).days + 1)
+                if (
+                    self.rng.random() < yearly * boost * span / 365
+                    and code in self._condition_by_code
+                ):
                     when = day + dt.timedelta(days=self.rng.randrange(0, span))
                     events.append((when, self._condition_by_code[code], False))
             day += dt.timedelta(days=365)
