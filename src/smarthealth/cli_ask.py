@@ -12,14 +12,25 @@ from smarthealth.audit.service import CLI
 from smarthealth.chat.pipeline import QueryRequest, QuestionPipeline
 from smarthealth.db.engine import create_engine, create_sessionmaker
 from smarthealth.db.session import Database
-from smarthealth.errors import AppError
+from smarthealth.errors import DATABASE_UNAVAILABLE_MESSAGE, AppError, is_database_unavailable
 from smarthealth.models import DocumentType, User
 from smarthealth.rag.embeddings import create_embedder
 from smarthealth.rag.engines.factory import create_answer_engine
 
 
 async def run_ask(url: str, document: str, question: str, as_user: str, console: Console) -> int:
-    """Print the answer and its sources; return the process exit code."""
+    """Print the answer and its sources; return the process exit code (1 on a refusal or an
+    unavailable database, said in one line without a traceback)."""
+    try:
+        return await _ask(url, document, question, as_user, console)
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        console.print(f"\n[red]DATABASE_UNAVAILABLE: {DATABASE_UNAVAILABLE_MESSAGE}[/red]")
+        return 1
+
+
+async def _ask(url: str, document: str, question: str, as_user: str, console: Console) -> int:
     from smarthealth.config import get_settings
 
     code, _, number = document.partition(":")

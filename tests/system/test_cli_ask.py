@@ -70,3 +70,25 @@ def test_ask_prints_the_answer_with_sources_and_audits_it(db_url: str, password_
     assert unknown.returncode == 1 and "PATIENT_NOT_FOUND" in unknown.stdout
     malformed = _run(db_url, "--document", "1234", "¿Tiene alergias?")
     assert malformed.returncode == 2
+
+
+def test_ask_says_the_database_is_unavailable_without_a_traceback() -> None:
+    """The database going away under `ask` (here: nothing listens) is one line, exit 1."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from smarthealth.cli_ask import run_ask
+
+    out = StringIO()
+    code = asyncio.run(
+        run_ask(
+            "postgresql+asyncpg://nobody@127.0.0.1:1/none",
+            "CC:123456",
+            "¿Tiene alergias?",
+            "",
+            Console(file=out, width=200),
+        )
+    )
+    assert code == 1
+    assert "DATABASE_UNAVAILABLE" in out.getvalue() and "Traceback" not in out.getvalue()
