@@ -101,6 +101,26 @@ async def test_control_characters_are_invalid_input_and_nothing_is_disclosed(
         await _still_usable(ws)
 
 
+async def test_a_refused_question_is_audited_like_over_rest(env: Env) -> None:
+    async with connect(env.url()) as ws:
+        await _next(ws)
+        await ws.send(env.query(question="¿Qué medicamentos\u0000 tiene prescritos?", id="n"))
+        assert (await _next(ws))["error"]["code"] == "INVALID_INPUT"
+        await _still_usable(ws)
+    conn = await asyncpg.connect(to_libpq_url(env.db_url))
+    try:
+        row = await conn.fetchrow(
+            "SELECT outcome, channel, question, details FROM smart_health.audit_logs "
+            "WHERE user_id = $1 AND event_type = 'query' ORDER BY audit_log_id DESC LIMIT 1",
+            env.clinician,
+        )
+    finally:
+        await conn.close()
+    assert (row["outcome"], row["channel"]) == ("invalid_input", "ws")
+    assert row["question"] == "¿Qué medicamentos\ufffd tiene prescritos?"
+    assert json.loads(row["details"]) == {"error": "INVALID_INPUT"}
+
+
 async def test_an_unknown_key_that_is_not_unicode_is_invalid_input(env: Env) -> None:
     async with connect(env.url()) as ws:
         await _next(ws)

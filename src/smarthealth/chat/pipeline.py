@@ -28,6 +28,7 @@ from smarthealth.chat.sessions import finish_turn, read_conversation, store_turn
 from smarthealth.clinical.patients import find_patient
 from smarthealth.db.session import Database
 from smarthealth.errors import AppError, is_database_unavailable
+from smarthealth.inputs import storable
 from smarthealth.rag.confidence import confidence
 from smarthealth.rag.embeddings import Embedder
 from smarthealth.rag.engines.base import AnswerContext, AnswerEngine, DraftAnswer, SourceFact
@@ -398,6 +399,30 @@ class _Question:
             session_id=a.session_id,
             sequence_chat_id=a.sequence_chat_id,
             latency_ms=self.elapsed_ms(),
+        )
+
+
+async def record_refusal(
+    database: Database,
+    client: ClientInfo,
+    user_id: int,
+    outcome: str,
+    code: str,
+    question: object = None,
+) -> None:
+    """One audit row for a question refused before the pipeline ran (forbidden role, invalid
+    input), over any channel. What was sent is made storable: a refused NUL keeps its row."""
+    async with database.sessions() as session, session.begin():
+        await record_event(
+            session,
+            AuditEvent(
+                "query",
+                client,
+                user_id=user_id,
+                outcome=outcome,
+                question=storable(str(question))[:4000] if question else None,
+                details={"error": code},
+            ),
         )
 
 

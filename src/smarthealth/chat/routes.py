@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
+from smarthealth.audit.service import ClientInfo
 from smarthealth.auth.dependencies import CurrentUser, forbidden
-from smarthealth.chat.pipeline import QueryRequest, QuestionPipeline
+from smarthealth.chat.pipeline import QueryRequest, QuestionPipeline, record_refusal
 from smarthealth.chat.schemas import (
     QUERY_ROLES,
     QueryIn,
@@ -23,7 +23,7 @@ from smarthealth.chat.schemas import (
 from smarthealth.chat.sessions import session_not_found
 from smarthealth.db.session import SessionDep
 from smarthealth.errors import AppError, field_errors
-from smarthealth.inputs import parse_json, storable
+from smarthealth.inputs import parse_json
 from smarthealth.models import ChatSession, ChatTurn, DocumentType, Patient, User
 
 router = APIRouter(tags=["chat"])
@@ -33,23 +33,14 @@ async def _refuse(
     request: Request, user: User, outcome: str, error: AppError, body: dict[str, Any] | None = None
 ) -> AppError:
     """Audit a refused question (one row per call, failed or not) and return the error."""
-    database = request.app.state.database
-    body = body or {}
-    async with database.sessions() as session, session.begin():
-        await record_event(
-            session,
-            AuditEvent(
-                "query",
-                ClientInfo.from_request(request),
-                user_id=user.user_id,
-                outcome=outcome,
-                # What was sent, made storable: a refused NUL must not lose the row.
-                question=storable(str(body.get("question")))[:4000]
-                if body.get("question")
-                else None,
-                details={"error": error.code},
-            ),
-        )
+    await record_refusal(
+        request.app.state.database,
+        ClientInfo.from_request(request),
+        user.user_id,
+        outcome,
+        error.code,
+        (body or {}).get("question"),
+    )
     return error
 
 

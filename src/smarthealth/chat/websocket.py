@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from smarthealth.audit.service import ClientInfo
 from smarthealth.auth.dependencies import user_from_token
 from smarthealth.auth.tokens import TokenExpiredError, TokenInvalidError, decode_token
-from smarthealth.chat.pipeline import QueryRequest, QuestionPipeline
+from smarthealth.chat.pipeline import QueryRequest, QuestionPipeline, record_refusal
 from smarthealth.chat.schemas import QUERY_ROLES, QueryIn
 from smarthealth.db.session import Database
 from smarthealth.errors import (
@@ -244,6 +244,7 @@ class ChatConnection:
             )
         except ValidationError as exc:
             fields = [f["field"] for f in field_errors(exc.errors())]
+            await self._audit_refusal("invalid_input", "INVALID_INPUT", message.get("question"))
             await self.send({**_invalid_input(fields), **echo})
             return
         try:
@@ -254,6 +255,7 @@ class ChatConnection:
             await self.ws.close(POLICY_VIOLATION, exc.code)
             return
         if user.role not in QUERY_ROLES:
+            await self._audit_refusal("forbidden", "FORBIDDEN", body.question, user.user_id)
             await refuse("FORBIDDEN", "No tiene permiso para consultar pacientes.")
             return
         request = QueryRequest(
@@ -265,6 +267,14 @@ class ChatConnection:
             session_id=body.session_id,
         )
         self.answer = asyncio.create_task(self._answer(request, echo), name="ws-answer")
+
+    async def _audit_refusal(
+        self, outcome: str, code: str, question: object, user_id: int | None = None
+    ) -> None:
+        """Refused questions are audited as over REST (one row each)."""
+        await record_refusal(
+            self.database, self.client, user_id or self.user.user_id, outcome, code, question
+        )
 
     async def _answer(self, request: QueryRequest, echo: dict[str, Any]) -> None:
         """Forward the pipeline's events; each carries the question's `id` if it had one."""
