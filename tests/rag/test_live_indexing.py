@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import asyncpg
 
@@ -55,5 +56,50 @@ async def test_new_allergy_is_answerable_without_a_manual_step(
             assert "amoxicilina" in answer and "anafilaxia" in answer, answer
             assert elapsed < 10, f"took {elapsed:.1f} s"
             assert body["sources"][0]["type"] == "allergy"
+    finally:
+        await conn.close()
+
+
+async def test_an_evening_emergency_visit_is_answered_with_its_bogota_date(
+    db_url: str, password_hash: str
+) -> None:
+    """Registered at 19:15 in Bogotá (00:15 UTC the next day): the answer, its cited source and
+    the source's date all say the local day."""
+    app = create_app(make_settings(), database_url=db_url)
+    user = await insert_user(db_url, password_hash)
+    conn = await asyncpg.connect(to_libpq_url(db_url))
+    try:
+        patient = await conn.fetchrow(
+            "SELECT patient_id, document_type_id, document_number FROM smart_health.patients p "
+            "WHERE EXISTS (SELECT 1 FROM smart_health.medical_records r "
+            "WHERE r.patient_id = p.patient_id) ORDER BY patient_id DESC LIMIT 1"
+        )
+        question = {
+            "document_type_id": patient["document_type_id"],
+            "document_number": patient["document_number"],
+            "question": "¿Cuándo fue su última visita a urgencias?",
+        }
+        async for client in lifespan_client(app):
+            client.headers.update(bearer(app, user))
+            await conn.execute(
+                "INSERT INTO smart_health.medical_records (patient_id, doctor_id, record_type, "
+                "registration_datetime, summary_text) SELECT $1, min(doctor_id), 'Urgencias', "
+                "timestamptz '2026-06-12 19:15:00-05', 'MOTIVO DE CONSULTA: dolor torácico.' "
+                "FROM smart_health.doctors",
+                patient["patient_id"],
+            )
+            started = time.monotonic()
+            body: dict[str, Any] = {}
+            while time.monotonic() - started < 20:
+                body = (await client.post("/query/", json=question)).json()
+                if body["sources"] and body["sources"][0]["date"] == "2026-06-12":
+                    break
+                await asyncio.sleep(0.2)
+            text = body["answer"]["text"]
+            assert text.startswith("La última atención de urgencias fue el 12/06/2026 a las 19:15")
+            assert "13/06/2026" not in text
+            [source] = body["sources"]
+            assert source["date"] == "2026-06-12" and source["type"] == "encounter"
+            assert source["text"].startswith("2026-06-12 19:15")
     finally:
         await conn.close()
