@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
@@ -12,6 +13,9 @@ from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
 from smarthealth.auth.passwords import hash_password, password_problem
 from smarthealth.errors import AppError
 from smarthealth.models import User
+
+# Changes that end the account's sessions: every token issued before them is refused.
+REVOKING_CHANGES = frozenset({"password", "role", "is_active"})
 
 
 def email_taken() -> AppError:
@@ -101,6 +105,10 @@ async def update_user(
     if not changed:
         return user
     user.updated_at = func.now()
+    if REVOKING_CHANGES.intersection(changed):
+        # Tokens issued before now stop working (auth.dependencies compares their `iat`). The
+        # application's clock, with microseconds, as `iat` is written.
+        user.tokens_valid_from = dt.datetime.now(dt.UTC)
     if "is_active" in changed and not user.is_active:
         event_type = "user.deactivated"
     elif "role" in changed:
