@@ -51,21 +51,24 @@ async def check_current_password(
     (`user.password_change_failed`), so a stolen token cannot be used to find the password."""
     await throttle.lock_account(session, user.email)
     wait = await throttle.retry_after(session, user.email, client.address)
-    if wait is None and await verify_password(current_password, user.password_hash):
+    if wait is not None:
+        outcome, refusal = "rate_limited", throttle.throttled(wait)
+    elif await verify_password(current_password, user.password_hash):
         return None
-    if wait is None:
+    else:
         await throttle.record_attempt(session, user.email, client.address, succeeded=False)
+        outcome, refusal = "bad_credentials", current_password_wrong()
     await record_event(
         session,
         AuditEvent(
             "user.password_change_failed",
             client,
             user_id=user.user_id,
-            outcome="rate_limited" if wait is not None else "bad_credentials",
+            outcome=outcome,
             details={"target_user_id": user.user_id},
         ),
     )
-    return throttle.throttled(wait) if wait is not None else current_password_wrong()
+    return refusal
 
 
 async def create_user(
