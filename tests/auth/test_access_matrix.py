@@ -47,7 +47,10 @@ MATRIX: dict[str, dict[str, int]] = {
     "POST /auth/login": dict.fromkeys(CALLERS, 200),
     "POST /auth/token": dict.fromkeys(CALLERS, 200),
     "GET /catalog/document-types": {**dict.fromkeys(CALLERS, 200), "anonymous": 401},
-    "GET /users/me": {**dict.fromkeys(CALLERS, 200), "anonymous": 401},
+    **{
+        f"{method} /users/me": {**dict.fromkeys(CALLERS, 200), "anonymous": 401}
+        for method in ("GET", "PUT", "PATCH")
+    },
     "GET /users/": {
         "anonymous": 401,
         "clinician": 403,

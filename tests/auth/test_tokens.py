@@ -147,7 +147,7 @@ async def test_role_comes_from_the_database_not_the_token(ctx: Ctx) -> None:
     assert response.status_code == 403
 
 
-async def test_role_change_applies_to_old_tokens(ctx: Ctx) -> None:
+async def test_role_change_ends_old_tokens_and_new_ones_carry_the_new_role(ctx: Ctx) -> None:
     user = await insert_user(ctx.db_url, ctx.password_hash, "clinician")
     admin = await insert_user(ctx.db_url, ctx.password_hash, "admin")
     headers = bearer(ctx.app, user, "clinician")
@@ -156,7 +156,10 @@ async def test_role_change_applies_to_old_tokens(ctx: Ctx) -> None:
         f"/users/{user}", json={"role": "auditor"}, headers=bearer(ctx.app, admin, "admin")
     )
     assert promoted.status_code == 200
-    assert (await ctx.client.get("/audit/", headers=headers)).status_code == 200
+    assert (await ctx.client.get("/audit/", headers=headers)).status_code == 401
+    # the role is read from the database: a token that still says "clinician" reads the audit
+    issued_after = bearer(ctx.app, user, "clinician")
+    assert (await ctx.client.get("/audit/", headers=issued_after)).status_code == 200
 
 
 @pytest.mark.parametrize("token", ["garbage", "a.b.c", "", "Bearer", "💥" * 10])

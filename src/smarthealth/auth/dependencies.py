@@ -25,12 +25,24 @@ def unauthorized() -> AppError:
     )
 
 
+def session_ended() -> AppError:
+    """The token predates a change of the account's password, role or active flag."""
+    return AppError(
+        401,
+        "UNAUTHORIZED",
+        "La sesión terminó porque cambió la contraseña, el rol o el estado de la cuenta; "
+        "inicie sesión de nuevo.",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
 def forbidden() -> AppError:
     return AppError(403, "FORBIDDEN", "No tiene permiso para realizar esta acción.")
 
 
 async def user_from_token(token: str | None, secret: str, database: Database) -> User:
-    """Shared by REST and WebSocket: deactivated users and changed roles apply immediately.
+    """Shared by REST and WebSocket: deactivated users and changed roles apply immediately, and
+    a token issued before the account's password, role or active flag last changed is refused.
 
     Uses its own short session, so the route's session starts clean (routes open their own
     transactions)."""
@@ -51,6 +63,8 @@ async def user_from_token(token: str | None, secret: str, database: Database) ->
         user = await session.get(User, claims.user_id)
     if user is None or not user.is_active:
         raise unauthorized()
+    if user.tokens_valid_from is not None and claims.issued_at < user.tokens_valid_from:
+        raise session_ended()
     return user
 
 

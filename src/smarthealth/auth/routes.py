@@ -106,13 +106,7 @@ async def _login(request: Request, session: SessionDep, email: str, password: st
                     "login.failure", client, outcome="rate_limited", details={"email": email}
                 ),
             )
-            error = AppError(
-                429,
-                "RATE_LIMITED",
-                "Demasiados intentos fallidos; intente de nuevo más tarde.",
-                {"retry_after_seconds": wait},
-                headers={"Retry-After": str(wait)},
-            )
+            error = throttle.throttled(wait)
         else:
             user = await session.scalar(select(User).where(User.email == email))
             valid = await verify_password(password, user.password_hash if user else None)

@@ -7,6 +7,8 @@ import math
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from smarthealth.errors import AppError
+
 WINDOW_MINUTES = 15
 ACCOUNT_FAILURES = 5
 ADDRESS_FAILURES = 20
@@ -47,6 +49,16 @@ async def retry_after(session: AsyncSession, email: str, address: str | None) ->
     if wait is None and address is not None:
         wait = await _retry_after(session, "client_address", address, ADDRESS_FAILURES)
     return wait
+
+
+def throttled(wait: int) -> AppError:
+    return AppError(
+        429,
+        "RATE_LIMITED",
+        "Demasiados intentos fallidos; intente de nuevo más tarde.",
+        {"retry_after_seconds": wait},
+        headers={"Retry-After": str(wait)},
+    )
 
 
 async def record_attempt(

@@ -1,4 +1,9 @@
-"""JWT access tokens: HS256 only, claims sub, role, iat, exp, jti, type."""
+"""JWT access tokens: HS256 only, claims sub, role, iat, exp, jti, type.
+
+`iat` carries microseconds (RFC 7519 allows a non-integer NumericDate): a token is compared
+with the instant its account's password, role or active flag last changed, and whole seconds
+could not tell a token issued just before a change from one issued just after it in the same
+second."""
 
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ class IssuedToken:
 class TokenClaims:
     user_id: int
     jti: str
+    issued_at: dt.datetime
     expires_at: dt.datetime
 
 
@@ -45,7 +51,7 @@ def issue_token(user_id: int, role: str, secret: str, minutes: int) -> IssuedTok
     claims: dict[str, Any] = {
         "sub": str(user_id),
         "role": role,  # informational only: the role is read from the database per request
-        "iat": now,
+        "iat": now.timestamp(),  # microseconds kept: see the module's docstring
         "exp": now + dt.timedelta(minutes=minutes),
         "jti": jti,
         "type": TOKEN_TYPE,
@@ -74,8 +80,17 @@ def decode_token(token: str, secret: str) -> TokenClaims:
         or int(subject) > INT4_MAX  # users.user_id is an int4: no such account can exist
     ):
         raise TokenInvalidError
+    issued = claims["iat"]
+    if isinstance(issued, bool) or not isinstance(issued, int | float):
+        raise TokenInvalidError  # PyJWT lets a numeric string through
     try:
+        issued_at = dt.datetime.fromtimestamp(issued, dt.UTC)
         expires_at = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)
-    except (OverflowError, ValueError, OSError):  # an `exp` past year 9999
+    except (OverflowError, ValueError, OSError):  # a date outside years 1…9999
         raise TokenInvalidError from None
-    return TokenClaims(user_id=int(subject), jti=str(claims["jti"]), expires_at=expires_at)
+    return TokenClaims(
+        user_id=int(subject),
+        jti=str(claims["jti"]),
+        issued_at=issued_at,
+        expires_at=expires_at,
+    )

@@ -106,6 +106,7 @@ class ChatConnection:
         self.token = _token_from(websocket)
         self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(SEND_QUEUE)
         self.answer: asyncio.Task[None] | None = None
+        self.sender: asyncio.Task[None] | None = None
         host = websocket.client.host if websocket.client else None
         agent = websocket.headers.get("user-agent")
         self.client = ClientInfo(
@@ -139,7 +140,7 @@ class ChatConnection:
             await self.ws.send_text(json.dumps(message, ensure_ascii=False, default=str))
 
     async def run(self) -> None:
-        sender = asyncio.create_task(self._sender(), name="ws-sender")
+        sender = self.sender = asyncio.create_task(self._sender(), name="ws-sender")
         expiry = asyncio.create_task(self._expire(), name="ws-expiry")
         try:
             await self.send({"type": "connected", "user_id": self.user.user_id})
@@ -163,10 +164,17 @@ class ChatConnection:
         if self.answer is not None and not self.answer.done():
             self.answer.cancel()
         await self.send(_error("TOKEN_EXPIRED", "La sesión expiró; inicie sesión de nuevo."))
+        await self._close(POLICY_VIOLATION, "TOKEN_EXPIRED")
+
+    async def _close(self, code: int, reason: str) -> None:
+        """Close once what is already queued (the error saying why) has gone out: the sender
+        is told to stop and given a bounded time to drain the queue first."""
         await self.outbox.put(None)
-        await asyncio.sleep(0.05)
+        if self.sender is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.sender, 5)
         with contextlib.suppress(Exception):
-            await self.ws.close(POLICY_VIOLATION, "TOKEN_EXPIRED")
+            await self.ws.close(code, reason)
 
     async def _receive_loop(self) -> None:
         idle = self.settings.ws_idle_timeout
@@ -175,8 +183,7 @@ class ChatConnection:
                 message = await asyncio.wait_for(self.ws.receive(), idle)
             except TimeoutError:
                 await self.send(_error("IDLE_TIMEOUT", "Conexión cerrada por inactividad."))
-                await asyncio.sleep(0.05)
-                await self.ws.close(1000, "IDLE_TIMEOUT")
+                await self._close(1000, "IDLE_TIMEOUT")
                 return
             if message["type"] == "websocket.disconnect":
                 return
@@ -249,10 +256,9 @@ class ChatConnection:
             return
         try:
             user = await user_from_token(self.token, self.secret, self.database)
-        except AppError as exc:  # deactivated since the socket opened
+        except AppError as exc:  # deactivated, or its sessions ended, since the socket opened
             await refuse(exc.code, exc.message)
-            await self.outbox.put(None)
-            await self.ws.close(POLICY_VIOLATION, exc.code)
+            await self._close(POLICY_VIOLATION, exc.code)
             return
         if user.role not in QUERY_ROLES:
             await self._audit_refusal("forbidden", "FORBIDDEN", body.question, user.user_id)

@@ -47,6 +47,9 @@ class User(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Access tokens issued (`iat`) before this instant are refused: set when the password, the
+    # role or the active flag changes. NULL: none revoked.
+    tokens_valid_from: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditLog(Base):

@@ -14,7 +14,11 @@ from smarthealth.errors import AppError
 from smarthealth.inputs import INT4_MAX
 from smarthealth.models import User
 from smarthealth.users.schemas import Role, UserOut, UserPage, UserPatch, UserReplace
-from smarthealth.users.service import update_user
+from smarthealth.users.service import (
+    check_current_password,
+    current_password_missing,
+    update_user,
+)
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -27,6 +31,21 @@ UserId = Annotated[int, Path(ge=1, le=INT4_MAX)]
 @router.get("/me", response_model=UserOut, summary="Mi perfil")
 async def me(user: CurrentUser) -> User:
     return user
+
+
+# Before `/{user_id}`: routes match in order, and "me" is not an id.
+@router.put("/me", response_model=UserOut, summary="Reemplazar mi perfil")
+async def replace_me(
+    body: UserReplace, caller: CurrentUser, session: SessionDep, request: Request
+) -> User:
+    return await replace_user(caller.user_id, body, caller, session, request)
+
+
+@router.patch("/me", response_model=UserOut, summary="Modificar mi perfil")
+async def patch_me(
+    body: UserPatch, caller: CurrentUser, session: SessionDep, request: Request
+) -> User:
+    return await patch_user(caller.user_id, body, caller, session, request)
 
 
 @router.get("/", response_model=UserPage, summary="Listar cuentas (administrador)")
@@ -86,12 +105,24 @@ async def get_user(user_id: UserId, caller: CurrentUser, session: SessionDep) ->
 async def _change(
     user_id: int, changes: dict[str, Any], caller: User, session: SessionDep, request: Request
 ) -> User:
+    """Apply a PUT/PATCH body. Changing one's own password (administrators included) needs the
+    current one; an administrator setting another account's password does not."""
+    current_password = changes.pop("current_password", None)
+    own_password = "password" in changes and user_id == caller.user_id
+    if own_password and current_password is None:
+        raise current_password_missing()
+    client = ClientInfo.from_request(request)
     async with session.begin():
         target = await _target(session, caller, user_id)
         _authorise_changes(caller, target, changes)
-        return await update_user(
-            session, target, changes, actor=caller, client=ClientInfo.from_request(request)
+        refusal = (
+            await check_current_password(session, target, current_password, client)
+            if own_password
+            else None
         )
+        if refusal is None:
+            return await update_user(session, target, changes, actor=caller, client=client)
+    raise refusal  # the failed attempt was recorded and committed above
 
 
 @router.put("/{user_id}", response_model=UserOut, summary="Reemplazar el perfil de una cuenta")

@@ -68,13 +68,15 @@ class RegisterIn(BaseModel):
 
 
 class UserReplace(BaseModel):
-    """PUT: the whole editable profile. `role` and `is_active` are for administrators."""
+    """PUT: the whole editable profile. `role` and `is_active` are for administrators;
+    `current_password` is required to change one's own password (ignored otherwise)."""
 
     model_config = ConfigDict(extra="forbid")
 
     email: Email
     full_name: FullName
     password: Password | None = None
+    current_password: Password | None = None
     role: Role | None = None
     is_active: bool | None = None
 
@@ -85,6 +87,7 @@ class UserPatch(BaseModel):
     email: Email | None = None
     full_name: FullName | None = None
     password: Password | None = None
+    current_password: Password | None = None
     role: Role | None = None
     is_active: bool | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
@@ -9,9 +10,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
-from smarthealth.auth.passwords import hash_password, password_problem
+from smarthealth.auth import throttle
+from smarthealth.auth.passwords import hash_password, password_problem, verify_password
 from smarthealth.errors import AppError
 from smarthealth.models import User
+
+# Changes that end the account's sessions: every token issued before them is refused.
+REVOKING_CHANGES = frozenset({"password", "role", "is_active"})
 
 
 def email_taken() -> AppError:
@@ -20,6 +25,50 @@ def email_taken() -> AppError:
 
 def invalid_password(reason: str) -> AppError:
     return AppError(422, "INVALID_INPUT", reason, {"fields": [{"field": "password"}]})
+
+
+def current_password_missing() -> AppError:
+    return AppError(
+        422,
+        "INVALID_INPUT",
+        "Para cambiar su contraseña indique también la contraseña actual.",
+        {"fields": [{"field": "current_password", "type": "missing"}]},
+    )
+
+
+def current_password_wrong() -> AppError:
+    return AppError(403, "INVALID_CURRENT_PASSWORD", "La contraseña actual no es correcta.")
+
+
+async def check_current_password(
+    session: AsyncSession, user: User, current_password: str, client: ClientInfo
+) -> AppError | None:
+    """Before a change of one's own password: None when `current_password` is right, else the
+    refusal to raise once the caller has committed what was recorded here.
+
+    A guess is a login attempt: throttled with the same counts (per account and per client
+    address, `auth.throttle`), and a wrong one counts against them and is audited
+    (`user.password_change_failed`), so a stolen token cannot be used to find the password."""
+    await throttle.lock_account(session, user.email)
+    wait = await throttle.retry_after(session, user.email, client.address)
+    if wait is not None:
+        outcome, refusal = "rate_limited", throttle.throttled(wait)
+    elif await verify_password(current_password, user.password_hash):
+        return None
+    else:
+        await throttle.record_attempt(session, user.email, client.address, succeeded=False)
+        outcome, refusal = "bad_credentials", current_password_wrong()
+    await record_event(
+        session,
+        AuditEvent(
+            "user.password_change_failed",
+            client,
+            user_id=user.user_id,
+            outcome=outcome,
+            details={"target_user_id": user.user_id},
+        ),
+    )
+    return refusal
 
 
 async def create_user(
@@ -101,10 +150,16 @@ async def update_user(
     if not changed:
         return user
     user.updated_at = func.now()
+    if REVOKING_CHANGES.intersection(changed):
+        # Tokens issued before now stop working (auth.dependencies compares their `iat`). The
+        # application's clock, with microseconds, as `iat` is written.
+        user.tokens_valid_from = dt.datetime.now(dt.UTC)
     if "is_active" in changed and not user.is_active:
         event_type = "user.deactivated"
     elif "role" in changed:
         event_type = "user.role_changed"
+    elif "password" in changed:
+        event_type = "user.password_changed"  # the row names the field, never the value
     else:
         event_type = "user.updated"
     details: dict[str, Any] = {"target_user_id": user.user_id, "fields": changed}
