@@ -3,8 +3,9 @@
     .venv/bin/python bench/leg_comparison.py [--patients 300] [--seed 2026] [--today 2026-11-26]
 
 Fresh temporary embedded database, the evaluation's population and gold set
-(`smarthealth.evaluation.gold`); only first turns of sessions are used (follow-ups depend on the
-previous answer). Each configuration retrieves the top 8 with `retrieve(..., legs_used=…)`.
+(`smarthealth.evaluation.gold`, development phrasings only); only first turns of sessions are
+used (follow-ups depend on the previous answer). Each configuration retrieves the top 8 with
+`retrieve(..., legs_used=…)`.
 """
 
 from __future__ import annotations
@@ -45,10 +46,14 @@ async def compare(url: str, today: dt.date, patients: int) -> dict[str, object]:
     await index_database(url, embedder)
     conn = await asyncpg.connect(to_libpq_url(url))
     try:
-        gold = await build_gold_set(conn, embedder.model_name, patients=patients, today=today)
+        gold = await build_gold_set(
+            conn, embedder.model_name, patients=patients, today=today, halves=("dev",)
+        )
     finally:
         await conn.close()
-    questions = [q for q in gold.questions if q.turn == 1 and q.answerable and q.relevant]
+    questions = [
+        q for q in gold.questions if q.turn == 1 and q.answerable and any(g for g in q.relevant)
+    ]
     engine = create_engine(url, pool_size=2)
     hits = dict.fromkeys(CONFIGS, 0)
     by_intent: dict[str, dict[str, list[int]]] = {}
@@ -69,16 +74,16 @@ async def compare(url: str, today: dt.date, patients: int) -> dict[str, object]:
                         legs_used=legs,
                     )
                     hit, _ = metrics.retrieval_hit(
-                        q.relevant, [c.chunk_id for c in result.candidates]
+                        [g for g in q.relevant if g], [c.chunk_id for c in result.candidates]
                     )
                     hits[name] += hit
-                    by_intent.setdefault(q.intent, {}).setdefault(name, []).append(int(hit))
+                    by_intent.setdefault(q.category, {}).setdefault(name, []).append(int(hit))
     finally:
         await engine.dispose()
     return {
         "questions": len(questions),
         "recall_at_8": {name: round(n / len(questions), 3) for name, n in hits.items()},
-        "recall_at_8_per_intent": {
+        "recall_at_8_per_category": {
             intent: {name: round(sum(v) / len(v), 3) for name, v in configs.items()}
             for intent, configs in sorted(by_intent.items())
         },

@@ -362,12 +362,40 @@ def eval_(
             "one; writes the evaluation account, chat turns and audit rows into it.",
         ),
     ] = False,
+    half: Annotated[
+        str,
+        typer.Option(
+            help="Which phrasings to ask: dev (tune on these), heldout (never tune on these) or "
+            "both."
+        ),
+    ] = "both",
+    show_heldout: Annotated[
+        bool,
+        typer.Option(
+            "--show-heldout",
+            help="Write the held-out questions' texts into the JSON report (left out by default: "
+            "whoever tunes the engine must not read them).",
+        ),
+    ] = False,
 ) -> None:
-    """Run the Spanish gold set and report recall@8, fact recall, citation precision,
-    abstention accuracy, leakage and latency; exit 1 when a target is missed."""
+    """Run the Spanish gold set: per category, dev and held-out accuracy side by side, recall@8,
+    fact recall, citation precision, abstention, leakage, latency and answer length; exit 1 when
+    an acceptance criterion is missed."""
     from pathlib import Path
 
-    from smarthealth.evaluation.runner import evaluate, render_table, report_json, run_fresh
+    from smarthealth.evaluation.kinds import HALVES
+    from smarthealth.evaluation.runner import (
+        dump_report,
+        evaluate,
+        render_table,
+        report_json,
+        run_fresh,
+    )
+
+    if half not in (*HALVES, "both"):
+        console.print("[red]--half debe ser dev, heldout o both[/red]")
+        raise typer.Exit(2)
+    halves = HALVES if half == "both" else (half,)
     from smarthealth.rag.embeddings import create_embedder
     from smarthealth.rag.engines.factory import create_answer_engine
 
@@ -384,6 +412,7 @@ def eval_(
                     embedder=embedder,
                     engine=engine,
                     today=today.date() if today else None,
+                    halves=halves,
                 )
             )
     else:
@@ -396,6 +425,7 @@ def eval_(
             embedder=embedder,
             engine=engine,
             console=console,
+            halves=halves,
         )
     if not report.results:
         console.print(
@@ -404,9 +434,8 @@ def eval_(
         raise typer.Exit(2)
     render_table(report, console)
     if json_path:
-        Path(json_path).write_text(
-            json.dumps(report_json(report), ensure_ascii=False, indent=1), encoding="utf-8"
-        )
+        data = report_json(report, show_heldout=show_heldout)
+        Path(json_path).write_text(dump_report(data), encoding="utf-8")
         console.print(f"Informe JSON: {json_path}")
     raise typer.Exit(0 if report.passed else 1)
 

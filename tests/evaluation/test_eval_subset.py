@@ -1,15 +1,22 @@
-"""The CI subset of `smarthealth eval`: the gold set of the seeded test database (40 patients,
-seed 7, evaluated as of its anchor day 2026-06-15), sampled to at most 100 questions over every
-intent, run through the real pipeline with the offline defaults, held to the issue's targets.
-The full run lives in bench/eval_full.py."""
+"""The CI subset of `smarthealth eval`: the gold set of 12 patients of the test database (40
+patients, seed 7, evaluated as of its anchor day 2026-06-15), sampled to at most 250 questions
+over every category and both halves of the phrasings, run through the real pipeline with the
+offline defaults. The full run lives in bench/eval_full.py.
+
+The engine before the typed planner answers many of these kinds badly: that is what the gold set
+is for. This module holds the gold set's structure, leakage at 0 and a per-category regression
+floor (`FLOORS`). Failure messages show development phrasings only; held-out questions are
+named by their phrasing id (whoever tunes the engine reads CI output)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 
 import asyncpg
 import pytest
@@ -17,13 +24,60 @@ from rich.console import Console
 
 from smarthealth.config import to_libpq_url
 from smarthealth.evaluation import metrics
-from smarthealth.evaluation.gold import INTENTS, GoldSet, build_gold_set, dmy
-from smarthealth.evaluation.runner import EvalReport, evaluate, render_table, report_json
+from smarthealth.evaluation import phrasings as ph
+from smarthealth.evaluation.gold import (
+    GoldSet,
+    base_name,
+    build_gold_set,
+    catalog,
+    dmy,
+    drug_forms,
+    months_before,
+    number_forms,
+    spoken_name,
+)
+from smarthealth.evaluation.kinds import CATEGORIES, HALVES, KINDS, ROBUSTNESS
+from smarthealth.evaluation.runner import (
+    OVERALL,
+    EvalReport,
+    QuestionResult,
+    evaluate,
+    render_table,
+    report_json,
+)
 from smarthealth.rag.text import fold
 from tests.conftest import TEMPLATE_TODAY, shared_embedder
 
-GOLD_PATIENTS = 8
-SAMPLE = 100
+GOLD_PATIENTS = 12
+SAMPLE = 250
+MIN_PER_HALF = 8
+
+# Per-category accuracy (both halves together) of this sample that the offline engine must keep.
+# Measured 2026-12-05 on the engine before the typed planner (main at acbbf83) over the test
+# database seeded with seeds 7 to 11 (so that a change of the seeder does not fail it by chance):
+# the lowest accuracy minus 0.05, or minus one question's worth where the category has fewer than
+# 20 questions in the sample. Raise as the planner lands.
+FLOORS: dict[str, float] = {
+    "medications": 0.53,  # measured 0.611–0.857, n ≥ 14
+    "dose": 0.25,  # measured 0.375–0.750, n ≥ 8
+    "allergies": 0.43,  # measured 0.500–0.688, n ≥ 16
+    "diagnoses": 0.58,  # measured 0.667–0.833, n ≥ 12
+    "first_occurrence": 0.12,  # measured 0.250–0.625, n ≥ 8
+    "vitals": 0.60,  # measured 0.656–0.781, n ≥ 32
+    "series": 0.00,  # measured 0.083–0.333, n ≥ 12
+    "counts": 0.37,  # measured 0.438–0.625, n ≥ 16
+    "appointments": 0.37,  # measured 0.438–0.812, n ≥ 16
+    "encounter_types": 0.33,  # measured 0.417–0.750, n ≥ 12
+    "doctors": 0.25,  # measured 0.375–0.625, n ≥ 8
+    "specialties": 0.12,  # measured 0.250–0.625, n ≥ 8
+    "demographics": 0.60,  # measured 0.650–0.850, n ≥ 20
+    "notes": 0.49,  # measured 0.583–0.917, n ≥ 12
+    "summary": 0.50,  # measured 0.750–1.000, n ≥ 4
+    "out_of_record": 0.56,  # measured 0.625–0.938, n ≥ 16
+    "follow_up": 0.05,  # measured 0.143–0.467, n ≥ 12
+    ROBUSTNESS: 0.48,  # measured 0.538–0.711, n ≥ 89
+    OVERALL: 0.55,  # measured 0.603–0.641, n ≥ 230
+}
 
 
 @dataclass
@@ -48,43 +102,68 @@ async def run(db_url: str) -> AsyncIterator[Run]:
     yield Run(report, captured[0], time.perf_counter() - started)
 
 
+@pytest.fixture(scope="module")
+async def full_gold(db_url: str) -> GoldSet:
+    conn = await asyncpg.connect(to_libpq_url(db_url))
+    try:
+        return await build_gold_set(
+            conn, shared_embedder().model_name, GOLD_PATIENTS, TEMPLATE_TODAY
+        )
+    finally:
+        await conn.close()
+
+
+def _shown(r: QuestionResult) -> str:
+    """A failing question for a message: its text for dev, its phrasing id for held-out."""
+    question = r.question if r.half == "dev" else f"<{r.phrasing}>"
+    return f"{r.qid} [{r.kind}] {question!r} → {r.answer[:120]!r} {r.problems}"
+
+
 # -- the gold set -------------------------------------------------------------------------------
 
 
-async def test_subset_covers_every_intent_and_kind_of_question(run: Run) -> None:
-    gold = run.gold
-    assert len(gold.questions) >= 40
-    assert len({q.patient_id for q in gold.questions}) >= 4
-    assert {q.intent for q in gold.questions} >= set(INTENTS)
-    shares = gold.shares()
-    for kind in ("paraphrase", "unanswerable", "follow_up"):
-        assert shares[kind] >= 0.20, (kind, shares)
-    assert {q.time for q in gold.questions} >= {
-        "ultimo",
-        "mas_reciente",
-        "proxima",
-        "anio",
-        "antes",
-    }
+async def test_subset_covers_every_category_and_both_halves(run: Run) -> None:
+    scored = [q for q in run.gold.questions if q.scored]
+    assert len(run.gold.questions) <= SAMPLE
+    assert len(scored) >= 150
+    assert len({q.patient_id for q in scored}) >= 6
+    for half in HALVES:
+        asked = {q.category for q in scored if q.half == half}
+        assert asked == set(CATEGORIES), (half, set(CATEGORIES) - asked)
+        assert any(q.robust for q in scored if q.half == half), half
+    for category, per_half in run.report.per_category.items():
+        if category != OVERALL:
+            assert set(per_half) == {*HALVES, "all"}, category
 
 
-async def test_full_gold_set_meets_the_issue_minimums(db_url: str) -> None:
-    conn = await asyncpg.connect(to_libpq_url(db_url))
-    try:
-        gold = await build_gold_set(conn, shared_embedder().model_name, 12, TEMPLATE_TODAY)
-    finally:
-        await conn.close()
-    assert len(gold.questions) >= 120
-    assert len(gold.patients) >= 12
-    assert {q.intent for q in gold.questions} >= set(INTENTS)
-    for kind, share in gold.shares().items():
-        assert share >= 0.20, (kind, gold.shares())
+async def test_full_gold_set_asks_every_kind_and_phrasing(full_gold: GoldSet) -> None:
+    """Every kind at least 8 times per half; every phrasing asked of some patient (a few
+    out-of-record ones may be skipped when a record mentions their topic)."""
+    scored = [q for q in full_gold.questions if q.scored]
+    per = Counter((q.kind, q.half) for q in scored)
+    for kind in KINDS:
+        for half in HALVES:
+            assert per[(kind.name, half)] >= MIN_PER_HALF, (kind.name, half, per[(kind.name, half)])
+    asked = {q.phrasing for q in scored}
+    for half in HALVES:
+        for name, phrasings in ph.load(half).items():
+            missing = [p.pid for p in phrasings if p.pid not in asked]
+            if name.startswith("oor_"):
+                assert len(missing) <= len(phrasings) // 2, missing
+            else:
+                assert not missing, missing
+    texts = {half: {q.text for q in scored if q.half == half} for half in HALVES}
+    shared = len(texts["dev"] & texts["heldout"])  # a count: no held-out text printed
+    assert shared == 0
 
 
-async def test_expectations_are_grounded_in_the_relevant_chunks(run: Run, db_url: str) -> None:
-    """Every expected fact is stated by a chunk of its group, and every group is the patient's:
-    the gold set is computed from the record, not written by hand."""
-    chunk_ids = {c for q in run.gold.questions for g in q.relevant for c in g}
+async def test_truth_is_computed_and_grounded_in_the_record(
+    full_gold: GoldSet, db_url: str
+) -> None:
+    """Every expected fact is stated by a chunk of its group, every group is the patient's, and
+    where the record has the data the truth says so: computed from the record, not by hand."""
+    questions = full_gold.questions
+    chunk_ids = {c for q in questions for g in q.relevant for c in g}
     conn = await asyncpg.connect(to_libpq_url(db_url))
     try:
         rows = await conn.fetch(
@@ -92,22 +171,63 @@ async def test_expectations_are_grounded_in_the_relevant_chunks(run: Run, db_url
             "WHERE chunk_id = ANY($1::bigint[])",
             list(chunk_ids),
         )
+        with_visits = {
+            r["patient_id"]
+            for r in await conn.fetch(
+                "SELECT DISTINCT patient_id FROM smart_health.medical_records "
+                "WHERE registration_datetime <= $1",
+                full_gold.now,
+            )
+        }
     finally:
         await conn.close()
     chunks = {r["chunk_id"]: r for r in rows}
-    for q in run.gold.questions:
-        assert q.answerable == bool(q.facts) == bool(q.relevant), q.qid
+    for q in questions:
+        assert q.facts, q.qid
         assert len(q.facts) == len(q.relevant), q.qid
+        if q.evidence == metrics.REQUIRED:
+            assert any(q.relevant), q.qid
+        if q.evidence == metrics.NONE:
+            assert not any(q.relevant), q.qid
         for fact, group in zip(q.facts, q.relevant, strict=True):
-            assert group, (q.qid, fact)
+            if not group:
+                continue
             assert all(chunks[c]["patient_id"] == q.patient_id for c in group), q.qid
-            if fact.label.endswith(" años"):
-                continue  # an age is derived from the birth date the chunk states
+            if fact.derived:
+                continue  # an age, a count: computed from what the chunks state
             text = fold(" ".join(chunks[c]["content"] for c in group))
-            assert any(metrics.contains_form(text, form) for form in fact.forms), (q.qid, fact)
+            assert any(metrics.contains_form(text, f) for f in fact.forms), (q.qid, fact)
+    for q in questions:
+        if q.patient_id in with_visits and q.kind in ("vital_bp", "dx_list", "doc_last"):
+            assert q.evidence == metrics.REQUIRED, q.qid
+        if q.patient_id not in with_visits and q.kind in ("vital_bp", "dx_list", "doc_last"):
+            assert q.evidence == metrics.NONE, q.qid
 
 
-# -- the metrics --------------------------------------------------------------------------------
+# -- the truths' helpers and the metrics --------------------------------------------------------
+
+
+def test_drug_names_salts_classes_and_numbers() -> None:
+    assert base_name("losartán potásico") == "losartán"
+    assert base_name("warfarina sódica") == "warfarina"
+    assert base_name("dipirona (metamizol sódico)") == "dipirona"
+    assert base_name("sulfato ferroso") == "sulfato ferroso"
+    assert spoken_name("acetaminofén + codeína") == "acetaminofén con codeína"
+    assert {"losartán", "losartán potásico"} <= set(drug_forms("losartán potásico"))
+    assert "metamizol" in drug_forms("dipirona (metamizol sódico)")
+    assert "amoxicilina y ácido clavulánico" in drug_forms("amoxicilina + ácido clavulánico")
+    cat = catalog()
+    assert cat.classes_of("J01DB01", "cefalexina") == {"cefalosporinas"}
+    assert cat.classes_of("S02AA15", "ciprofloxacino") == {"quinolonas"}
+    assert cat.classes_of("M02AA15", "diclofenaco dietilamina") == {"aine"}
+    assert cat.classes_of("N02AJ06", "acetaminofén + codeína") == {"opioides"}
+    assert cat.classes_of("J01CR02", "amoxicilina + ácido clavulánico") == {"penicilinas"}
+    assert cat.classes_of("N02BE01", "acetaminofén") == set()
+    assert cat.classes_of("B01AC06", "ácido acetilsalicílico") == set()
+    assert set(number_forms(Decimal("36.5"))) == {"36.5", "36,5"}
+    assert {"72", "72.0", "72,0"} <= set(number_forms(Decimal("72.0")))
+    assert months_before(dt.date(2026, 6, 15), 6) == dt.date(2025, 12, 15)
+    assert months_before(dt.date(2026, 8, 31), 6) == dt.date(2026, 2, 28)
 
 
 def test_fact_forms_match_whole_tokens_case_and_accent_folded() -> None:
@@ -117,6 +237,12 @@ def test_fact_forms_match_whole_tokens_case_and_accent_folded() -> None:
     )
     assert found == ["a", "b"] and missing == ["c", "d"]
     assert dmy(dt.date(2024, 3, 5)) == ("05/03/2024", "2024-03-05")
+    folded = fold("¿Sí? Tiene alergia a la penicilina [1].")
+    assert metrics.contains_form(folded, "^si")
+    assert not metrics.contains_form(fold("Sin alergias registradas."), "^si")
+    assert not metrics.contains_form(fold("Tiene, sí, alergia"), "^si")
+    assert metrics.contains_form(fold("No encuentro alergias."), "^no")
+    assert not metrics.contains_form(fold("Nota: no tiene"), "^no")
 
 
 def test_citation_segments_and_support_rule() -> None:
@@ -145,18 +271,20 @@ def test_citation_segments_and_support_rule() -> None:
     assert not ok  # nothing checkable: the chunk type must be one the question asks for
 
 
-def test_abstention_recall_and_percentiles() -> None:
-    assert metrics.abstention_correct(False, "No encuentro alergias registradas.", 0)
-    assert not metrics.abstention_correct(False, "Alergia a penicilina [1].", 1)
-    assert not metrics.abstention_correct(False, "No sé.", 0)
-    assert metrics.abstention_correct(True, "Alergia a penicilina [1].", 1)
+def test_evidence_abstention_recall_and_percentiles() -> None:
+    assert metrics.evidence_ok(metrics.REQUIRED, 1) and not metrics.evidence_ok("required", 0)
+    assert metrics.evidence_ok(metrics.NONE, 0) and not metrics.evidence_ok("none", 2)
+    assert metrics.evidence_ok(metrics.ANY, 0) and metrics.evidence_ok("any", 3)
+    assert metrics.abstains("No encuentro información sobre tabaco en la historia.", 0)
+    assert not metrics.abstains("No encuentro información sobre tabaco.", 1)
+    assert not metrics.abstains("No fuma.", 0)
     assert metrics.retrieval_hit([[1, 2], [3]], [9, 2, 3]) == (True, [])
     assert metrics.retrieval_hit([[1], [3]], [9, 8, 7, 6, 5, 4, 2, 10, 1, 3]) == (
         False,
         [[1], [3]],
     )
     assert metrics.percentile([5, 1, 3, 2, 4], 50) == 3
-    assert metrics.percentile([float(i) for i in range(1, 101)], 95) == 95.0
+    assert metrics.percentile([float(i) for i in range(1, 101)], 90) == 90.0
     assert metrics.names_leaked("Paciente Ana Ruiz, CC 123", [("Ana Ruiz", "999")]) == ["Ana Ruiz"]
     assert metrics.names_leaked("dosis 1234 mg", [("Luis Paz", "123")]) == []
 
@@ -164,29 +292,38 @@ def test_abstention_recall_and_percentiles() -> None:
 # -- the run ------------------------------------------------------------------------------------
 
 
-async def test_report_renders_as_table_and_json(run: Run) -> None:
-    console = Console(record=True, width=120)
+async def test_report_renders_and_keeps_heldout_texts_out_of_the_json(run: Run) -> None:
+    console = Console(record=True, width=160)
     render_table(run.report, console)
-    assert "total" in console.export_text()
+    table = console.export_text()
+    assert "total" in table and "held-out" in table and "robustez" in table
     data = json.loads(json.dumps(report_json(run.report), ensure_ascii=False))
-    assert set(data["per_intent"]) >= set(INTENTS)
-    assert data["overall"]["questions"] == len(run.gold.questions)
-    assert run.seconds < 120, run.seconds  # ~5 s on an idle 2-core machine
+    assert set(data["per_category"]) >= {*CATEGORIES, ROBUSTNESS, OVERALL}
+    scored = sum(q.scored for q in run.gold.questions)
+    assert data["per_category"][OVERALL]["all"]["questions"] == scored
+    assert set(data["length"]) == {*HALVES, "all"}
+    for row in data["results"]:
+        assert {"half", "category", "kind", "answer", "facts_expected", "problems"} <= set(row)
+        redacted = row["question"] == f"<held-out phrasing {row['phrasing']}>"
+        assert redacted == (row["half"] == "heldout"), row["qid"]  # a bool: no text printed
+    shown = report_json(run.report, show_heldout=True)["results"]
+    texts = {q.qid: q.text for q in run.gold.questions}
+    all_shown = all(r["question"] == texts[r["qid"]] for r in shown)
+    assert all_shown
+    assert run.seconds < 120, run.seconds  # about 20 s on an idle 2-core machine
 
 
-async def test_subset_meets_the_targets(run: Run) -> None:
+async def test_subset_leaks_nothing_and_keeps_the_floors(run: Run) -> None:
     report = run.report
-    overall = report.overall
-    failing = [r for r in report.results if r.problems]
-    detail = "\n".join(
-        f"  {r.qid} [{r.intent}] {r.question!r} → {r.answer[:140]!r}\n      {r.problems}"
-        for r in failing[:25]
-    )
-    summary = (
-        f"recall@8={overall.recall_at_8} fact_recall={overall.fact_recall} "
-        f"citation_precision={overall.citation_precision} "
-        f"abstention_accuracy={overall.abstention_accuracy} leakage={overall.leakage}; "
-        f"missed {report.missed_targets}; {len(failing)} question(s) with problems:\n{detail}"
-    )
-    assert overall.leakage == 0, summary
-    assert report.missed_targets == [], summary
+    accuracy = {name: m["all"].accuracy for name, m in report.per_category.items()}
+    failing = [r for r in report.results if r.scored and not r.correct]
+    detail = "\n".join(_shown(r) for r in failing if r.half == "dev")
+    summary = f"accuracy per category {accuracy}\nfailing dev questions:\n{detail}"
+    assert report.per_category[OVERALL]["all"].leakage == 0, summary
+    assert set(FLOORS) == {*CATEGORIES, ROBUSTNESS, OVERALL}
+    below = {
+        name: (accuracy.get(name), floor)
+        for name, floor in FLOORS.items()
+        if (accuracy.get(name) or 0.0) < floor
+    }
+    assert not below, f"below the floor: {below}\n{summary}"

@@ -1,26 +1,26 @@
 """Metric definitions of `smarthealth eval` (pure functions, no database).
 
-Every metric is reported per intent (the gold question's intent; questions about things a
-record can never contain form the `out_of_scope` group) and overall.
+The primary figure is per-question **correctness**, reported per category (`kinds.CATEGORIES`,
+plus `robustness`) and per half of the phrasings (dev / heldout). A question is correct when
+- every expected fact is in the answer (a fact has accepted surface forms, compared case- and
+  accent-folded with no letter or digit glued to either end; a form starting with "^" must open
+  the answer, so yes/no answers start with "Sí" / "No"),
+- no forbidden fact is in it (after "¿y la dosis?", another drug of the same visit),
+- the evidence rule holds: `required` → at least one source cited; `none` → nothing cited (then
+  the answer says "No …" / "No encuentro …", which its expected facts check); `any` → either,
+- every citation is supported (below), there is no cross-patient leakage and no error.
+Only scored questions count (the first turn of a two-turn kind sets the subject up and is
+reported, not scored).
 
 recall@8
-    Over answerable questions that have relevant chunks. A question's relevant chunks come in
-    *groups*: one group per expected fact, holding the chunks that state that fact as the
-    question asks for it (e.g. the prescription chunk of each drug of the latest prescribing
-    visit; the vitals chunk of the latest measurement; the demographics chunk). Groups are small
-    (usually one chunk each, one to four groups per question). A question is a hit when **every**
-    group has at least one chunk among the top 8 retrieval candidates (strict: a question whose
-    answer needs three drugs misses when one of them is not retrieved). The candidates are
-    `smarthealth.rag.retrieval.retrieve(…, k=8)` with exactly the analysis, search text and time
-    bound the pipeline derives for the turn (follow-ups included); the pipeline itself retrieves
-    12 (16 for a summary), whose first 8 are the same ranking.
+    Over questions that must cite and have relevant chunks. A question's relevant chunks come in
+    *groups*, one per expected fact (the chunks stating it; leading "Sí"/"No" and counts have
+    none). A question is a hit when **every** non-empty group has a chunk among the top 8
+    retrieval candidates the pipeline ranks for the turn (replayed, see `runner`).
 
 answer fact recall
-    Over answerable questions with expected facts: the share of the question's expected facts
-    found in the answer text, averaged over questions (macro). A fact has one or more accepted
-    surface forms (e.g. "15/06/2026" or "2026-06-15"); it is found when one form occurs in the
-    case- and accent-folded answer with no letter or digit directly before or after it.
-    An abstention on an answerable question scores 0.
+    Over questions with expected facts: the share of the question's facts found in the answer,
+    averaged over questions (macro).
 
 citation precision
     Over every citation `[n]` written in the answers (micro average). The *segment* of a
@@ -32,23 +32,28 @@ citation precision
     - the segment has checkable tokens and every one of them occurs in the chunk's content
       (dates compared as ISO dates, numbers as numbers; an age "N años" is also accepted when
       it is the age, on the evaluation day, of the birth date the chunk states), or
-    - the segment has no checkable token and the chunk's type is one the question asks for.
+    - the segment has no checkable token and the chunk's type is one the kind asks for.
     A citation number with no matching source is unsupported.
 
 abstention accuracy
-    Over all questions: (answered when answerable + abstained when unanswerable) / total.
-    "Abstained" means the answer cites nothing; an abstention on an unanswerable question
-    counts as correct only when its text starts with "No encuentro".
+    Over questions whose evidence rule is `required` or `none`: answered with sources when the
+    record holds the answer, nothing cited when it does not (`evidence_ok`).
+
+out-of-record abstention
+    Over `out_of_record` questions: "No encuentro …" with no source cited.
 
 cross-patient leakage
     A count (target 0): retrieved (top 8 of the replay) or cited chunks whose patient is not
     the asked patient, plus answers containing another evaluated patient's full name or
     document number.
 
+answer length
+    Characters of the answer text (citations included), median and 90th percentile by nearest
+    rank, over scored questions of kinds that do not ask for a list (`Kind.list_answer`).
+
 latency
     Wall time of `QuestionPipeline.run` for the question, from the call to the `complete`
-    event (status events, retrieval, generation, audit and chat-turn writes included);
-    p50 and p95 by nearest rank.
+    event; p50 and p95 by nearest rank.
 """
 
 from __future__ import annotations
@@ -62,15 +67,19 @@ from dataclasses import dataclass, field
 from smarthealth.rag.text import fold
 
 RECALL_K = 8
-ABSTENTION_PREFIX = "no encuentro"
+ABSTENTION = "no encuentro"
+REQUIRED, NONE, ANY = "required", "none", "any"
 
+# The issue's acceptance, checked on the held-out half (on dev when only dev was run).
 TARGETS: dict[str, float] = {
-    "recall_at_8": 0.95,
-    "fact_recall": 0.90,
-    "abstention_accuracy": 0.90,
-    "citation_precision": 0.95,
+    "heldout_accuracy": 0.95,  # overall
+    "category_accuracy": 0.90,  # every category, robustness included
+    "out_of_record_abstention": 0.95,
 }
+MAX_DEV_HELDOUT_GAP = 0.03
 MAX_LEAKAGE = 0
+MAX_MEDIAN_LENGTH = 200
+MAX_P90_LENGTH = 450
 
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _DMY = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
@@ -88,7 +97,16 @@ _BIRTH = re.compile(r"nacid[oa] el (\d{4}-\d{2}-\d{2})")
 
 
 def contains_form(folded_text: str, form: str) -> bool:
-    """`form` (folded) occurs in `folded_text` with no letter or digit glued to either end."""
+    """`form` (folded) occurs in `folded_text` with no letter or digit glued to either end; a
+    form "^x" must open the text (leading punctuation such as "¿¡*" ignored)."""
+    if form.startswith("^"):
+        needle = fold(form[1:])
+        opening = folded_text.lstrip(" \t\n¿¡*_-\"'«(")
+        return (
+            bool(needle)
+            and opening.startswith(needle)
+            and not (len(opening) > len(needle) and opening[len(needle)].isalnum())
+        )
     needle = fold(form)
     if not needle:
         return False
@@ -230,10 +248,18 @@ def citation_supported(
 # -- abstention, leakage, latency ---------------------------------------------------------------
 
 
-def abstention_correct(answerable: bool, answer: str, cited: int) -> bool:
-    if answerable:
+def evidence_ok(evidence: str, cited: int) -> bool:
+    """The evidence rule of a question (see the module docstring)."""
+    if evidence == REQUIRED:
         return cited > 0
-    return cited == 0 and fold(answer).startswith(ABSTENTION_PREFIX)
+    if evidence == NONE:
+        return cited == 0
+    return True
+
+
+def abstains(answer: str, cited: int) -> bool:
+    """An out-of-record abstention: "No encuentro …" and no source."""
+    return cited == 0 and ABSTENTION in fold(answer)
 
 
 def names_leaked(answer: str, others: Iterable[tuple[str, str]]) -> list[str]:
@@ -259,16 +285,3 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 def ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
-
-
-def meets_targets(metrics: dict[str, float | int | None]) -> list[str]:
-    """Names of the targets missed (a metric with no data counts as missed)."""
-    missed = []
-    for name, target in TARGETS.items():
-        value = metrics.get(name)
-        if value is None or float(value) < target:
-            missed.append(name)
-    leakage = metrics.get("leakage")
-    if leakage is None or int(leakage) > MAX_LEAKAGE:
-        missed.append("leakage")
-    return missed

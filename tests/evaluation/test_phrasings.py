@@ -1,0 +1,123 @@
+"""The phrasing files of the gold set: well formed, big enough, and two halves that share nothing.
+
+These tests print counts and phrasing ids, never a held-out phrasing (whoever tunes the engine
+reads CI output)."""
+
+from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
+from importlib import resources
+from pathlib import Path
+
+from smarthealth.evaluation import phrasings as ph
+from smarthealth.evaluation.kinds import CATEGORIES, HALVES, KINDS, ROBUST_TAGS
+from smarthealth.rag.text import fold
+
+MIN_PHRASINGS_PER_HALF = 8
+
+
+def _folded(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9{}_° ]+", " ", fold(text)).split())
+
+
+def test_every_kind_has_well_formed_phrasings_in_both_halves() -> None:
+    for half in HALVES:
+        assert ph.problems(half) == [], half
+        kinds = ph.load(half)
+        assert set(kinds) == {k.name for k in KINDS}, half
+        for kind in KINDS:
+            assert len(kinds[kind.name]) >= MIN_PHRASINGS_PER_HALF, (half, kind.name)
+
+
+def test_no_phrasing_is_in_both_halves_even_folded() -> None:
+    """Accents, case and punctuation do not make two phrasings different (the engine folds
+    them away): a held-out phrasing never equals a development one."""
+
+    def scored(half: str) -> dict[str, str]:
+        return {_folded(p.scored): p.pid for phrasings in ph.load(half).values() for p in phrasings}
+
+    heldout = scored("heldout")
+    shared = sorted(heldout[s] for s in set(scored("dev")) & set(heldout))  # ids, not texts
+    assert shared == []
+
+
+def test_no_heldout_phrasing_is_part_of_a_dev_phrasing() -> None:
+    """An engine tuned on "¿Qué medicamentos toma?" would get "medicamentos toma" for free: no
+    held-out phrasing is a run of words of a development one."""
+    dev = [f" {_folded(p.scored)} " for ps in ph.load("dev").values() for p in ps]
+    inside = sorted(
+        p.pid
+        for ps in ph.load("heldout").values()
+        for p in ps
+        if any(f" {_folded(p.scored)} " in d for d in dev)
+    )
+    assert inside == []
+
+
+def test_no_heldout_phrasing_is_a_near_copy_of_a_dev_phrasing() -> None:
+    """A held-out phrasing is not a dev phrasing with one letter changed (a typo of a tuned
+    wording, or a tuned typo of it): folded similarity stays below 0.93."""
+    dev = [_folded(p.scored) for ps in ph.load("dev").values() for p in ps]
+    close = []
+    for phrasings in ph.load("heldout").values():
+        for p in phrasings:
+            text = _folded(p.scored)
+            for d in dev:
+                matcher = SequenceMatcher(None, text, d)
+                if matcher.quick_ratio() >= 0.93 and matcher.ratio() >= 0.93:
+                    close.append(p.pid)
+                    break
+    assert close == []
+
+
+def test_phrasings_of_a_kind_differ_after_folding() -> None:
+    for half in HALVES:
+        for name, phrasings in ph.load(half).items():
+            folded = [_folded(" || ".join(p.turns)) for p in phrasings]
+            duplicated = len(folded) - len(set(folded))  # a count: no text printed
+            assert duplicated == 0, (half, name)
+
+
+def test_halves_have_comparable_difficulty() -> None:
+    """Typos, missing accents, abbreviations and "el/la paciente" are spread over both halves."""
+    for kind in KINDS:
+        robust = {half: sum(p.robust for p in ph.load(half)[kind.name]) for half in HALVES}
+        assert min(robust.values()) >= 2, (kind.name, robust)
+        assert abs(robust["dev"] - robust["heldout"]) <= 2, (kind.name, robust)
+    for tag in ROBUST_TAGS:
+        counts = {
+            half: sum(tag in p.tags for ps in ph.load(half).values() for p in ps) for half in HALVES
+        }
+        assert min(counts.values()) >= 0.7 * max(counts.values()), (tag, counts)
+
+
+def test_kinds_cover_every_category() -> None:
+    assert {k.category for k in KINDS} == set(CATEGORIES)
+    for category in CATEGORIES:
+        kinds = [k for k in KINDS if k.category == category]
+        assert kinds, category
+
+
+def test_heldout_file_does_not_show_its_phrasings() -> None:
+    """Held-out entries are stored base64-encoded: a grep or a merge diff does not show them."""
+    text = resources.files("smarthealth.evaluation").joinpath(ph.FILES["heldout"]).read_text()
+    assert '"encoding": "base64"' in text
+    some = next(iter(ph.load("heldout").values()))[0].scored
+    shown = some in text  # a bool: the phrasing itself is never printed
+    assert not shown
+
+
+def test_phrasing_files_ship_with_the_package() -> None:
+    package = resources.files("smarthealth.evaluation")
+    for name in ph.FILES.values():
+        assert package.joinpath(name).is_file(), name
+    pyproject = Path(__file__).parents[2] / "pyproject.toml"
+    assert '"evaluation/*.json"' in pyproject.read_text("utf-8")  # package data of a wheel
+
+
+def test_render_fills_placeholders() -> None:
+    values = {"drug": "losartán", "pac": "la paciente", "o": "a"}
+    assert ph.render("¿Es alérgic{o} a {drug}, {pac}?", values) == (
+        "¿Es alérgica a losartán, la paciente?"
+    )
