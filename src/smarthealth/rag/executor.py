@@ -22,6 +22,7 @@ from smarthealth.rag.vocabulary import atc_by_ingredient, base_name, condition_l
 
 BOGOTA = dt.timezone(dt.timedelta(hours=-5), "America/Bogota")
 MAX_ROWS = 6
+MAX_LISTED = 15  # a list asked for over a window ("¿qué le formularon en 2024?")
 MAX_POINTS = 12
 UPCOMING = ("Scheduled", "Confirmed")
 Verdict = Literal["found", "yes", "no", "count", "empty"]
@@ -148,12 +149,9 @@ class _Run:
         window = self.plan.window
         previous = [r for r in self.all_rows if r.chunk_id in set(self.plan.rows)]
         days = [d for d in (r.day for r in previous) if d is not None]
-        if self.plan.follow_up and self.plan.operation != "first" and days and self._before():
+        if self.plan.before and days:
             window = (window or TimeWindow()).narrowed(min(days))
         return window
-
-    def _before(self) -> bool:
-        return "antes" in " ".join(self.plan.cues) or "anterior" in " ".join(self.plan.cues)
 
     def in_window(self, rows: Iterable[Row]) -> list[Row]:
         window = self.window()
@@ -268,8 +266,6 @@ def _medications(run: _Run) -> Execution:
         rows = [r for r in rows if r.facts.get("icd_code") in codes]
     latest = latest_per(rows, lambda r: r.facts.get("ingredient"))
     active = [r for r in latest if _end(r) >= run.today]
-    if plan.status == "active":
-        latest = active
     op = plan.operation
     if op == "count":
         if "veces" in " ".join(plan.cues) or plan.drugs:
@@ -286,7 +282,9 @@ def _medications(run: _Run) -> Execution:
         )
     if op == "attribute" and plan.attribute in ("doctor", "specialty"):
         return _found(plan, newest_first(rows)[:1])
-    if plan.window is not None or plan.drugs or plan.drug_classes or plan.conditions:
+    if plan.window is not None:
+        return _found(plan, latest[:MAX_LISTED])
+    if plan.drugs or plan.drug_classes or plan.conditions:
         return _found(plan, latest[:MAX_ROWS])
     if active:
         return _found(plan, active[:MAX_ROWS])

@@ -79,6 +79,7 @@ class QuestionPlan:
     topic: str | None = None  # what an out-of-record question is about, in Spanish
     follow_up: bool = False  # leans on the previous turn
     rows: tuple[int, ...] = ()  # chunk ids of the previous answer the question refers to
+    before: bool = False  # the rows before those of the previous answer ("¿y antes de eso?")
     source: str = "rules"  # rules | follow_up | exemplar | none
     margin: float = 1.0  # how clearly the planner chose (exemplar similarity margin)
     cues: tuple[str, ...] = field(default=(), compare=False)  # words that decided, for debugging
@@ -142,6 +143,7 @@ class QuestionPlan:
                 note_section=data.get("note_section"),
                 topic=data.get("topic"),
                 follow_up=bool(data.get("follow_up", False)),
+                before=bool(data.get("before", False)),
                 rows=tuple(data.get("rows", ())),
                 source=data.get("source", "rules"),
             )

@@ -31,6 +31,7 @@ from smarthealth.rag.vocabulary import (
     drug_names,
     lexicon,
     specialties,
+    split_joined,
 )
 
 # When two subjects have equally strong cues, the more specific one wins.
@@ -41,9 +42,9 @@ PRIORITY: tuple[str, ...] = (
     "diagnosis",
     "vital",
     "appointment",
-    "encounter",
     "doctor",
     "specialty",
+    "encounter",
     "demographics",
     "note",
 )
@@ -58,7 +59,12 @@ _ICD = re.compile(r"\b([a-z]\d{2}(?:\.\d{1,2})?)\b")
 _YES_NO_START = re.compile(
     r"^(?:y\s+)?(?:el|la)?\s*(?:paciente\s+)?(?:tiene|tuvo|ha|han|hay|es|esta|estuvo|toma|tomo|"
     r"usa|recibe|recibio|padece|sufre|sufrio|le|lo|la|fue|presenta|presento|cuenta|existe|"
-    r"se|registra|aparece|figura)\b"
+    r"se|registra|aparece|figura|hace|sigue|continua|hubo|alguna|algun|alguno|existe)\b"
+)
+# A question that opens with one of these asks what/which/when, not whether.
+_WH_START = re.compile(
+    r"^(?:y\s+)?(?:que|cual|cuales|cuando|cuanto|cuanta|cuantos|cuantas|como|donde|quien|"
+    r"quienes|desde|hace cuanto|por que|para que|con que)\b"
 )
 _REFERS = re.compile(r"^\W*y\b|\b(eso|esa|ese|esos|esas|ello|lo mismo|dicha|dicho)\b")
 _NUMBER_WORDS = {
@@ -67,6 +73,10 @@ _NUMBER_WORDS = {
     "veinticuatro": 24,
 }  # fmt: skip
 _UNITS = {
+    "trimestre": 90,
+    "trimestres": 90,
+    "semestre": 180,
+    "semestres": 180,
     "dia": 1,
     "dias": 1,
     "semana": 7,
@@ -78,11 +88,16 @@ _UNITS = {
 }
 _LAST_N = re.compile(
     r"\b(?:ultim[oa]s?|pasad[oa]s?)\s+(\d+|" + "|".join(_NUMBER_WORDS) + r")?\s*"
-    r"(dias?|semanas?|mes(?:es)?|anos?)\b"
+    r"(dias?|semanas?|mes(?:es)?|anos?|trimestres?|semestres?)\b"
 )
 _IN_N = re.compile(r"\ben\s+(?:los\s+|las\s+)?(\d+|" + "|".join(_NUMBER_WORDS) + r")\s+"
                    r"(dias|semanas|meses|anos)\b")  # fmt: skip
 _YEAR = re.compile(r"\b(?:en|del|de|durante|el ano|para)\s+(?:el\s+)?(?:ano\s+)?((?:19|20)\d{2})\b")
+_THIS_YEAR = re.compile(
+    r"\b(?:este ano|en lo que va del ano|en lo corrido del ano|(?:en )?el ano en curso|"
+    r"(?:del|en el) ano actual|durante el ano)\b"
+)
+_LAST_YEAR = re.compile(r"\b(?:el )?ano pasado\b")
 _SINCE_YEAR = re.compile(r"\bdesde\s+(?:el\s+)?(?:ano\s+)?((?:19|20)\d{2})\b")
 _BEFORE_YEAR = re.compile(r"\bantes\s+de(?:l)?\s+(?:ano\s+)?((?:19|20)\d{2})\b")
 
@@ -111,13 +126,13 @@ class _Reading:
     specialty: str | None = None
     refers: bool = False
     yes_no: bool = False
-    window_given: bool = False
+    window: TimeWindow | None = None
 
 
 def normalise(question: str) -> str:
     """Folded, with each unknown word replaced by the known word it stands for."""
     folded = fold(question).replace("sat o2", "sato2").replace("t °", "t°")
-    return " ".join(correct(t) for t in _TOKEN.findall(folded))
+    return " ".join(split_joined(correct(t)) for t in _TOKEN.findall(folded))
 
 
 def _same(a: str, b: str) -> bool:
@@ -174,9 +189,8 @@ def _find_names(
     return [(k, p) for k, p in found if not any(p < other for _, other in found)]
 
 
-def _read_entities(reading: _Reading) -> str:
+def _read_entities(reading: _Reading, text: str) -> str:
     """Conditions, drugs, drug classes and specialties; returns the text with them masked."""
-    text = reading.text
     tokens = text.split()
     for code in _ICD.findall(text):
         reading.conditions.append(code.upper())
@@ -249,7 +263,10 @@ def _read_lexicon(reading: _Reading, text: str) -> str:
     return text
 
 
-def _window(text: str, today: dt.date) -> TimeWindow | None:
+def _window(text: str, today: dt.date) -> tuple[TimeWindow, tuple[int, int]] | None:
+    """The time window a question names, and where it says it (its words are not read again:
+    "últimos" in "los últimos 6 meses" does not ask for the latest reading)."""
+
     def months_back(days: int) -> dt.date:
         if days % 365 == 0:
             years = days // 365
@@ -265,31 +282,36 @@ def _window(text: str, today: dt.date) -> TimeWindow | None:
         return today - dt.timedelta(days=days)
 
     for pattern in (_LAST_N, _IN_N):
-        match = pattern.search(text)
-        if match:
+        if match := pattern.search(text):
             raw = match.group(1)
             n = 1 if raw is None else int(raw) if raw.isdigit() else _NUMBER_WORDS[raw]
             unit = match.group(2)
-            days = n * _UNITS[unit]
-            return TimeWindow(months_back(days), today + dt.timedelta(days=1), _span_label(n, unit))
-    if "este ano" in text or "en lo que va del ano" in text:
-        return TimeWindow(dt.date(today.year, 1, 1), None, "este año")
-    if "ano pasado" in text:
-        return TimeWindow(dt.date(today.year - 1, 1, 1), dt.date(today.year, 1, 1), "el año pasado")
+            start = months_back(n * _UNITS[unit])
+            return TimeWindow(
+                start, today + dt.timedelta(days=1), _span_label(n, unit)
+            ), match.span()
+    if match := _THIS_YEAR.search(text):
+        return TimeWindow(dt.date(today.year, 1, 1), None, "este año"), match.span()
+    if match := _LAST_YEAR.search(text):
+        window = TimeWindow(
+            dt.date(today.year - 1, 1, 1), dt.date(today.year, 1, 1), "el año pasado"
+        )
+        return window, match.span()
     if match := _SINCE_YEAR.search(text):
         year = int(match.group(1))
-        return TimeWindow(dt.date(year, 1, 1), None, f"desde {year}")
+        return TimeWindow(dt.date(year, 1, 1), None, f"desde {year}"), match.span()
     if match := _BEFORE_YEAR.search(text):
         year = int(match.group(1))
-        return TimeWindow(None, dt.date(year, 1, 1), f"antes de {year}")
+        return TimeWindow(None, dt.date(year, 1, 1), f"antes de {year}"), match.span()
     if match := _YEAR.search(text):
         year = int(match.group(1))
-        return TimeWindow(dt.date(year, 1, 1), dt.date(year + 1, 1, 1), str(year))
+        return TimeWindow(dt.date(year, 1, 1), dt.date(year + 1, 1, 1), str(year)), match.span()
     return None
 
 
 _UNIT_NAMES = {"dia": ("día", "días"), "semana": ("semana", "semanas"), "mes": ("mes", "meses"),
-               "ano": ("año", "años")}  # fmt: skip
+               "ano": ("año", "años"), "trimestre": ("trimestre", "trimestres"),
+               "semestre": ("semestre", "semestres")}  # fmt: skip
 
 
 def _span_label(n: int, unit: str) -> str:
@@ -313,12 +335,28 @@ def _residual_condition_words(text: str) -> list[str]:
         and t not in QUALIFIERS
         and not t.startswith("_")
         and not t.isdigit()
+        and any(_same(t, w) for w in _condition_words().get(_key(t), ()))
     ]
 
 
-def read(question: str) -> _Reading:
+@functools.cache
+def _condition_words() -> dict[str, tuple[str, ...]]:
+    """The words of every catalog condition name, by key: a leftover word that is none of
+    them ("lista", "registros") names no condition."""
+    index: dict[str, set[str]] = {}
+    for _, name in condition_names():
+        for word in name:
+            index.setdefault(_key(word), set()).add(word)
+    return {k: tuple(v) for k, v in index.items()}
+
+
+def read(question: str, today: dt.date) -> _Reading:
     reading = _Reading(normalise(question))
-    text = _read_entities(reading)
+    text = reading.text
+    if found := _window(text, today):
+        reading.window, span = found
+        text = _mask(text, *span)
+    text = _read_entities(reading, text)
     text = _read_lexicon(reading, text)
     reading.condition_words = _residual_condition_words(text)
     reading.refers = reading.refers or bool(_REFERS.search(reading.text))
@@ -335,11 +373,14 @@ def _subject(reading: _Reading) -> str | None:
     return None
 
 
+_COUNTED_READINGS = re.compile(r"\b(veces|tomas|mediciones|registros|controles)\b")
+
+
 def _operation(reading: _Reading, subject: str) -> str:
     ops = reading.operations
-    if "count" in ops:
-        return "count"
-    if "series" in ops or (subject == "vital" and reading.window_given and "latest" not in ops):
+    if "count" in ops and (subject != "vital" or _COUNTED_READINGS.search(reading.text)):
+        return "count"  # "¿cuántos kilos pesa?" asks a value, "¿cuántas tomas…?" a count
+    if "series" in ops or (subject == "vital" and reading.window and "latest" not in ops):
         return "series"
     if "first" in ops:
         return "first"
@@ -374,9 +415,8 @@ _ATTRIBUTE_SUBJECTS = {"dose": "medication", "treatment": "medication", "reactio
 
 
 def plan_question(question: str, context: Context) -> QuestionPlan:
-    reading = read(question)
-    window = _window(reading.text, context.today)
-    reading.window_given = window is not None
+    reading = read(question, context.today)
+    window = reading.window
     subject = _subject(reading)
     cues = tuple(reading.cues)
     entities = bool(reading.drugs or reading.classes or reading.conditions)
@@ -387,6 +427,8 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
         return QuestionPlan("out_of_record", topic=reading.topics[0], cues=cues)
     if subject is None and reading.encounter_types:
         subject = "encounter"
+    if subject is None and set(reading.statuses) & {"Attended", "Cancelled", "NoShow"}:
+        subject = "appointment"  # "# inasistencias?"
     if subject is None:
         # named things decide the subject of a question without one: "¿Toma losartán?",
         # "¿Tiene diabetes?", "¿Es alérgico a los AINE?" (allergy words are strong cues)
@@ -403,7 +445,10 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
         # "¿Quién lo atendió?": the latest visit; "¿con qué especialista es la próxima?": the next
         subject = "appointment" if "next" in reading.operations else "encounter"
     is_follow_up = previous is not None and (
-        subject is None or reading.refers or (not entities and "before" in reading.operations)
+        subject is None
+        or reading.refers
+        or (not entities and "before" in reading.operations)
+        or (subject == "medication" and not entities and _names_a_condition(previous))
     )
     if is_follow_up and previous is not None:
         return _follow_up(reading, previous, context, subject, attribute, window, cues)
@@ -427,6 +472,8 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
             return QuestionPlan("unknown", source="none", cues=cues)
     if subject == "diagnosis" and (reading.drugs or reading.classes) and not reading.conditions:
         subject = "medication"
+    if subject == "note" and reading.conditions and reading.yes_no:
+        subject = "diagnosis"  # "¿Le han encontrado gonartrosis?" asks about a diagnosis
     plan = _build(reading, subject, attribute, window, cues, source)
     if source == "exemplar" and context.exemplar is not None:
         plan = replace(plan, margin=context.exemplar[1])
@@ -445,7 +492,18 @@ def _build(
         attribute = None
     if attribute in _ATTRIBUTE_SUBJECTS and subject not in ("medication", "allergy", "diagnosis"):
         attribute = None
+    if subject == "encounter" and reading.sections:
+        subject = "note"  # "el motivo / el plan de la última consulta" is in its note
     operation = _operation(reading, subject)
+    named = reading.drugs or reading.classes or reading.conditions or reading.condition_words
+    if (
+        named
+        and subject in ("medication", "allergy", "diagnosis")
+        and operation in ("list", "latest", "attribute")
+        and attribute not in ("dose", "doctor", "specialty")
+        and not _WH_START.search(reading.text)
+    ):
+        operation = "exists"  # "¿Sigue con metformina?", "dx de reflujo?": whether it is there
     if subject in ("vital", "demographics", "note") and operation == "list":
         operation = "latest"  # "¿IMC?", "¿saturando cuánto?": the latest reading
     if attribute == "date" and operation in ("list", "attribute"):
@@ -503,10 +561,19 @@ def _follow_up(
     cues: tuple[str, ...],
 ) -> QuestionPlan:
     """A question leaning on the previous turn: keep what it does not change."""
-    if subject is not None and subject != previous.subject and attribute is None:
-        plan = _build(reading, subject, None, window, cues, "rules")
-        return replace(plan, follow_up=True)
     rows = context.previous_rows
+    if subject is not None and subject != previous.subject and attribute is None:
+        plan = replace(_build(reading, subject, None, window, cues, "rules"), follow_up=True)
+        if _treats(plan, previous):
+            # "¿Tiene gota?" → "¿Qué tratamiento le dieron (para eso)?": for that condition
+            return replace(
+                plan,
+                operation="list",
+                conditions=previous.conditions,
+                condition_words=previous.condition_words,
+                rows=rows,
+            )
+        return plan
     base = replace(previous, follow_up=True, source="follow_up", rows=(), cues=cues)
     if window is not None:
         base = replace(base, window=window)
@@ -516,7 +583,7 @@ def _follow_up(
             if previous.operation in ("latest", "list", "attribute")
             else "latest"
         )
-        return replace(base, operation=op, rows=rows)  # the executor moves the window back
+        return replace(base, operation=op, rows=rows, before=True)
     if attribute == "treatment" or (attribute is None and "tratamiento" in " ".join(cues)):
         return replace(
             base,
@@ -545,3 +612,17 @@ def _follow_up(
     if subject is not None:
         return replace(_build(reading, subject, None, window, cues, "rules"), follow_up=True)
     return base
+
+
+def _names_a_condition(plan: QuestionPlan) -> bool:
+    return plan.subject == "diagnosis" and bool(plan.conditions or plan.condition_words)
+
+
+def _treats(plan: QuestionPlan, previous: QuestionPlan) -> bool:
+    """A question about medications right after one about a named condition, naming nothing
+    of its own, asks what treats that condition."""
+    return (
+        plan.subject == "medication"
+        and _names_a_condition(previous)
+        and not (plan.drugs or plan.drug_classes or plan.conditions or plan.window)
+    )

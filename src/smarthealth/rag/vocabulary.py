@@ -28,6 +28,8 @@ SALTS = frozenset(
     dipropionato furoato citrato fosfato besilato mesilato micronizada micronizado
     macrocristales disoproxil calcica calcico magnesico""".split()
 )
+# Names in common use that the catalog does not hold (international names of Colombian ones).
+DRUG_ALIASES = {"paracetamol": "acetaminofén", "aspirina": "ácido acetilsalicílico"}
 # Words of brand names that name no drug by themselves ("Dolex Forte", "… Adulto").
 BRAND_QUALIFIERS = frozenset(
     "adulto adultos pediatrico infantil forte plus retard compuesto gotas jarabe crema xr".split()
@@ -59,7 +61,8 @@ COMMON = frozenset(
     tambien tanto tenia tener tiene tienen toda todo todos tuvo un una uno unos usted va
     vez veces vino visto vista y ya ano anos paciente doctor doctora medico medica dado
     dieron mando sabe saber siente sintio esto tengo favor dime dame decir muestra mostrar
-    cual cuales hubo habia sido pesado venido vuelto tomado actual estado algunos""".split()
+    cual cuales hubo habia sido pesado venido vuelto tomado actual estado algunos tenido
+    tenia tener recibido presentado usado hecho puesto decidido dicho llevado seguido""".split()
 )
 
 
@@ -140,6 +143,7 @@ def drug_names() -> tuple[tuple[str, tuple[str, ...]], ...]:
         first = ingredient.split("+")[0]
         texts = [re.sub(r"\(.*?\)", " ", first), *re.findall(r"\((.*?)\)", first)]
         texts.append(row.commercial_name)
+        texts += [alias for alias, name in DRUG_ALIASES.items() if name == ingredient]
         for text in texts:
             kept = tuple(
                 w
@@ -256,35 +260,49 @@ def _sound(word: str) -> str:
     return re.sub(r"(.)\1", r"\1", w)
 
 
+# Words of time windows (read by the planner's patterns, not the lexicon): known, correctable.
+TIME_WORDS = "dia dias semana semanas mes meses ano anos ultimo ultimos ultima ultimas".split()
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     exact: frozenset[str]
     stems: tuple[str, ...]
     by_sound: dict[str, str]
-    choices: tuple[str, ...]
+    core: tuple[str, ...]  # the lexicon's words: preferred corrections, also for short words
+    choices: tuple[str, ...]  # every correction target, the lexicon's words first
 
 
 @functools.cache
 def vocabulary() -> Vocabulary:
-    exact: set[str] = set()
+    core: set[str] = set(TIME_WORDS)
     stems: set[str] = set()
-    tables = [p for p, _ in lexicon()] + [d.phrase for d, _ in drug_classes()]
-    for phrase in tables:
+    for phrase, _ in lexicon():
         for w in phrase.words:
-            (stems if w.endswith("*") else exact).add(w.rstrip("*"))
+            if w.endswith("*"):
+                stems.add(w[:-1])
+                if len(w) > 5:  # "proxim*" → "proxima", "proximo": typos are of whole words
+                    core.update(w[:-1] + ending for ending in ("a", "o", "as", "os"))
+            else:
+                core.add(w)
+    names: set[str] = set()
+    for drug_class, _ in drug_classes():
+        names.update(w.rstrip("*") for w in drug_class.phrase.words)
     for _, name in drug_names():
-        exact.update(name)
+        names.update(name)
     for _, name in condition_names():
-        exact.update(w for w in name if len(w) >= 4)
-    exact = {w for w in exact if not w.isdigit()}
+        names.update(w for w in name if len(w) >= 4)
+    core = {w for w in core if not w.isdigit()}
+    names = {w for w in names if not w.isdigit()} - core
     by_sound: dict[str, str] = {}
-    for w in sorted(exact | stems):
+    for w in [*sorted(core), *sorted(stems), *sorted(names)]:
         by_sound.setdefault(_sound(w), w)
     return Vocabulary(
-        frozenset(exact),
+        frozenset(core | names),
         tuple(sorted(stems, key=len, reverse=True)),
         by_sound,
-        tuple(sorted(exact)),
+        tuple(sorted(core)),
+        (*sorted(core), *sorted(names)),
     )
 
 
@@ -292,6 +310,7 @@ def _known(word: str, vocab: Vocabulary) -> bool:
     return (
         word in vocab.exact
         or word in COMMON
+        or word in QUALIFIERS
         or any(word.startswith(s) for s in vocab.stems if len(s) >= 3)
     )
 
@@ -308,8 +327,26 @@ def correct(word: str) -> str:
     for stem in vocab.stems:  # "diagnostio" → "diagnostic…"
         if len(stem) >= 6 and len(word) >= len(stem) and OSA.distance(word[: len(stem)], stem) <= 1:
             return stem + word[len(stem) :]
-    if len(word) < 6:
+    if len(word) == 5:  # "sagre" → "sangre": one edit, and only into the lexicon's words
+        best = process.extractOne(word, vocab.core, scorer=OSA.distance, score_cutoff=1)
+        return best[0] if best else word
+    if len(word) < 5:
         return word
     limit = 1 if len(word) < 9 else 2
+    # the first of the closest: the lexicon's words before drug and condition names
     best = process.extractOne(word, vocab.choices, scorer=OSA.distance, score_cutoff=limit)
     return best[0] if best else word
+
+
+@functools.lru_cache(maxsize=4096)
+def split_joined(word: str) -> str:
+    """Two known words typed without the space between them ("tenidoeste" → "tenido este"),
+    or `word` itself."""
+    vocab = vocabulary()
+    if len(word) < 7 or _known(word, vocab):
+        return word
+    for cut in range(2, len(word) - 1):
+        left, right = word[:cut], word[cut:]
+        if _known(left, vocab) and _known(right, vocab) and len(max(left, right, key=len)) > 3:
+            return f"{left} {right}"
+    return word

@@ -261,12 +261,15 @@ VITAL_FACTS = {
 
 
 def _vital_value(row: Row, kind: str) -> str:
+    """As the chunk's text writes it (the cited source must say the same)."""
     key, unit = VITAL_FACTS[kind]
     if kind == "bp":
         return f"{row.facts['systolic']}/{row.facts['diastolic']} mmHg"
     value = row.facts[key]
-    if isinstance(value, float) and value.is_integer() and kind != "temp":
-        value = int(value)
+    if kind == "bmi":
+        return f"{float(value):.1f}"
+    if isinstance(value, float):
+        value = f"{value:.1f}".rstrip("0").rstrip(".")
     return f"{value} {unit}".strip()
 
 
@@ -295,7 +298,10 @@ def _vital(w: _Writer) -> str:
         trend = ""
         if len(rows) >= 2:
             start, end = rows[0], rows[-1]
-            trend = f" De {values(start)} ({_d(start.day)}) a {values(end)} ({_d(end.day)})."
+            trend = (
+                f" De {values(start)} ({_d(start.day)}){w.cite(start)} a {values(end)} "
+                f"({_d(end.day)}){w.cite(end)}."
+            )
         span = w.window() or " en las últimas tomas"
         return f"{label.capitalize()}{span}, {len(rows)} toma(s):{trend} {listed}."
     which = "última"
