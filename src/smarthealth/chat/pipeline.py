@@ -28,9 +28,16 @@ from smarthealth.chat.sessions import finish_turn, read_conversation, store_turn
 from smarthealth.clinical.patients import find_patient
 from smarthealth.db.session import Database
 from smarthealth.errors import AppError, is_database_unavailable
+from smarthealth.models.clinical import Patient
 from smarthealth.rag.confidence import confidence
 from smarthealth.rag.embeddings import Embedder
-from smarthealth.rag.engines.base import AnswerContext, AnswerEngine, DraftAnswer, SourceFact
+from smarthealth.rag.engines.base import (
+    AnswerContext,
+    AnswerEngine,
+    DraftAnswer,
+    PatientIdentity,
+    SourceFact,
+)
 from smarthealth.rag.executor import BOGOTA, Execution, Row, execute, executes, load_rows
 from smarthealth.rag.exemplars import ExemplarIndex
 from smarthealth.rag.plan import QuestionPlan
@@ -114,6 +121,22 @@ def _source_json(s: SourceFact, c: Candidate) -> dict[str, Any]:
         "relevance_score": round(min(c.fused / PERFECT_FUSED, 1.0), 2),
         "scores": dict(c.scores),
     }
+
+
+def _identity(patient: Patient) -> PatientIdentity:
+    """Who the patient is, for the answer engine to keep from an external model."""
+    names = (patient.first_name, patient.middle_name, patient.first_surname, patient.second_surname)
+    return PatientIdentity(
+        full_name=patient.full_name,
+        names=tuple(n for n in names if n),
+        document_number=patient.document_number,
+        birth_date=patient.birth_date,
+        sex=patient.gender,
+        phone=patient.phone,
+        email=patient.email,
+        address=patient.address,
+        city=patient.city,
+    )
 
 
 def bogota_now() -> dt.datetime:
@@ -324,6 +347,7 @@ class QuestionPipeline:
             history=chat.history,
             plan=plan,
             execution=execution,
+            patient=_identity(patient),
         )
         draft: DraftAnswer | None = None
         async for item in self.engine.generate(context):
