@@ -1,5 +1,6 @@
-"""The minimum necessary reaches an external LLM: a real patient of the seeded test database,
-the real pipeline over REST, and the fake OpenAI-compatible server recording every request.
+"""The minimum necessary reaches an external LLM, and what it says is checked: a real patient of
+the seeded test database, the real pipeline over REST, and the fake OpenAI-compatible server
+recording every request.
 """
 
 from __future__ import annotations
@@ -284,3 +285,39 @@ async def test_questions_over_rest_send_no_identifiers(
         assert patient.leaks(text) == []
     # earlier answers went back as history, scrubbed
     assert any("[paciente]" in text and "<conversacion_previa>" in text for text in sent)
+
+
+# -- claims checked --------------------------------------------------------------------------------
+
+
+async def test_invented_drug_over_rest_gives_the_extractive_answer(
+    api: Api, patient: Patient, fake: FakeOpenAI
+) -> None:
+    fake.reset(reply="El paciente toma warfarina 5 mg al día [1].")
+    body = await api.ask(patient, "¿Qué medicamentos tiene prescritos?")
+    assert body["answer"]["model_used"] == "extractive-v2 (fallback: openai unsupported)"
+    assert "warfarina" not in body["answer"]["text"].lower()
+    assert body["sources"]  # the extractive answer cites the prescriptions
+    assert body["metadata"]["answer_check"] == {"invalid_citations": 0, "removed_sentences": 1}
+
+
+async def test_supported_answer_over_rest_is_kept(
+    api: Api, patient: Patient, fake: FakeOpenAI
+) -> None:
+    """A sentence written from the first prescription's own words passes as the model wrote
+    it (dates as dd/mm/yyyy against the chunk's ISO date)."""
+    fake.reset(reply="Respuesta de prueba [1].")
+    first = await api.ask(patient, "¿Qué medicamentos tiene prescritos?")
+    chunk_id = first["sources"][0]["chunk_id"]
+    [row] = [c for c in patient.chunks if c["chunk_id"] == chunk_id]
+    facts = json.loads(row["facts"])
+    start = dt.date.fromisoformat(facts["start"])
+    reply = (
+        f"La paciente toma {facts['ingredient']} {facts['strength']}, formulada el "
+        f"{start:%d/%m/%Y} [1]."
+    )
+    fake.reset(reply=reply)
+    body = await api.ask(patient, "¿Qué medicamentos tiene prescritos?")
+    assert body["answer"]["model_used"] == "openai:gpt-test"
+    assert body["answer"]["text"] == reply
+    assert body["metadata"]["answer_check"] == {"invalid_citations": 0, "removed_sentences": 0}

@@ -385,6 +385,11 @@ class QuestionPipeline:
                 "context_tokens": sum(len(s.content.split()) for s in sources) * 4 // 3,
                 "retrieval": legs,
                 "plan": {**plan.to_json(), "rows": [s.chunk_id for s in cited]},
+                # what checking an LLM's answer against its sources removed
+                "answer_check": {
+                    "invalid_citations": draft.invalid_citations,
+                    "removed_sentences": draft.removed_sentences,
+                },
             },
         }
         outcome = "answered" if cited else "abstained"

@@ -77,6 +77,7 @@ class DraftAnswer:
     model_used: str
     invalid_citations: int = 0  # citations removed because they pointed outside the sources
     fallback_reason: str | None = None  # set when another engine's answer replaced this one
+    removed_sentences: int = 0  # an LLM's sentences removed because their sources do not say it
 
 
 class AnswerEngine(Protocol):

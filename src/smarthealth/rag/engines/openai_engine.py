@@ -6,10 +6,11 @@ sees the minimum necessary (`redaction.py`): "la paciente" with sex and age, doc
 specialty, no name, document, birth date or contact; questions about who the patient is are
 answered by the fallback engine without calling the model.
 
-Tokens are forwarded as they arrive; the final `DraftAnswer` carries the text with citations
-outside the sources removed. Any failure (timeout, HTTP error, refused connection, broken
-stream) hands the question to the fallback engine, whose answer then replaces whatever was
-streamed. Prompts and answers are never logged.
+Tokens are forwarded as they arrive; the final `DraftAnswer` carries the checked text
+(`claims.py`): sentences whose sources do not support them removed, citations outside the
+sources removed. Any failure (timeout, HTTP error, refused connection, broken stream) or an
+answer left without support hands the question to the fallback engine, whose answer then
+replaces whatever was streamed. Prompts and answers are never logged.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from smarthealth.config import Settings
 from smarthealth.rag.engines.base import AnswerContext, AnswerEngine, DraftAnswer, SourceFact
-from smarthealth.rag.engines.claims import CITATION
+from smarthealth.rag.engines.claims import (
+    CITATION,
+    ClaimCheck,
+    check_claims,
+)
 from smarthealth.rag.engines.claims import CheckedCitations as CheckedCitations  # re-exported
 from smarthealth.rag.engines.claims import check_citations as check_citations  # re-exported
 from smarthealth.rag.engines.redaction import ModelView, asks_for_identifier, model_view
@@ -203,6 +208,7 @@ class OpenAIEngine:
         parts: list[str] = []
         answer: DraftAnswer | None = None
         failure: Exception | None = None
+        checked: ClaimCheck | None = None
         stream = None
         # One deadline for connect + the whole stream. Each await on the model runs under
         # `asyncio.timeout_at(deadline)`; the `yield`s stay outside it, so a timeout can never
@@ -227,16 +233,19 @@ class OpenAIEngine:
                     if choice.index == 0 and choice.delta.content:
                         parts.append(choice.delta.content)
                         yield choice.delta.content
-            checked = check_citations("".join(parts), len(context.sources))
-            if not checked.text.strip():
+            raw = "".join(parts)
+            if not raw.strip():
                 raise EmptyAnswerError
-            answer = DraftAnswer(
-                text=checked.text,
-                cited=checked.cited,
-                abstained=not checked.cited or is_no_information(checked.text),
-                model_used=self.model_used,
-                invalid_citations=checked.invalid,
-            )
+            checked = check_claims(raw, context, view.sources, _preamble(context, view))
+            if checked.supported:
+                answer = DraftAnswer(
+                    text=checked.text,
+                    cited=checked.cited,
+                    abstained=not checked.cited or is_no_information(checked.text),
+                    model_used=self.model_used,
+                    invalid_citations=checked.invalid_citations,
+                    removed_sentences=len(checked.removed),
+                )
         except Exception as exc:
             failure = exc
         finally:
@@ -244,25 +253,40 @@ class OpenAIEngine:
                 with contextlib.suppress(Exception):
                     await stream.close()
 
+        if checked is not None and checked.removed:
+            # what was removed and why, never the text
+            log.warning(
+                "llm_claims_removed",
+                removed=len(checked.removed),
+                reasons=sorted(set(checked.removed)),
+                invalid_citations=checked.invalid_citations,
+                supported=checked.supported,
+            )
         if answer is not None:
             yield answer
             return
 
-        assert failure is not None
-        reason = _failure_reason(failure)
-        log.warning(
-            "llm_fallback",
-            error_type=type(failure).__name__,
-            reason=reason,
-            streamed_tokens=len(parts),
-        )
-        async for item in self._fallback_answer(context, reason, f"fallback: openai {reason}"):
+        if failure is None:
+            reason = "unsupported"  # nothing the model said is backed by its sources
+            log.warning("llm_fallback", reason=reason, streamed_tokens=len(parts))
+        else:
+            reason = _failure_reason(failure)
+            log.warning(
+                "llm_fallback",
+                error_type=type(failure).__name__,
+                reason=reason,
+                streamed_tokens=len(parts),
+            )
+        removed = len(checked.removed) if checked is not None else 0
+        label = f"fallback: openai {reason}"
+        async for item in self._fallback_answer(context, reason, label, removed):
             yield item
 
     async def _fallback_answer(
-        self, context: AnswerContext, reason: str, label: str
+        self, context: AnswerContext, reason: str, label: str, removed: int = 0
     ) -> AsyncGenerator[str | DraftAnswer, None]:
-        """The fallback engine's answer, its `model_used` saying why ("… (label)")."""
+        """The fallback engine's answer, its `model_used` saying why ("… (label)");
+        `removed`: the model's sentences the check removed before falling back."""
         draft: DraftAnswer | None = None
         async for item in self._fallback.generate(context):
             if isinstance(item, DraftAnswer):
@@ -275,4 +299,11 @@ class OpenAIEngine:
             draft,
             fallback_reason=reason,
             model_used=f"{draft.model_used} ({label})",
+            removed_sentences=removed,
         )
+
+
+def _preamble(context: AnswerContext, view: ModelView) -> str:
+    """What the server itself told the model: its numbers and dates need no source."""
+    finding = _finding(context) if context.execution is not None else ""
+    return f"{view.description}. {finding}"
