@@ -321,3 +321,11 @@ async def test_supported_answer_over_rest_is_kept(
     assert body["answer"]["model_used"] == "openai:gpt-test"
     assert body["answer"]["text"] == reply
     assert body["metadata"]["answer_check"] == {"invalid_citations": 0, "removed_sentences": 0}
+
+    # the same with an invented sentence after it: removed, and the confidence says so
+    fake.reset(reply=reply + " También toma warfarina 5 mg [1].")
+    partial = await api.ask(patient, "¿Qué medicamentos tiene prescritos?")
+    assert partial["answer"]["text"] == reply
+    assert partial["answer"]["model_used"] == "openai:gpt-test"
+    assert partial["metadata"]["answer_check"]["removed_sentences"] == 1
+    assert partial["answer"]["confidence"] <= body["answer"]["confidence"] - 0.14  # 0.99 → 0.85
