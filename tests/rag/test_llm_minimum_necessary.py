@@ -5,6 +5,7 @@ recording every request.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
@@ -16,8 +17,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from smarthealth.app import create_app
+from smarthealth.auth.tokens import issue_token
 from smarthealth.config import to_libpq_url
 from smarthealth.rag.engines.base import AnswerContext, PatientIdentity, PriorTurn, SourceFact
 from smarthealth.rag.engines.extractive import ExtractiveEngine
@@ -25,6 +28,7 @@ from smarthealth.rag.engines.openai_engine import OpenAIEngine
 from smarthealth.rag.text import fold
 from tests.conftest import bearer, insert_user, lifespan_client, make_settings
 from tests.fakes.openai_server import FakeOpenAI
+from tests.live_server import LiveServer
 
 BOGOTA = dt.timezone(dt.timedelta(hours=-5))
 KINDS = {
@@ -329,3 +333,47 @@ async def test_supported_answer_over_rest_is_kept(
     assert partial["answer"]["model_used"] == "openai:gpt-test"
     assert partial["metadata"]["answer_check"]["removed_sentences"] == 1
     assert partial["answer"]["confidence"] <= body["answer"]["confidence"] - 0.14  # 0.99 → 0.85
+
+
+# -- streaming: tokens as they come, the checked text in `complete` ----------------------------
+
+
+@pytest.fixture(scope="module")
+def live(db_url: str, password_hash: str, fake: FakeOpenAI) -> Iterator[tuple[LiveServer, str]]:
+    secret = "llm-ws-" + "k" * 40
+    settings = make_settings(
+        secret_key=secret, llm_provider="openai", llm_base_url=fake.base_url, llm_timeout=10.0
+    )
+    clinician = asyncio.run(insert_user(db_url, password_hash, "clinician"))
+    token = issue_token(clinician, "clinician", secret, 30).token
+    with LiveServer(create_app(settings, database_url=db_url)) as server:
+        yield server, token
+
+
+async def test_websocket_streams_the_model_and_completes_with_the_checked_answer(
+    live: tuple[LiveServer, str], patient: Patient, fake: FakeOpenAI
+) -> None:
+    """DESIGN 5.2: tokens go out as the model writes them; `complete.answer.text` is
+    authoritative and is the checked text (here the extractive fallback's)."""
+    server, token = live
+    reply = "El paciente toma warfarina 5 mg al día [1]."
+    fake.reset(reply=reply)
+    query = {
+        "type": "query",
+        "document_type_id": patient.row["document_type_id"],
+        "document_number": patient.row["document_number"],
+        "question": "¿Qué medicamentos tiene prescritos?",
+    }
+    async with connect(f"{server.ws}/ws/chat?token={token}") as ws:
+        await ws.send(json.dumps(query))
+        frames: list[dict[str, Any]] = []
+        while not frames or frames[-1]["type"] not in ("complete", "error"):
+            frames.append(json.loads(await asyncio.wait_for(ws.recv(), 20)))
+    streamed = "".join(f["token"] for f in frames if f["type"] == "token")
+    complete = frames[-1]
+    assert complete["type"] == "complete", complete
+    assert streamed.startswith(reply)  # streamed before it was checked
+    answer = complete["answer"]
+    assert answer["model_used"] == "extractive-v2 (fallback: openai unsupported)"
+    assert "warfarina" not in answer["text"].lower()
+    assert streamed.endswith(answer["text"])  # the fallback's tokens follow
