@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(default=0.1, ge=0.0, le=2.0)
     llm_max_tokens: int = Field(default=500, ge=1, le=32_000)
     llm_timeout: float = Field(default=30.0, gt=0)
+    # Send the patient's identifiers (name, document, birth date) and doctors' names to the LLM:
+    # only for a provider under a data-processing agreement. Off: the minimum necessary.
+    llm_send_identifiers: bool = False
 
     embedding_provider: Literal["local", "openai"] = "local"
     embedding_model: str | None = None

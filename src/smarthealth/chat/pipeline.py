@@ -29,9 +29,16 @@ from smarthealth.clinical.patients import find_patient
 from smarthealth.db.session import Database
 from smarthealth.errors import AppError, is_database_unavailable
 from smarthealth.inputs import storable
+from smarthealth.models.clinical import Patient
 from smarthealth.rag.confidence import confidence
 from smarthealth.rag.embeddings import Embedder
-from smarthealth.rag.engines.base import AnswerContext, AnswerEngine, DraftAnswer, SourceFact
+from smarthealth.rag.engines.base import (
+    AnswerContext,
+    AnswerEngine,
+    DraftAnswer,
+    PatientIdentity,
+    SourceFact,
+)
 from smarthealth.rag.executor import BOGOTA, Execution, Row, execute, executes, load_rows
 from smarthealth.rag.exemplars import ExemplarIndex
 from smarthealth.rag.plan import QuestionPlan
@@ -44,10 +51,8 @@ log = structlog.get_logger(__name__)
 TOP_K = 8
 UNSETTLED = ("none", "weak")  # plans the rules did not settle
 RATE_LOCK_SPACE = 7201  # advisory-lock key space of the per-user question count
-# how the turn of a disclosed question is left when it does not complete
-TURN_STATUS = {"cancelled": "cancelled"} | dict.fromkeys(
-    ("error", "database_unavailable"), "failed"
-)
+# how the turn of a disclosed question is left when it does not complete (else "failed")
+TURN_STATUS = {"cancelled": "cancelled"}
 NO_EXEMPLAR = ("unknown", 0.0)  # no labelled question is close enough: a weak cue is not enough
 QUERY_VECTOR_CACHE = 2048
 
@@ -115,6 +120,22 @@ def _source_json(s: SourceFact, c: Candidate) -> dict[str, Any]:
         "relevance_score": round(min(c.fused / PERFECT_FUSED, 1.0), 2),
         "scores": dict(c.scores),
     }
+
+
+def _identity(patient: Patient) -> PatientIdentity:
+    """Who the patient is, for the answer engine to keep from an external model."""
+    names = (patient.first_name, patient.middle_name, patient.first_surname, patient.second_surname)
+    return PatientIdentity(
+        full_name=patient.full_name,
+        names=tuple(n for n in names if n),
+        document_number=patient.document_number,
+        birth_date=patient.birth_date,
+        sex=patient.gender,
+        phone=patient.phone,
+        email=patient.email,
+        address=patient.address,
+        city=patient.city,
+    )
 
 
 def bogota_now() -> dt.datetime:
@@ -325,6 +346,7 @@ class QuestionPipeline:
             history=chat.history,
             plan=plan,
             execution=execution,
+            patient=_identity(patient),
         )
         draft: DraftAnswer | None = None
         async for item in self.engine.generate(context):
@@ -362,6 +384,11 @@ class QuestionPipeline:
                 "context_tokens": sum(len(s.content.split()) for s in sources) * 4 // 3,
                 "retrieval": legs,
                 "plan": {**plan.to_json(), "rows": [s.chunk_id for s in cited]},
+                # what checking an LLM's answer against its sources removed
+                "answer_check": {
+                    "invalid_citations": draft.invalid_citations,
+                    "removed_sentences": draft.removed_sentences,
+                },
             },
         }
         outcome = "answered" if cited else "abstained"

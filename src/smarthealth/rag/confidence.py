@@ -1,8 +1,8 @@
 """Answer confidence, computed from the evidence behind the cited sources.
 
     abstention:  0.10
-    otherwise:   0.20 + 0.35·intent_match + 0.25·agreement + 0.20·semantic − 0.15·invalid
-                 clamped to [0.05, 0.99]
+    otherwise:   0.20 + 0.35·intent_match + 0.25·agreement + 0.20·semantic
+                 − 0.15·invalid − 0.15·removed, clamped to [0.05, 0.99]
 
 - intent_match: share of cited chunks whose type is one the plan's subject reads (1 when the
   plan has no subject);
@@ -10,7 +10,9 @@
   intent), or selected by executing the plan over the structured record (exact: 1);
 - semantic: mean over cited chunks of (cosine − 0.75) / 0.15, clipped to [0, 1] (0.5 when no
   vector score is available, e.g. embeddings still being computed);
-- invalid: citations an LLM made to sources it was not given (each one removed and penalised).
+- invalid: citations an LLM made to sources it was not given (each one removed and penalised);
+- removed: an LLM's sentences its cited sources did not support (removed: the rest of its
+  answer is less to be trusted). Not counted when the fallback's answer replaced the LLM's.
 """
 
 from __future__ import annotations
@@ -43,4 +45,6 @@ def confidence(draft: DraftAnswer, sources: Sequence[SourceFact], plan: Question
     )
     value = 0.20 + 0.35 * intent_match + 0.25 * agreement + 0.20 * semantic
     value -= 0.15 * draft.invalid_citations
+    if draft.fallback_reason is None:
+        value -= 0.15 * draft.removed_sentences
     return round(min(max(value, 0.05), 0.99), 2)

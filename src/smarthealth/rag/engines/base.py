@@ -38,6 +38,22 @@ class PriorTurn:
 
 
 @dataclass(frozen=True)
+class PatientIdentity:
+    """Who the patient is. The server shows it; an external model is not sent it (see
+    `redaction.py`): it is what the prompt's sources and history are scrubbed of."""
+
+    full_name: str
+    names: tuple[str, ...]  # each part of the name: first, middle, surnames
+    document_number: str
+    birth_date: dt.date | None
+    sex: str | None  # F, M, O
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+    city: str | None = None
+
+
+@dataclass(frozen=True)
 class AnswerContext:
     """`sources` are the rows the plan's execution selected (or, for free-text questions,
     what retrieval found); `execution` is None for free-text questions."""
@@ -50,6 +66,7 @@ class AnswerContext:
     now: dt.datetime | None = None  # the moment "próxima" and "última" are relative to
     plan: QuestionPlan | None = None
     execution: Execution | None = None
+    patient: PatientIdentity | None = None  # None: only `patient_name` is known
 
 
 @dataclass(frozen=True)
@@ -60,6 +77,7 @@ class DraftAnswer:
     model_used: str
     invalid_citations: int = 0  # citations removed because they pointed outside the sources
     fallback_reason: str | None = None  # set when another engine's answer replaced this one
+    removed_sentences: int = 0  # an LLM's sentences removed because their sources do not say it
 
 
 class AnswerEngine(Protocol):
