@@ -500,7 +500,7 @@ def _build(
         named
         and subject in ("medication", "allergy", "diagnosis")
         and operation in ("list", "latest", "attribute")
-        and attribute not in ("dose", "doctor", "specialty")
+        and attribute not in ("dose", "doctor", "specialty", "date")
         and not _WH_START.search(reading.text)
     ):
         operation = "exists"  # "¿Sigue con metformina?", "dx de reflujo?": whether it is there

@@ -475,6 +475,8 @@ def _strip_prefix(content: str) -> str:
 
 
 def _note(w: _Writer) -> str:
+    if w.plan.attribute in ("doctor", "specialty"):  # "¿Quién firmó la última nota?"
+        return _who(w, w.ex.rows[0], f"La nota del {_d(w.ex.rows[0].day)} la escribió")
     return " ".join(
         f"El {_d(r.day)} ({r.facts.get('record_type', 'nota')}): "
         f"{_strip_prefix(r.content).rstrip('.')}{w.cite(r)}."
