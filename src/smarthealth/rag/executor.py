@@ -25,6 +25,7 @@ MAX_ROWS = 6
 MAX_LISTED = 15  # a list asked for over a window ("¿qué le formularon en 2024?")
 MAX_POINTS = 12
 UPCOMING = ("Scheduled", "Confirmed")
+UPCOMING_STATUS = "upcoming"  # a plan's status for "programadas", "pendientes"
 Verdict = Literal["found", "yes", "no", "count", "empty"]
 
 
@@ -408,18 +409,17 @@ def _appointments(run: _Run) -> Execution:
     past = newest_first(r for r in rows if r.moment < run.now)
     if plan.status is not None:
         past = [r for r in past if r.facts.get("status") == plan.status]
-        if plan.status in UPCOMING:
-            past = []
     op = plan.operation
     if op == "count":
-        chosen = past if plan.status else past + upcoming
+        chosen = (
+            upcoming if plan.status == UPCOMING_STATUS else past if plan.status else past + upcoming
+        )
         return Execution(plan, "count", tuple(chosen[:MAX_ROWS]), len(chosen))
     if op == "exists":
-        chosen = past if plan.status else upcoming
+        chosen = past if plan.status not in (None, UPCOMING_STATUS) else upcoming
         return Execution(plan, "yes", tuple(chosen[:MAX_ROWS])) if chosen else Execution(plan, "no")
-    if op == "next" or (
-        op in ("attribute", "list") and plan.status is None and upcoming and not run.window()
-    ):
+    coming_first = plan.status in (None, UPCOMING_STATUS) and upcoming and not run.window()
+    if op == "next" or (op in ("attribute", "list") and coming_first):
         return _found(plan, upcoming[: 1 if op != "list" else 3])
     if op == "first":
         return _found(plan, past[-1:])

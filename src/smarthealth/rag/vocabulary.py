@@ -46,7 +46,7 @@ QUALIFIERS = frozenset(
     cronicas importante importantes reciente recientes previo previos previas conocido
     conocidos medico medicos medica medicas tiene tienen todos todas cuales otros algun
     alguno alguna ninguno ninguna diferencial diferenciales vigente vigentes pendiente
-    pendientes paciente""".split()
+    pendientes paciente problema problemas""".split()
 )
 
 # Ordinary words that must never be "corrected" into a clinical one ("pasa" is not "pesa").

@@ -31,7 +31,12 @@ STATUS = {
     "Cancelled": "cancelada",
     "NoShow": "no asistida",
 }
-STATUS_PLURAL = {"Attended": "atendidas", "Cancelled": "canceladas", "NoShow": "no asistidas"}
+STATUS_PLURAL = {
+    "Attended": "atendidas",
+    "Cancelled": "canceladas",
+    "NoShow": "no asistidas",
+    "upcoming": "programadas",
+}
 SEVERITY = {"Leve": "leve", "Moderada": "moderada", "Severa": "severa"}
 KIND = {"Principal": "principal", "Secondary": "secundario", "Differential": "diferencial"}
 ENCOUNTER = {
@@ -337,7 +342,8 @@ def _appointment(w: _Writer) -> str:
         return f"No, no encuentro {what} en la historia clínica de {w.name}."
     if ex.verdict == "count":
         what = f"cita(s) {plural}" if status else "cita(s) registradas"
-        latest = f"; la más reciente {_appointment_line(rows[0])}{w.cite(rows[0])}" if rows else ""
+        which = "la próxima" if status == "upcoming" else "la más reciente"
+        latest = f"; {which} {_appointment_line(rows[0])}{w.cite(rows[0])}" if rows else ""
         return f"{ex.count} {what}{w.window()}{latest}."
     r = rows[0]
     upcoming = r.moment >= (w.ctx.now or dt.datetime.now(BOGOTA))
@@ -380,7 +386,8 @@ def _encounter_line(r: Row, kind_first: bool = True) -> str:
     if kind_first:
         text = f"{_encounter_kind(f.get('record_type'))[0]} {text}"
     if f.get("discharge"):
-        text += f", egreso el {_d(dt.date.fromisoformat(f['discharge']))}"
+        stay = f" ({f['days']} días)" if f.get("days") else ""
+        text += f", egreso el {_d(dt.date.fromisoformat(f['discharge']))}{stay}"
     if f.get("principal"):
         text += f"; diagnóstico principal: {f['principal']}"
     return text
