@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import numpy as np
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -284,29 +283,6 @@ async def ensure_eval_user(database: Database) -> int:
         return int(user.user_id)
 
 
-class _RecordingEmbedder:
-    """Passes through to the real embedder and remembers the last query vector, so that the
-    retrieval replay reuses the pipeline's vector instead of timing a second model call."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.model_name = inner.model_name
-        self.last: tuple[str, np.ndarray] | None = None
-
-    async def embed_passages(self, texts: list[str]) -> np.ndarray:
-        return await self.inner.embed_passages(texts)
-
-    async def embed_query(self, text: str) -> np.ndarray:
-        vector = await self.inner.embed_query(text)
-        self.last = (text, vector)
-        return vector
-
-    async def vector_for(self, text: str) -> np.ndarray:
-        if self.last is not None and self.last[0] == text:
-            return self.last[1]
-        return await self.inner.embed_query(text)
-
-
 async def _chunk_owners(database: Database, chunk_ids: Sequence[int]) -> dict[int, int]:
     if not chunk_ids:
         return {}
@@ -329,10 +305,9 @@ async def run_gold_set(
     user_id: int,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[QuestionResult]:
-    recorder = _RecordingEmbedder(embedder)
     # One clock for the expectations and the answers (see gold.py).
     now = gold.now
-    pipeline = QuestionPipeline(database, recorder, engine, clock=lambda: now)
+    pipeline = QuestionPipeline(database, embedder, engine, clock=lambda: now)
     names = {p.patient_id: (p.full_name, p.document_number) for p in gold.patients}
     sessions: dict[str, uuid.UUID] = {}
     results: list[QuestionResult] = []
