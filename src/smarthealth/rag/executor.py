@@ -18,7 +18,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smarthealth.rag.plan import QuestionPlan, TimeWindow
-from smarthealth.rag.vocabulary import atc_by_ingredient, base_name, condition_labels, words
+from smarthealth.rag.vocabulary import (
+    atc_by_ingredient,
+    base_name,
+    condition_labels,
+    condition_names,
+    same_word,
+    words,
+)
 
 BOGOTA = dt.timezone(dt.timedelta(hours=-5), "America/Bogota")
 MAX_ROWS = 6
@@ -198,17 +205,6 @@ def first_per(rows: Iterable[Row], key: Callable[[Row], Any]) -> list[Row]:
     return list(seen.values())
 
 
-def _same(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n >= 5 and n >= max(len(a), len(b)) - 3
-
-
 def _drug_words(name: str) -> list[str]:
     base = words(base_name(name))
     return [w for w in base if len(w) >= 4] or base
@@ -218,7 +214,7 @@ def names_drug(ingredient: str, asked: Iterable[str]) -> bool:
     """True when the recorded ingredient is one of the asked drugs ("losartán potásico" is
     "losartán"; "losartán + hidroclorotiazida" contains it)."""
     have = words(ingredient)
-    return any(all(any(_same(w, h) for h in have) for w in _drug_words(a)) for a in asked)
+    return any(all(any(same_word(w, h) for h in have) for w in _drug_words(a)) for a in asked)
 
 
 def in_class(ingredient: str, atc: str | None, prefixes: Sequence[str]) -> bool:
@@ -233,11 +229,9 @@ def names_condition(row: Row, plan: QuestionPlan) -> bool:
             return True
     if plan.condition_words:
         names = [str(row.facts.get("description") or ""), condition_labels().get(code, "")]
-        from smarthealth.rag.vocabulary import condition_names
-
         names += [" ".join(n) for c, n in condition_names() if c == code]
         have = [w for name in names for w in words(name)]
-        return all(any(_same(w, h) for h in have) for w in plan.condition_words)
+        return all(any(same_word(w, h) for h in have) for w in plan.condition_words)
     return False
 
 

@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from smarthealth.rag.plan import QuestionPlan, TimeWindow
-from smarthealth.rag.text import fold
+from smarthealth.rag.text import STOPWORDS, fold
 from smarthealth.rag.vocabulary import (
     QUALIFIERS,
     condition_names,
@@ -30,6 +30,7 @@ from smarthealth.rag.vocabulary import (
     drug_classes,
     drug_names,
     lexicon,
+    same_word,
     specialties,
     split_joined,
 )
@@ -135,18 +136,6 @@ def normalise(question: str) -> str:
     return " ".join(split_joined(correct(t)) for t in _TOKEN.findall(folded))
 
 
-def _same(a: str, b: str) -> bool:
-    """One word, inflected ("amlodipina"/"amlodipino", "cardiaca"/"cardiaco")."""
-    if a == b:
-        return True
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n >= 5 and n >= max(len(a), len(b)) - 3
-
-
 def _mask(text: str, start: int, end: int) -> str:
     return text[:start] + " " * (end - start) + text[end:]
 
@@ -179,7 +168,7 @@ def _find_names(
     for key, name in candidates:
         positions: set[int] = set()
         for word in name:
-            hit = next((i for i, t in enumerate(tokens) if t and _same(word, t)), None)
+            hit = next((i for i, t in enumerate(tokens) if t and same_word(word, t)), None)
             if hit is None:
                 break
             positions.add(hit)
@@ -325,17 +314,15 @@ def _span_label(n: int, unit: str) -> str:
 def _residual_condition_words(text: str) -> list[str]:
     """Content words left after every known phrase was read: a condition the catalog knows
     only in part ("amigdalitis") or only the patient's record names."""
-    from smarthealth.rag.text import _STOPWORDS
-
     return [
         t
         for t in text.split()
         if len(t) >= 5
-        and t not in _STOPWORDS
+        and t not in STOPWORDS
         and t not in QUALIFIERS
         and not t.startswith("_")
         and not t.isdigit()
-        and any(_same(t, w) for w in _condition_words().get(_key(t), ()))
+        and any(same_word(t, w) for w in _condition_words().get(_key(t), ()))
     ]
 
 

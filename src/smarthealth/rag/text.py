@@ -24,7 +24,7 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     """a al algo algun alguna algunas alguno algunos ante antes aqui asi cada como con cual
     cuales cuando cuanto cuanta cuantos cuantas de del desde donde durante e el ella ellas ellos
     en entre era es esa ese eso esta estaba estan estas este esto estos fue fueron ha han hay la
@@ -42,7 +42,7 @@ def lexical_query(question: str) -> str | None:
     ICD-10-like codes match by prefix."""
     terms: list[str] = []
     for token in _TOKEN.findall(fold(question)):
-        if token in _STOPWORDS or (len(token) < 3 and not token.isdigit()):
+        if token in STOPWORDS or (len(token) < 3 and not token.isdigit()):
             continue
         term = f"{token.split('.')[0]}:*" if _ICD.match(token) else token.replace(".", "")
         if term not in terms:

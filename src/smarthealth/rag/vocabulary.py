@@ -127,6 +127,19 @@ def drug_classes() -> tuple[tuple[DrugClass, re.Pattern[str]], ...]:
     return tuple((d, d.phrase.pattern) for d in classes)
 
 
+def same_word(a: str, b: str) -> bool:
+    """One word, inflected ("amlodipina"/"amlodipino", "cardiaca"/"cardiaco"): equal, or
+    sharing at least five first letters and differing by at most three at the end."""
+    if a == b:
+        return True
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n >= 5 and n >= max(len(a), len(b)) - 3
+
+
 def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
