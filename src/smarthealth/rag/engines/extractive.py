@@ -312,7 +312,7 @@ def _vital(w: _Writer) -> str:
     which = "última"
     if plan.operation == "first":
         which = "primera"
-    elif plan.follow_up and plan.rows:
+    elif plan.before:
         which = "anterior"
     r = rows[0]
     return f"La {which} {label} registrada fue {values(r)}, el {_d(r.day)}{w.cite(r)}."
@@ -365,7 +365,7 @@ def _appointment(w: _Writer) -> str:
         which = "última"
         if plan.operation == "first":
             which = "primera"
-        elif plan.follow_up and plan.rows:
+        elif plan.before:
             which = "anterior"
         kind = APPOINTMENT_KIND.get(status or "", "")
         return f"La {which} cita{kind} fue {_appointment_line(r)}{w.cite(r)}."
@@ -537,9 +537,6 @@ def _window_words(plan: QuestionPlan) -> str:
     return f" en {w.label}" if w.label[:1].isdigit() else f" ({w.label})"
 
 
-LOOKS_BACK = ("vital", "appointment", "diagnosis", "encounter")
-
-
 def abstention(ctx: AnswerContext) -> str:
     plan = ctx.plan
     if plan is None or plan.subject in ("unknown",):
@@ -559,7 +556,7 @@ def abstention(ctx: AnswerContext) -> str:
     else:
         what = TOPIC.get(plan.subject, "eso")
     window = _window_words(plan) if plan is not None else ""
-    if plan is not None and plan.follow_up and plan.rows and plan.subject in LOOKS_BACK:
+    if plan is not None and plan.before:
         window = " anterior a eso"
     return (
         f"No encuentro información sobre {what}{window} en la historia clínica de "
