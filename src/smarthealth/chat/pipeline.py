@@ -4,7 +4,11 @@
     token… → stream_end → complete        (or an AppError raised at any point)
 
 REST collects the stream and returns the `complete` payload; the WebSocket forwards each event.
-Every call, answered or failed, writes exactly one audit row.
+
+patient → conversation → plan (`rag.planner`) → rows (`rag.executor`, or hybrid retrieval for
+free text) → access audit row + pending turn, committed → answer engine → outcome audit row.
+Every call writes one `query` row: the access (committed before any patient data leaves, outcome
+`disclosed`) or the refusal; a disclosed question also gets its `query.outcome` row.
 """
 
 from __future__ import annotations
