@@ -13,7 +13,7 @@ TODAY = dt.date(2026, 6, 15)
 
 async def test_an_unseen_paraphrase_takes_the_subject_of_its_nearest_exemplar() -> None:
     index = ExemplarIndex(shared_embedder())
-    question = "¿Qué le mandó el doctor la última vez?"
+    question = "¿Qué le dio el médico?"
     assert question not in {q for _, q in exemplars()}
     rules = plan_question(question, Context(TODAY))
     assert rules.subject == "unknown" and rules.source == "none"
