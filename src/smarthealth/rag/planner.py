@@ -495,7 +495,8 @@ def _build(
         operation = "latest"  # "¿IMC?", "¿saturando cuánto?": the latest reading
     if attribute == "date" and operation in ("list", "attribute"):
         # "¿cuándo fue su última cita?" is the latest; "¿cuándo tiene cita?" the next
-        operation = "latest" if subject != "appointment" else "next"
+        past_status = set(reading.statuses) & {"Attended", "Cancelled", "NoShow"}
+        operation = "latest" if subject != "appointment" or past_status else "next"
         if subject in ("medication", "diagnosis") and not reading.operations:
             operation = "first" if not reading.yes_no else "exists"
     if operation == "attribute" and attribute is None:
