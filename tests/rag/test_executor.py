@@ -131,6 +131,30 @@ def test_last_attended_next_and_cancelled_appointments() -> None:
     assert text.startswith("1 cita(s) canceladas") and rows == [42]
 
 
+def test_visits_with_a_named_doctor() -> None:
+    def visit(chunk_id: int, days_ago: int, surname: str) -> Row:
+        when = NOW - dt.timedelta(days=days_ago)
+        return _row(
+            chunk_id,
+            "encounter",
+            when,
+            date=when.date().isoformat(),
+            time="09:00",
+            record_type="Control",
+            doctor=f"Dra. Ana {surname}",
+            doctor_last_name=surname,
+            specialty="Cardiología",
+        )
+
+    record = [visit(61, 10, "Gómez"), visit(62, 40, "Ruiz"), visit(63, 90, "Ruiz")]
+    plan = plan_question(
+        "¿Cuándo la vio la Dra. Ruiz por última vez?",
+        Context(NOW.date(), doctors=("Gómez", "Ruiz")),
+    )
+    execution = execute(plan, record, NOW)
+    assert [r.chunk_id for r in execution.rows] == [62]
+
+
 def test_dates_are_the_clinic_day_not_utc() -> None:
     """A visit at 19:15 in Bogotá is 00:15 UTC the next day; the answer says the local day."""
     evening = dt.datetime(2026, 5, 12, 19, 15, tzinfo=BOGOTA).astimezone(dt.UTC)

@@ -159,3 +159,16 @@ def test_plan_round_trips_through_json() -> None:
     p = plan("¿cómo ha evolucionado la presión en el último año?")
     assert QuestionPlan.from_json(p.to_json()) == p
     assert QuestionPlan.from_json({"subject": "nonsense"}) is None
+
+
+def test_a_doctor_of_the_patient_is_named_by_surname() -> None:
+    doctors = ("Gómez", "Ruiz")
+    p = plan_question("¿Cuándo lo vio el Dr. Gómez?", Context(TODAY, doctors=doctors))
+    assert (p.subject, p.operation, p.doctor) == ("encounter", "latest", "Gómez")
+    p = plan_question("¿Qué le formuló la doctora Ruiz?", Context(TODAY, doctors=doctors))
+    assert (p.subject, p.doctor) == ("medication", "Ruiz")
+    # only the patient's own doctors are names: anyone else is just a word
+    assert (
+        plan_question("¿Cuándo lo vio el Dr. Pérez?", Context(TODAY, doctors=doctors)).doctor
+        is None
+    )

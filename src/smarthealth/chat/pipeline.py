@@ -43,7 +43,15 @@ from smarthealth.rag.engines.base import (
     PatientIdentity,
     SourceFact,
 )
-from smarthealth.rag.executor import BOGOTA, Execution, Row, execute, executes, load_rows
+from smarthealth.rag.executor import (
+    BOGOTA,
+    Execution,
+    Row,
+    doctor_surnames,
+    execute,
+    executes,
+    load_rows,
+)
 from smarthealth.rag.exemplars import ExemplarIndex
 from smarthealth.rag.plan import QuestionPlan
 from smarthealth.rag.planner import Context, plan_question
@@ -285,8 +293,8 @@ class QuestionPipeline:
             if vector is not None:
                 nearest = await self.exemplars.nearest(vector) or NO_EXEMPLAR
                 plan = plan_question(question, replace(known, exemplar=nearest))
-        # the plan, not the question: free words of the question (which may name a person) stay out
-        log.info("question_plan", plan={**plan.to_json(), "condition_words": None})
+        # the plan, not the question: words that may name a person stay out
+        log.info("question_plan", plan={**plan.to_json(), "condition_words": None, "doctor": None})
         return plan
 
     async def _run(
@@ -306,11 +314,13 @@ class QuestionPipeline:
             chat = await read_conversation(
                 session, request.user_id, patient.patient_id, request.session_id
             )
+            doctors = await doctor_surnames(session, patient.patient_id)
 
         yield _status("retrieving")
         now = self.clock()
         plan = await self._plan(
-            request.question, Context(now.date(), chat.previous_plan, chat.previous_rows)
+            request.question,
+            Context(now.date(), chat.previous_plan, chat.previous_rows, doctors=doctors),
         )
         execution: Execution | None = None
         async with self.database.sessions() as session:

@@ -109,6 +109,20 @@ EXECUTED = frozenset(
 )
 
 
+DOCTORS_SQL = text(
+    "SELECT DISTINCT facts->>'doctor_last_name' AS surname FROM smart_health.clinical_chunks "
+    "WHERE patient_id = :patient AND source_type IN ('encounter', 'appointment') "
+    "AND facts ? 'doctor_last_name'"
+)
+
+
+async def doctor_surnames(session: AsyncSession, patient_id: int) -> tuple[str, ...]:
+    """The surnames of the doctors who saw (or will see) the patient: the planner's vocabulary
+    for "el Dr. Gómez" — only this patient's own doctors can be named."""
+    result = await session.execute(DOCTORS_SQL, {"patient": patient_id})
+    return tuple(sorted({r.surname for r in result if r.surname}, key=len, reverse=True))
+
+
 def executes(plan: QuestionPlan) -> bool:
     return plan.subject in EXECUTED or (plan.subject == "note" and plan.note_section is not None)
 
@@ -162,8 +176,9 @@ class _Run:
         return window
 
     def in_window(self, rows: Iterable[Row]) -> list[Row]:
+        """The rows inside the plan's window (and of its named doctor, if any)."""
         window = self.window()
-        return [r for r in rows if window is None or window.contains(r.day)]
+        return self.by_doctor(r for r in rows if window is None or window.contains(r.day))
 
     def in_encounter_type(self, rows: Iterable[Row]) -> list[Row]:
         wanted = self.plan.encounter_type
@@ -175,6 +190,20 @@ class _Run:
             if kind is None and r.record_id in self.encounters:
                 kind = self.encounters[r.record_id].facts.get("record_type")
             if kind == wanted:
+                kept.append(r)
+        return kept
+
+    def by_doctor(self, rows: Iterable[Row]) -> list[Row]:
+        """Rows of the named doctor: their own surname fact, or their visit's."""
+        wanted = self.plan.doctor
+        if wanted is None:
+            return list(rows)
+        kept = []
+        for r in rows:
+            facts = r.facts if "doctor_last_name" in r.facts else None
+            if facts is None and r.record_id in self.encounters:
+                facts = self.encounters[r.record_id].facts
+            if facts is not None and facts.get("doctor_last_name") == wanted:
                 kept.append(r)
         return kept
 

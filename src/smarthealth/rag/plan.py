@@ -71,6 +71,7 @@ class QuestionPlan:
     conditions: tuple[str, ...] = ()  # ICD-10 codes named (catalog or the patient's own)
     condition_words: tuple[str, ...] = ()  # a named condition no code matched, as words
     specialty: str | None = None
+    doctor: str | None = None  # a doctor of the patient named by surname ("el Dr. Gómez")
     encounter_type: str | None = None  # a medical_records.record_type
     status: str | None = None  # appointment status, or "active" for medications
     window: TimeWindow | None = None
@@ -130,6 +131,7 @@ class QuestionPlan:
                 conditions=tuple(data.get("conditions", ())),
                 condition_words=tuple(data.get("condition_words", ())),
                 specialty=data.get("specialty"),
+                doctor=data.get("doctor"),
                 encounter_type=data.get("encounter_type"),
                 status=data.get("status"),
                 window=None

@@ -125,6 +125,7 @@ class _Reading:
     conditions: list[str] = field(default_factory=list)
     condition_words: list[str] = field(default_factory=list)
     specialty: str | None = None
+    doctor: str | None = None
     refers: bool = False
     yes_no: bool = False
     window: TimeWindow | None = None
@@ -176,6 +177,24 @@ def _find_names(
             found.append((key, positions))
     # a name inside a longer one that also matched ("diabetes" in "diabetes gestacional") yields
     return [(k, p) for k, p in found if not any(p < other for _, other in found)]
+
+
+_TITLE = r"(?:(?:el|la)\s+)?(?:dr|dra|doctor|doctora|medico|medica)?\s*"
+
+
+def _read_doctor(reading: _Reading, text: str, doctors: tuple[str, ...]) -> str:
+    """A doctor of the patient named by surname ("¿cuándo lo vio el Dr. Gómez?"): the
+    patient's own record is the vocabulary, so no other name can match."""
+    for surname in doctors:
+        folded = fold(surname)
+        if len(folded) < 3:
+            continue
+        match = re.search(rf"\b{_TITLE}{re.escape(folded)}\b", text)
+        if match:
+            reading.doctor = surname
+            reading.cues.append(match.group(0).strip())
+            return _mask(text, *match.span())
+    return text
 
 
 def _read_entities(reading: _Reading, text: str) -> str:
@@ -337,12 +356,13 @@ def _condition_words() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in index.items()}
 
 
-def read(question: str, today: dt.date) -> _Reading:
+def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Reading:
     reading = _Reading(normalise(question))
     text = reading.text
     if found := _window(text, today):
         reading.window, span = found
         text = _mask(text, *span)
+    text = _read_doctor(reading, text, doctors)
     text = _read_entities(reading, text)
     text = _read_lexicon(reading, text)
     reading.condition_words = _residual_condition_words(text)
@@ -396,13 +416,14 @@ class Context:
     previous: QuestionPlan | None = None
     previous_rows: tuple[int, ...] = ()  # chunk ids the previous answer cited
     exemplar: tuple[str, float] | None = None  # nearest labelled question: (subject, margin)
+    doctors: tuple[str, ...] = ()  # surnames of the patient's own doctors, as recorded
 
 
 _ATTRIBUTE_SUBJECTS = {"dose": "medication", "treatment": "medication", "reaction": "allergy"}
 
 
 def plan_question(question: str, context: Context) -> QuestionPlan:
-    reading = read(question, context.today)
+    reading = read(question, context.today, context.doctors)
     window = reading.window
     subject = _subject(reading)
     cues = tuple(reading.cues)
@@ -414,6 +435,8 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
         return QuestionPlan("out_of_record", topic=reading.topics[0], cues=cues)
     if subject is None and reading.encounter_types:
         subject = "encounter"
+    if subject is None and reading.doctor is not None:
+        subject = "encounter"  # "¿Cuándo lo vio el Dr. Gómez?": the visits with that doctor
     if subject is None and set(reading.statuses) & {"Attended", "Cancelled", "NoShow"}:
         subject = "appointment"  # "# inasistencias?"
     if subject is None:
@@ -529,6 +552,7 @@ def _build(
         conditions=conditions,
         condition_words=condition_words,
         specialty=reading.specialty,
+        doctor=reading.doctor,
         encounter_type=reading.encounter_types[0] if reading.encounter_types else None,
         status=status,
         window=window,
