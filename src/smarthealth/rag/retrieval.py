@@ -51,7 +51,6 @@ class Candidate:
 class RetrievalResult:
     candidates: list[Candidate]
     leg_counts: dict[str, int]
-    patient_chunks: int
 
 
 def _time_filter(plan: QuestionPlan) -> tuple[str, dict[str, Any]]:
@@ -194,12 +193,6 @@ async def retrieve(
             candidate.occurred_at = row.occurred_at
             candidate.content = row.content
             candidate.facts = row.facts
-    total = await session.scalar(
-        text("SELECT count(*) FROM smart_health.clinical_chunks WHERE patient_id = :patient"),
-        {"patient": patient_id},
-    )
     return RetrievalResult(
-        candidates=ranked,
-        leg_counts={leg: len(hits) for leg, hits in legs.items()},
-        patient_chunks=int(total or 0),
+        candidates=ranked, leg_counts={leg: len(hits) for leg, hits in legs.items()}
     )
