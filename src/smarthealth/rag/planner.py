@@ -464,7 +464,7 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
         return _follow_up(reading, previous, context, subject, attribute, window, cues)
     if subject is None and reading.weak:
         weak = max(reading.weak.values())
-        guess = next(s for s in (*PRIORITY, "medication") if reading.weak.get(s) == weak)
+        guess = next(s for s in PRIORITY if reading.weak.get(s) == weak)
         if context.exemplar is None or context.exemplar[0] == guess:
             subject, source = guess, "weak" if context.exemplar is None else "exemplar"
     if subject is None and context.exemplar is not None:
