@@ -340,3 +340,21 @@ async def test_websocket_questions_are_audited_like_rest(env: Env) -> None:
     assert access["session"] == outcome["session"] == complete["session_id"]
     assert access["sequence_chat_id"] == outcome["sequence_chat_id"] == complete["sequence_chat_id"]
     assert set(cited) <= set(access["source_ids"]) and list(outcome["source_ids"]) == cited
+
+
+async def test_the_original_pages_session_label_and_user_id_are_accepted(env: Env) -> None:
+    """`{"type":"query","session_id":"session-1733400000000","user_id":"…",…}` as the original
+    chat page sends it: answered, the label echoed, the same label continues the session."""
+    label = "session-1733400000000"
+    async with connect(env.url(env.clinician)) as ws:
+        await _next(ws)
+        await ws.send(
+            env.query("¿Qué medicamentos tiene prescritos?", session_id=label, user_id="u1")
+        )
+        first = await _until(ws, "complete")
+        start = next(e for e in first if e["type"] == "stream_start")
+        assert start["session_id"] == label and first[-1]["session_id"] == label
+        await ws.send(env.query("¿y la dosis?", session_id=label))
+        second = (await _until(ws, "complete"))[-1]
+    assert second["session_uuid"] == first[-1]["session_uuid"]
+    assert second["sequence_chat_id"] == first[-1]["sequence_chat_id"] + 1

@@ -102,6 +102,7 @@ async def test_success_body_has_the_documented_shape(ctx: Ctx) -> None:
     assert set(body) == {
         "status",
         "session_id",
+        "session_uuid",
         "sequence_chat_id",
         "timestamp",
         "patient_info",
@@ -269,7 +270,25 @@ async def test_unknown_patient_is_404_and_audited(ctx: Ctx) -> None:
         ({"document_type_id": 1, "document_number": "12345", "question": "  ?  "}, 422),
         ({"document_type_id": 1, "document_number": "12345", "question": "x" * 2001}, 422),
         ({"document_type_id": 1, "document_number": "12345"}, 422),
-        ({"document_type_id": 1, "document_number": "12345", "question": "¿a?", "user_id": 1}, 422),
+        ({"document_type_id": 1, "document_number": "12345", "question": "¿a?", "extra": 1}, 422),
+        (
+            {
+                "document_type_id": 1,
+                "document_number": "12345",
+                "question": "¿a?",
+                "session_id": "",
+            },
+            422,
+        ),
+        (
+            {
+                "document_type_id": 1,
+                "document_number": "12345",
+                "question": "¿a?",
+                "session_id": "s" * 129,
+            },
+            422,
+        ),
         ([1, 2, 3], 422),
     ],
 )
@@ -367,3 +386,39 @@ async def test_the_plan_is_logged_not_the_question(
     assert "'subject': 'diagnosis'" in logged and "'conditions': ['I10']" in logged
     assert name not in logged and patient["document_number"] not in logged
     assert body["metadata"]["plan"]["conditions"] == ["I10"]
+
+
+async def test_a_client_label_names_a_session_and_user_id_is_ignored(ctx: Ctx) -> None:
+    """The original chat page sends its own `session-<ms>` label and a free-text `user_id`."""
+    patient = await ctx.patient(WITH_MEDS)
+    label = f"session-{uuid.uuid4().int % 10**13}"
+    first = await ctx.ask(
+        patient, "¿Qué medicamentos tiene prescritos?", session_id=label, user_id="dr-house"
+    )
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["session_id"] == label and body["sequence_chat_id"] == 1
+    server = uuid.UUID(body["session_uuid"])
+    second = (await ctx.ask(patient, "¿y la dosis?", session_id=label)).json()
+    assert second["session_id"] == label and second["session_uuid"] == str(server)
+    assert second["sequence_chat_id"] == 2 and second["metadata"]["plan"]["attribute"] == "dose"
+    # the same session by its server id, and the label stays with its patient and its user
+    by_id = (await ctx.ask(patient, "¿Tiene alergias?", session_id=str(server))).json()
+    assert by_id["session_id"] == str(server) and by_id["sequence_chat_id"] == 3
+    other = await ctx.patient(f"p.patient_id <> {patient['patient_id']}")
+    mismatch = await ctx.ask(other, "¿Tiene alergias?", session_id=label)
+    assert mismatch.status_code == 409
+    assert mismatch.json()["error"]["code"] == "SESSION_PATIENT_MISMATCH"
+    admin = (await ctx.ask(patient, "¿Tiene alergias?", headers=ctx.admin, session_id=label)).json()
+    assert admin["session_id"] == label and admin["session_uuid"] != str(server)
+    assert admin["sequence_chat_id"] == 1
+    rows = await ctx.fetch(
+        "SELECT DISTINCT user_id FROM smart_health.audit_logs WHERE event_type = 'query' "
+        "AND session_id = $1",
+        server,
+    )
+    assert len(rows) == 1  # the token's user, whatever `user_id` the body carried
+    owner = await ctx.fetch(
+        "SELECT user_id FROM smart_health.chat_sessions WHERE session_id = $1", server
+    )
+    assert rows[0]["user_id"] == owner[0]["user_id"]

@@ -28,7 +28,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
-from smarthealth.chat.sessions import finish_turn, read_conversation, store_turn
+from smarthealth.chat.sessions import (
+    Conversation,
+    finish_turn,
+    parse_ref,
+    read_conversation,
+    store_turn,
+)
 from smarthealth.clinical.patients import find_patient
 from smarthealth.db.session import Database
 from smarthealth.errors import AppError, is_database_unavailable
@@ -93,7 +99,7 @@ class QueryRequest:
     document_number: str
     question: str
     client: ClientInfo
-    session_id: uuid.UUID | None = None
+    session_id: uuid.UUID | str | None = None  # a server session, or the client's own label
 
 
 def _status(name: str) -> Event:
@@ -210,7 +216,7 @@ class QuestionPipeline:
                 document_type_id=request.document_type_id,
                 document_number=request.document_number,
                 question=request.question,
-                session_id=request.session_id,
+                session_id=parse_ref(request.session_id)[0],
             ),
             time.perf_counter(),
         )
@@ -250,6 +256,7 @@ class QuestionPipeline:
         q: _Question,
         request: QueryRequest,
         patient_id: int,
+        chat: Conversation,
         plan: QuestionPlan,
         sources: tuple[SourceFact, ...],
         rate_limit: int | None,
@@ -261,9 +268,8 @@ class QuestionPipeline:
                 if rate_limit is not None:
                     await take_question_slot(session, request.user_id, rate_limit)
                 q.session_id, q.sequence = await store_turn(
-                    session, request.user_id, patient_id, request.session_id, request.question,
-                    plan.subject,
-                )  # fmt: skip
+                    session, request.user_id, patient_id, chat, request.question, plan.subject
+                )
                 q.audit.session_id, q.audit.sequence_chat_id = q.session_id, q.sequence
                 q.audit.outcome = "disclosed"
                 q.audit.source_ids = [s.chunk_id for s in sources]
@@ -271,7 +277,7 @@ class QuestionPipeline:
                 await record_event(session, q.audit)
         except BaseException as exc:
             # nothing of it was stored: the refusal row must not point at it
-            q.audit.session_id, q.audit.sequence_chat_id = request.session_id, None
+            q.audit.session_id, q.audit.sequence_chat_id = parse_ref(request.session_id)[0], None
             q.audit.source_ids = None
             if not isinstance(exc, Exception) or isinstance(exc, AppError):
                 raise
@@ -346,11 +352,11 @@ class QuestionPipeline:
             analysed = await session.scalar(PATIENT_CHUNKS, {"patient": patient.patient_id})
         sources = tuple(_source(i, c) for i, c in enumerate(candidates, start=1))
 
-        await self._disclose(q, request, patient.patient_id, plan, sources, rate_limit)
+        await self._disclose(q, request, patient.patient_id, chat, plan, sources, rate_limit)
         yield _status("generating")
-        yield Event(
-            "stream_start", {"session_id": str(q.session_id), "sequence_chat_id": q.sequence}
-        )
+        # the session as the client named it (its label, if it sent one) and as the server does
+        named = {"session_id": chat.label or str(q.session_id), "session_uuid": str(q.session_id)}
+        yield Event("stream_start", {**named, "sequence_chat_id": q.sequence})
         context = AnswerContext(
             question=request.question,
             patient_name=patient.full_name,
@@ -375,7 +381,7 @@ class QuestionPipeline:
         cited = [sources[n - 1] for n in draft.cited if 1 <= n <= len(sources)]
         body: dict[str, Any] = {
             "status": "success",
-            "session_id": str(q.session_id),
+            **named,
             "sequence_chat_id": q.sequence,
             "timestamp": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
             "patient_info": {

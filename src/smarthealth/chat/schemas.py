@@ -37,13 +37,25 @@ Question = Annotated[
 ]
 
 
+# A server session's UUID, or a client's own label for one ("session-1733400000000").
+SessionRef = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+    AfterValidator(line_text),
+]
+
+
 class QueryIn(BaseModel):
+    """One body for REST and the WebSocket. `user_id`, sent by the original clients, is
+    accepted and ignored: the token alone says who asks."""
+
     model_config = ConfigDict(extra="forbid")
 
-    session_id: uuid.UUID | None = None
+    session_id: SessionRef | None = None
     document_type_id: int = Field(ge=1, le=8, strict=True)
     document_number: DocumentNumber
     question: Question
+    user_id: Annotated[Any, Field(exclude=True, description="Ignorado: manda el token.")] = None
 
 
 class SessionSummary(BaseModel):

@@ -6,7 +6,17 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -18,12 +28,15 @@ class ChatSession(Base):
     __table_args__ = (
         Index("ix_chat_sessions_user_id_last_activity", "user_id", "last_activity_at"),
         Index("ix_chat_sessions_patient_id", "patient_id"),
+        UniqueConstraint("user_id", "client_label", name="uq_chat_sessions_user_id_client_label"),
     )
 
     session_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"))
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.patient_id", ondelete="CASCADE"))
     last_sequence: Mapped[int] = mapped_column(Integer, server_default="0")
+    # A client's own name for the session ("session-1733400000000"), unique per user.
+    client_label: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
