@@ -125,7 +125,11 @@ async def test_deactivated_user_closes_1008(env: Env, password_hash: str) -> Non
 
 async def test_connected_then_ping_pong(env: Env) -> None:
     async with connect(env.url(env.clinician)) as ws:
-        assert await _next(ws) == {"type": "connected", "user_id": env.clinician}
+        assert await _next(ws) == {
+            "type": "connected",
+            "user_id": env.clinician,
+            "message": "Conectado al asistente clínico. Indique el paciente y su pregunta.",
+        }
         await ws.send(json.dumps({"type": "ping"}))
         assert await _next(ws) == {"type": "pong"}
 

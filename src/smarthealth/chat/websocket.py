@@ -36,6 +36,7 @@ from smarthealth.inputs import parse_json, storable
 from smarthealth.models import User
 
 log = structlog.get_logger(__name__)
+CONNECTED_MESSAGE = "Conectado al asistente clínico. Indique el paciente y su pregunta."
 router = APIRouter()
 
 MAX_FRAME_BYTES = 16 * 1024
@@ -143,7 +144,9 @@ class ChatConnection:
         sender = self.sender = asyncio.create_task(self._sender(), name="ws-sender")
         expiry = asyncio.create_task(self._expire(), name="ws-expiry")
         try:
-            await self.send({"type": "connected", "user_id": self.user.user_id})
+            await self.send(
+                {"type": "connected", "user_id": self.user.user_id, "message": CONNECTED_MESSAGE}
+            )
             await self._receive_loop()
         finally:
             for task in (self.answer, expiry):
