@@ -128,11 +128,9 @@ def executes(plan: QuestionPlan) -> bool:
 
 
 async def load_rows(session: AsyncSession, patient_id: int, plan: QuestionPlan) -> list[Row]:
-    types = set(plan.source_types) | {"encounter"}
-    if plan.subject == "summary":
-        types |= {"vitals"}
     if plan.subject == "out_of_record":
         return []
+    types = set(plan.source_types) | {"encounter"}
     result = await session.execute(ROWS_SQL, {"patient": patient_id, "types": sorted(types)})
     return [
         Row(r.chunk_id, r.source_type, r.source_id, r.record_id, r.occurred_at, r.content, r.facts)
@@ -169,8 +167,7 @@ class _Run:
     def window(self) -> TimeWindow | None:
         """The plan's window, moved back before the previous answer for "¿y antes de eso?"."""
         window = self.plan.window
-        previous = [r for r in self.all_rows if r.chunk_id in set(self.plan.rows)]
-        days = [d for d in (r.day for r in previous) if d is not None]
+        days = [d for d in (r.day for r in self.previous()) if d is not None]
         if self.plan.before and days:
             window = (window or TimeWindow()).narrowed(min(days))
         return window
@@ -180,36 +177,32 @@ class _Run:
         window = self.window()
         return self.by_doctor(r for r in rows if window is None or window.contains(r.day))
 
+    def visit_fact(self, row: Row, key: str) -> Any:
+        """A fact of the row, or else of the visit (encounter) it was recorded at."""
+        if key in row.facts:
+            return row.facts[key]
+        visit = self.encounters.get(row.record_id) if row.record_id is not None else None
+        return visit.facts.get(key) if visit is not None else None
+
     def in_encounter_type(self, rows: Iterable[Row]) -> list[Row]:
         wanted = self.plan.encounter_type
         if wanted is None:
             return list(rows)
-        kept = []
-        for r in rows:
-            kind = r.facts.get("record_type")
-            if kind is None and r.record_id in self.encounters:
-                kind = self.encounters[r.record_id].facts.get("record_type")
-            if kind == wanted:
-                kept.append(r)
-        return kept
+        return [r for r in rows if self.visit_fact(r, "record_type") == wanted]
 
     def by_doctor(self, rows: Iterable[Row]) -> list[Row]:
         """Rows of the named doctor: their own surname fact, or their visit's."""
         wanted = self.plan.doctor
         if wanted is None:
             return list(rows)
-        kept = []
-        for r in rows:
-            facts = r.facts if "doctor_last_name" in r.facts else None
-            if facts is None and r.record_id in self.encounters:
-                facts = self.encounters[r.record_id].facts
-            if facts is not None and facts.get("doctor_last_name") == wanted:
-                kept.append(r)
-        return kept
+        return [r for r in rows if self.visit_fact(r, "doctor_last_name") == wanted]
 
-    def previous(self, source_type: str) -> list[Row]:
+    def previous(self, source_type: str | None = None) -> list[Row]:
+        """The rows the previous answer cited (of one kind, when given)."""
         ids = set(self.plan.rows)
-        return [r for r in self.all_rows if r.chunk_id in ids and r.source_type == source_type]
+        return [
+            r for r in self.all_rows if r.chunk_id in ids and source_type in (None, r.source_type)
+        ]
 
 
 def newest_first(rows: Iterable[Row]) -> list[Row]:
