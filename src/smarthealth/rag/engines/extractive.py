@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from collections.abc import AsyncGenerator, Callable, Sequence
 
+from smarthealth.rag.chunking import APPOINTMENT_STATUS, DIAGNOSIS_KIND
 from smarthealth.rag.engines.base import AnswerContext, DraftAnswer, SourceFact
 from smarthealth.rag.executor import BOGOTA, Execution, Row
 from smarthealth.rag.plan import QuestionPlan
@@ -24,21 +25,12 @@ MODEL_NAME = "extractive-v2"
 VECTOR_EVIDENCE = 0.88
 _TOKENS = re.compile(r"\S+\s*")
 
-STATUS = {
-    "Scheduled": "programada",
-    "Confirmed": "confirmada",
-    "Attended": "atendida",
-    "Cancelled": "cancelada",
-    "NoShow": "no asistida",
-}
 STATUS_PLURAL = {
     "Attended": "atendidas",
     "Cancelled": "canceladas",
     "NoShow": "no asistidas",
     "upcoming": "programadas",
 }
-SEVERITY = {"Leve": "leve", "Moderada": "moderada", "Severa": "severa"}
-KIND = {"Principal": "principal", "Secondary": "secundario", "Differential": "diferencial"}
 ENCOUNTER = {
     "Urgencias": ("atención de urgencias", "atenciones de urgencias"),
     "Hospitalización": ("hospitalización", "hospitalizaciones"),
@@ -187,8 +179,7 @@ def _medication(w: _Writer) -> str:
 
 
 def _severity(r: Row) -> str:
-    value = str(r.facts.get("severity", ""))
-    return SEVERITY.get(value, value.lower())
+    return str(r.facts.get("severity", "")).lower()
 
 
 def _allergy_line(r: Row) -> str:
@@ -245,7 +236,10 @@ def _diagnosis(w: _Writer) -> str:
         return _who(w, rows[0], f"{rows[0].facts['description']} lo registró")
     if plan.operation == "latest":
         listed = w.rows_text(
-            rows, lambda r: f"{_diagnosis_name(r)}, {KIND.get(r.facts.get('kind', ''), 'otro')}"
+            rows,
+            lambda r: (
+                f"{_diagnosis_name(r)}, {DIAGNOSIS_KIND.get(r.facts.get('kind', ''), 'otro')}"
+            ),
         )
         return f"En la consulta más reciente ({_d(rows[0].day)}) se registró: {listed}."
     listed = w.rows_text(rows, lambda r: f"{_diagnosis_name(r)}, última vez el {_d(r.day)}")
@@ -322,7 +316,7 @@ def _appointment_line(r: Row) -> str:
     f = r.facts
     return (
         f"el {_d(r.day)} a las {_time(r)}, {f['specialty']} con {f['doctor']} "
-        f"({STATUS.get(f['status'], f['status'])})"
+        f"({APPOINTMENT_STATUS.get(f['status'], f['status'])})"
     )
 
 
