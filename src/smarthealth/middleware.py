@@ -120,6 +120,17 @@ async def _nothing() -> Message:
     return {"type": "http.disconnect"}
 
 
+def _log_failure(exc: BaseException) -> bool:
+    """Log an unhandled failure by its type and place only; True when the database is down."""
+    unavailable = is_database_unavailable(exc)
+    log.error(
+        "database_unavailable" if unavailable else "unhandled_error",
+        error_type=type(exc).__name__,
+        frames=frames(exc),
+    )
+    return unavailable
+
+
 class UnhandledErrorMiddleware:
     """Last line of defence: any exception becomes a 500 envelope and is *not* re-raised, so the
     server never prints its message (which could hold patient data) in a traceback."""
@@ -145,12 +156,7 @@ class UnhandledErrorMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            invalidated = is_database_unavailable(exc)
-            log.error(
-                "database_unavailable" if invalidated else "unhandled_error",
-                error_type=type(exc).__name__,
-                frames=frames(exc),
-            )
+            invalidated = _log_failure(exc)
             if started:
                 return
             response = (
@@ -178,12 +184,7 @@ class UnhandledErrorMiddleware:
         except WebSocketDisconnect:
             return
         except Exception as exc:
-            unavailable = is_database_unavailable(exc)
-            log.error(
-                "database_unavailable" if unavailable else "unhandled_error",
-                error_type=type(exc).__name__,
-                frames=frames(exc),
-            )
+            unavailable = _log_failure(exc)
             if closed:
                 return
             reason = "DATABASE_UNAVAILABLE" if unavailable else "INTERNAL_ERROR"
