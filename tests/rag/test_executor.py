@@ -186,3 +186,44 @@ def test_an_empty_record_abstains_without_sources() -> None:
     text, rows = answer("¿Cuántos hijos tiene el paciente?")
     assert text == "No encuentro información sobre hijos en la historia clínica de Carmen Ruiz."
     assert rows == []
+
+
+def _for(row: Row, icd_code: str, diagnosis: str) -> Row:
+    return Row(
+        row.chunk_id,
+        row.source_type,
+        row.source_id,
+        row.record_id,
+        row.occurred_at,
+        row.content,
+        {**row.facts, "icd_code": icd_code, "diagnosis": diagnosis},
+    )
+
+
+TREATED = [
+    _prescription(12, "warfarina sódica", "B01AA03", 5),  # for I10 (see _prescription)
+    _for(_prescription(31, "metotrexato", "L04AX03", 10), "M06.9", "Artritis reumatoide"),
+    _for(_prescription(32, "naproxeno", "M01AE02", 10), "M25.5", "Dolor en articulación"),
+    _for(_prescription(33, "acetaminofén", "N02BE01", 700), "J06.9", "Infección respiratoria"),
+]
+
+
+def test_what_treats_a_condition_or_a_symptom() -> None:
+    # a family named by its unspecified code finds the patient's own, more specific diagnosis
+    text, rows = answer("¿Qué toma para la artritis?", record=TREATED)
+    assert text.startswith("Para artritis reumatoide tiene formulado: metotrexato") and rows == [31]
+    # a colloquial condition: the prescriptions linked to it, not every antihypertensive class
+    text, rows = answer("¿Qué le dan para la presión?", record=TREATED)
+    assert rows == [12] and "warfarina" in text
+    # a symptom no diagnosis names: the drugs of the classes that treat it, old ones dated
+    text, rows = answer("¿Qué toma para el dolor?", record=TREATED)
+    assert text.startswith("Para el dolor tiene formulado: naproxeno") and rows == [32, 33]
+    assert "terminó" in text  # acetaminofén was prescribed 700 days ago
+    text, rows = answer("¿Le han dado algo para dormir?", record=TREATED)
+    assert text.startswith("No, no tiene formulado medicamentos para dormir") and rows == []
+
+
+def test_why_a_drug_is_prescribed() -> None:
+    text, rows = answer("¿Para qué toma metotrexato?", record=TREATED)
+    assert text.startswith("Metotrexato 50 mg: formulado para Artritis reumatoide (CIE-10 M06.9)")
+    assert rows == [31]

@@ -172,3 +172,19 @@ def test_a_doctor_of_the_patient_is_named_by_surname() -> None:
         plan_question("¿Cuándo lo vio el Dr. Pérez?", Context(TODAY, doctors=doctors)).doctor
         is None
     )
+
+
+def test_what_a_treatment_is_for() -> None:
+    plan: QuestionPlan = plan_question("¿Qué le dan para la fiebre?", Context(TODAY))
+    assert (plan.subject, plan.attribute, plan.purpose) == ("medication", "treatment", "la fiebre")
+    assert "N02BE" in plan.drug_classes and not plan.vitals
+    # the symptom alone, without "para", is not a treatment question
+    assert plan_question("¿Tiene fiebre?", Context(TODAY)).subject == "vital"
+    plan = plan_question("¿Con qué le tratan la artritis reumatoide?", Context(TODAY))
+    assert (plan.subject, plan.attribute, plan.conditions) == (
+        "medication",
+        "treatment",
+        ("M06.9",),
+    )
+    plan = plan_question("¿Por qué le formularon metformina?", Context(TODAY))
+    assert (plan.subject, plan.attribute, plan.drugs) == ("medication", "reason", ("metformina",))

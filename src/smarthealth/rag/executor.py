@@ -10,6 +10,7 @@ hybrid retrieval.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -245,16 +246,49 @@ def in_class(ingredient: str, atc: str | None, prefixes: Sequence[str]) -> bool:
 
 
 def names_condition(row: Row, plan: QuestionPlan) -> bool:
+    """Whether a diagnosis (or the diagnosis a prescription treats) is one the plan names.
+
+    An unspecified code stands for its family: "artritis" (M13.9, "Artritis, no especificada")
+    is asked of a patient with rheumatoid arthritis (M06.9), "diabetes tipo 2" (E11.9) of one
+    with E11.65: the same category, or a row whose names hold every word of one of its names.
+    """
     code = str(row.facts.get("icd_code") or "")
+    if not code:
+        return False
+    have = _name_words(row, code)
     for asked in plan.conditions:
         if code == asked or ("." not in asked and code.split(".")[0] == asked):
             return True
-    if plan.condition_words:
-        names = [str(row.facts.get("description") or ""), condition_labels().get(code, "")]
-        names += [" ".join(n) for c, n in condition_names() if c == code]
-        have = [w for name in names for w in words(name)]
-        return all(any(same_word(w, h) for h in have) for w in plan.condition_words)
-    return False
+        if _unspecified(asked) and (
+            code.split(".")[0] == asked.split(".")[0]
+            or any(_all_in(name, have) for name in _names_by_code().get(asked, ()))
+        ):
+            return True
+    return bool(plan.condition_words) and _all_in(plan.condition_words, have)
+
+
+def _unspecified(code: str) -> bool:
+    return "." not in code or code.endswith(".9")
+
+
+def _name_words(row: Row, code: str) -> list[str]:
+    described = row.facts.get("description") or row.facts.get("diagnosis") or ""
+    names = [str(described), condition_labels().get(code, "")]
+    return [w for name in names for w in words(name)] + [
+        w for name in _names_by_code().get(code, ()) for w in name
+    ]
+
+
+@functools.cache
+def _names_by_code() -> dict[str, tuple[tuple[str, ...], ...]]:
+    found: dict[str, list[tuple[str, ...]]] = {}
+    for code, name in condition_names():
+        found.setdefault(code, []).append(name)
+    return {code: tuple(names) for code, names in found.items()}
+
+
+def _all_in(wanted: Iterable[str], have: Sequence[str]) -> bool:
+    return all(any(same_word(w, h) for h in have) for w in wanted)
 
 
 # -- subjects -----------------------------------------------------------------------------------
@@ -270,17 +304,19 @@ def _medications(run: _Run) -> Execution:
     elif previous and plan.follow_up:
         wanted = {r.facts.get("ingredient") for r in previous}
         rows = [r for r in rows if r.facts.get("ingredient") in wanted]
-    if plan.drug_classes:
-        rows = [
-            r
-            for r in rows
-            if in_class(str(r.facts.get("ingredient")), r.facts.get("atc_code"), plan.drug_classes)
-        ]
-    if plan.conditions or plan.condition_words:
-        rows = [r for r in rows if names_condition(r, plan)]
-    elif prev_dx and plan.follow_up:  # "¿Tiene amigdalitis?" → "¿con qué la tratan?"
-        codes = {r.facts.get("icd_code") for r in prev_dx}
-        rows = [r for r in rows if r.facts.get("icd_code") in codes]
+    if plan.purpose:
+        # what treats a symptom: the prescriptions whose diagnosis names it ("¿qué toma para
+        # la presión?": I10), else the drugs of a class that treats it ("para el dolor")
+        named = [r for r in rows if names_condition(r, plan)]
+        rows = named or [r for r in rows if _of_class(r, plan)]
+    else:
+        if plan.drug_classes:
+            rows = [r for r in rows if _of_class(r, plan)]
+        if plan.conditions or plan.condition_words:
+            rows = [r for r in rows if names_condition(r, plan)]
+        elif prev_dx and plan.follow_up:  # "¿Tiene amigdalitis?" → "¿con qué la tratan?"
+            codes = {r.facts.get("icd_code") for r in prev_dx}
+            rows = [r for r in rows if r.facts.get("icd_code") in codes]
     latest = latest_per(rows, lambda r: r.facts.get("ingredient"))
     active = [r for r in latest if _end(r) >= run.today]
     op = plan.operation
@@ -301,7 +337,7 @@ def _medications(run: _Run) -> Execution:
         return _found(plan, newest_first(rows)[:1])
     if plan.window is not None:
         return _found(plan, latest[:MAX_LISTED])
-    if plan.drugs or plan.drug_classes or plan.conditions:
+    if plan.drugs or plan.drug_classes or plan.conditions or plan.condition_words:
         return _found(plan, latest[:MAX_ROWS])
     if active:
         return _found(plan, active[:MAX_ROWS])
@@ -310,6 +346,10 @@ def _medications(run: _Run) -> Execution:
         return Execution(plan, "empty")
     last_day = latest[0].day
     return _found(plan, [r for r in latest if r.day == last_day][:MAX_ROWS])
+
+
+def _of_class(row: Row, plan: QuestionPlan) -> bool:
+    return in_class(str(row.facts.get("ingredient")), row.facts.get("atc_code"), plan.drug_classes)
 
 
 def _end(row: Row) -> dt.date:

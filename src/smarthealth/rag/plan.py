@@ -68,6 +68,7 @@ class QuestionPlan:
     drugs: tuple[str, ...] = ()  # catalog active ingredients named
     drug_classes: tuple[str, ...] = ()  # ATC prefixes of a named class ("J01D": cefalosporinas)
     drug_class_label: str | None = None
+    purpose: str | None = None  # "el dolor" in "¿qué toma para el dolor?" (treatment)
     conditions: tuple[str, ...] = ()  # ICD-10 codes named (catalog or the patient's own)
     condition_words: tuple[str, ...] = ()  # a named condition no code matched, as words
     specialty: str | None = None
@@ -128,6 +129,7 @@ class QuestionPlan:
                 drugs=tuple(data.get("drugs", ())),
                 drug_classes=tuple(data.get("drug_classes", ())),
                 drug_class_label=data.get("drug_class_label"),
+                purpose=data.get("purpose"),
                 conditions=tuple(data.get("conditions", ())),
                 condition_words=tuple(data.get("condition_words", ())),
                 specialty=data.get("specialty"),

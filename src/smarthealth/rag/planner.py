@@ -25,6 +25,7 @@ from smarthealth.rag.plan import QuestionPlan, TimeWindow
 from smarthealth.rag.text import STOPWORDS, fold
 from smarthealth.rag.vocabulary import (
     QUALIFIERS,
+    Symptom,
     condition_names,
     correct,
     drug_classes,
@@ -33,6 +34,7 @@ from smarthealth.rag.vocabulary import (
     same_word,
     specialties,
     split_joined,
+    symptoms,
 )
 
 # When two subjects have equally strong cues, the more specific one wins.
@@ -122,6 +124,7 @@ class _Reading:
     drugs: list[str] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)
     class_label: str | None = None
+    purpose: Symptom | None = None  # the symptom in "¿qué toma para el dolor?"
     conditions: list[str] = field(default_factory=list)
     condition_words: list[str] = field(default_factory=list)
     specialty: str | None = None
@@ -194,6 +197,26 @@ def _read_doctor(reading: _Reading, text: str, doctors: tuple[str, ...]) -> str:
             reading.doctor = surname
             reading.cues.append(match.group(0).strip())
             return _mask(text, *match.span())
+    return text
+
+
+_PURPOSE = re.compile(r"\bpara\s+(?:el\s+|la\s+|los\s+|las\s+|su\s+|sus\s+)?")
+
+
+def _read_purpose(reading: _Reading, text: str) -> str:
+    """A symptom named after "para" ("¿qué le dan para el dolor?", "¿algo para dormir?"): what
+    the treatment asked about is for. Only the symptom is masked ("para" is read again by the
+    lexicon's "que toma para")."""
+    for match in _PURPOSE.finditer(text):
+        for symptom, pattern in symptoms():
+            found = pattern.match(text, match.end())
+            if found:
+                reading.purpose = symptom
+                reading.conditions.extend(
+                    c for c in symptom.conditions if c not in reading.conditions
+                )
+                reading.cues.append(found.group(0))
+                return _mask(text, *found.span())
     return text
 
 
@@ -363,8 +386,11 @@ def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Readi
         reading.window, span = found
         text = _mask(text, *span)
     text = _read_doctor(reading, text, doctors)
+    text = _read_purpose(reading, text)
     text = _read_entities(reading, text)
     text = _read_lexicon(reading, text)
+    if reading.purpose is not None and "treatment" not in reading.attributes:
+        reading.attributes.append("treatment")
     reading.condition_words = _residual_condition_words(text)
     reading.refers = reading.refers or bool(_REFERS.search(reading.text))
     reading.yes_no = reading.yes_no or bool(_YES_NO_START.search(reading.text))
@@ -510,7 +536,7 @@ def _build(
         named
         and subject in ("medication", "allergy", "diagnosis")
         and operation in ("list", "latest", "attribute")
-        and attribute not in ("dose", "doctor", "specialty", "date")
+        and attribute not in ("dose", "doctor", "specialty", "date", "reason")
         and not _WH_START.search(reading.text)
     ):
         operation = "exists"  # "¿Sigue con metformina?", "dx de reflujo?": whether it is there
@@ -535,8 +561,10 @@ def _build(
         status = None
     conditions = tuple(reading.conditions)
     condition_words: tuple[str, ...] = ()
-    if subject == "diagnosis" and not conditions and reading.condition_words:
-        condition_words = tuple(reading.condition_words)
+    treats = subject == "medication" and attribute == "treatment"
+    purpose_classes = list(reading.purpose.atc_prefixes) if treats and reading.purpose else []
+    if (subject == "diagnosis" or treats) and not conditions and reading.condition_words:
+        condition_words = tuple(reading.condition_words)  # "¿qué toma para la diarrea?"
     if subject == "diagnosis" and attribute == "treatment":
         subject, operation = "medication", "list"
     return QuestionPlan(
@@ -547,8 +575,9 @@ def _build(
         else None,
         vitals=tuple(dict.fromkeys(reading.vitals)),
         drugs=tuple(reading.drugs),
-        drug_classes=tuple(dict.fromkeys(reading.classes)),
+        drug_classes=tuple(dict.fromkeys(reading.classes + purpose_classes)),
         drug_class_label=reading.class_label,
+        purpose=reading.purpose.label if purpose_classes and reading.purpose else None,
         conditions=conditions,
         condition_words=condition_words,
         specialty=reading.specialty,

@@ -127,6 +127,28 @@ def drug_classes() -> tuple[tuple[DrugClass, re.Pattern[str]], ...]:
     return tuple((d, d.phrase.pattern) for d in classes)
 
 
+@dataclass(frozen=True)
+class Symptom(DrugClass):
+    conditions: tuple[str, ...] = ()  # ICD-10 codes it names ("la presión": I10)
+
+
+@functools.cache
+def symptoms() -> tuple[tuple[Symptom, re.Pattern[str]], ...]:
+    """Symptoms named after "para" in "¿qué toma para el dolor?", with the drug classes that
+    treat them and the conditions they name (`data/symptoms.txt`); longest first."""
+    found = [
+        Symptom(
+            Phrase(tuple(fold(p).split()), ()),
+            tuple(c[0].split()),
+            c[1],
+            tuple(c[2].split()) if len(c) > 2 else (),
+        )
+        for p, c in _table("symptoms.txt")
+    ]
+    found.sort(key=lambda d: -len(d.phrase.words))
+    return tuple((d, d.phrase.pattern) for d in found)
+
+
 def same_word(a: str, b: str) -> bool:
     """One word, inflected ("amlodipina"/"amlodipino", "cardiaca"/"cardiaco"): equal, or
     sharing at least five first letters and differing by at most three at the end."""

@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 
 from smarthealth.rag.chunking import APPOINTMENT_STATUS, DIAGNOSIS_KIND
 from smarthealth.rag.engines.base import AnswerContext, DraftAnswer, SourceFact
-from smarthealth.rag.executor import BOGOTA, Execution, Row
+from smarthealth.rag.executor import BOGOTA, Execution, Row, names_condition
 from smarthealth.rag.plan import QuestionPlan
 from smarthealth.rag.text import fold, lexical_query
 from smarthealth.rag.vocabulary import base_name, condition_labels
@@ -111,6 +111,8 @@ def _dose(row: Row) -> str:
 
 
 def _asked_drug(plan: QuestionPlan) -> str:
+    if plan.purpose:
+        return f"medicamentos para {plan.purpose}"
     if plan.drug_class_label:
         return plan.drug_class_label
     if plan.drugs:
@@ -133,6 +135,25 @@ def _prescription_line(r: Row, today: dt.date) -> str:
     end = dt.date.fromisoformat(r.facts["end"])
     period = f"vigente hasta el {_d(end)}" if end >= today else f"formulado el {_d(r.day)}, terminó"
     return f"{_drug(r)}, {r.facts['dosage']} {r.facts['frequency']} ({period})"
+
+
+def _treated(plan: QuestionPlan, rows: Sequence[Row]) -> str:
+    """What the listed prescriptions treat: the patient's own diagnoses when the question named
+    a family ("artritis" → "artritis reumatoide, no especificada"), else what was asked."""
+    codes = {r.facts.get("icd_code") for r in rows}
+    if plan.conditions and codes <= set(plan.conditions):
+        return _asked_condition(plan)
+    if plan.purpose and not any(names_condition(r, plan) for r in rows):
+        return plan.purpose  # chosen by the drugs' class ("para el dolor")
+    names = dict.fromkeys(str(r.facts.get("diagnosis") or "").lower() for r in rows)
+    return " y ".join(n for n in names if n) or _asked_condition(plan)
+
+
+def _indication(r: Row) -> str:
+    code, name = r.facts.get("icd_code"), r.facts.get("diagnosis")
+    if not code:
+        return "la fórmula no registra el diagnóstico que trata"
+    return f"formulado para {name} (CIE-10 {code}) el {_d(r.day)}"
 
 
 def _medication(w: _Writer) -> str:
@@ -164,9 +185,12 @@ def _medication(w: _Writer) -> str:
         return " ".join(f"{_drug(r).capitalize()}: {_dose(r)}{w.cite(r)}." for r in rows)
     if plan.attribute in ("doctor", "specialty"):
         return _who(w, rows[0], f"{rows[0].facts['ingredient'].capitalize()} lo formuló")
-    if plan.conditions or plan.condition_words or (plan.follow_up and plan.rows and not plan.drugs):
-        label = _asked_condition(plan) if (plan.conditions or plan.condition_words) else "eso"
-        return f"Para {label} tiene formulado: {w.rows_text(rows, line)}."
+    if plan.attribute == "reason":
+        return " ".join(f"{_drug(r).capitalize()}: {_indication(r)}{w.cite(r)}." for r in rows)
+    if plan.purpose or plan.conditions or plan.condition_words:
+        return f"Para {_treated(plan, rows)} tiene formulado: {w.rows_text(rows, line)}."
+    if plan.follow_up and plan.rows and not plan.drugs:
+        return f"Para eso tiene formulado: {w.rows_text(rows, line)}."
     if w.window():
         listed = w.rows_text(rows, lambda r: f"{_drug(r)} ({_d(r.day)})")
         return f"Medicamentos formulados{w.window()}: {listed}."
