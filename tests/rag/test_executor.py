@@ -227,3 +227,51 @@ def test_why_a_drug_is_prescribed() -> None:
     text, rows = answer("¿Para qué toma metotrexato?", record=TREATED)
     assert text.startswith("Metotrexato 50 mg: formulado para Artritis reumatoide (CIE-10 M06.9)")
     assert rows == [31]
+
+
+def _vitals(chunk_id: int, days_ago: int, systolic: int, spo2: int, weight: float) -> Row:
+    return _row(
+        chunk_id,
+        "vitals",
+        NOW - dt.timedelta(days=days_ago),
+        systolic=systolic,
+        diastolic=80,
+        spo2=spo2,
+        weight_kg=weight,
+    )
+
+
+READINGS = [
+    _vitals(71, 400, 170, 97, 80.0),
+    _vitals(72, 100, 150, 91, 78.5),
+    _vitals(73, 3, 120, 96, 77.0),
+]
+
+
+def test_the_extreme_reading_of_a_vital_sign() -> None:
+    text, rows = answer("¿Cuál fue la presión más alta registrada?", record=READINGS)
+    assert text.startswith("La presión arterial más alta registrada fue 170/80 mmHg") and rows == [
+        71
+    ]
+    text, rows = answer("¿cuál ha sido la saturación más baja en el último año?", record=READINGS)
+    assert text.startswith("La saturación de oxígeno más baja registrada (último año) fue 91 %")
+    assert rows == [72]
+    # masculine names agree ("el peso", not "la peso")
+    text, rows = answer("¿Cuánto pesa?", record=READINGS)
+    assert text.startswith("El último peso registrado fue 77 kg") and rows == [73]
+    text, _ = answer("¿Ha bajado de peso?", record=READINGS)
+    assert text.startswith("Peso") and "80 kg" in text and "77 kg" in text  # the series
+
+
+def test_a_status_with_no_appointment_is_a_no() -> None:
+    text, rows = answer("¿Faltó a alguna cita?")
+    assert text.startswith("No, no encuentro citas no asistidas") and rows == []
+
+
+def test_two_subjects_in_one_question_get_both() -> None:
+    text, rows = answer("¿Qué medicamentos y alergias tiene?")
+    assert text.startswith("Medicamentos: warfarina sódica 50 mg")
+    assert "Alergias: amoxicilina" in text and set(rows) == {12, 3}
+    # a question about one subject that mentions another is not split
+    text, _ = answer("¿Tiene alergia a algún medicamento?")
+    assert text.startswith("Sí") and "Medicamentos:" not in text

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smarthealth.rag.plan import QuestionPlan, TimeWindow
+from smarthealth.rag.plan import SUMMARY_PARTS, QuestionPlan, TimeWindow
 from smarthealth.rag.vocabulary import (
     atc_by_ingredient,
     base_name,
@@ -431,6 +431,13 @@ def _vitals(run: _Run) -> Execution:
         return Execution(plan, "count", tuple(newest_first(rows)[:MAX_ROWS]), len(rows))
     if op == "first":
         return _found(plan, oldest_first(rows)[:1])
+    if op in ("max", "min") and kinds:
+        # the extreme of the first value (systolic for blood pressure); the latest on a tie
+        def value(r: Row) -> float:
+            return float(_vital(r, kinds[0])[0])
+
+        pick = max if op == "max" else min
+        return _found(plan, [pick(newest_first(rows), key=value)] if rows else [])
     return _found(plan, newest_first(rows)[:1])
 
 
@@ -474,6 +481,16 @@ def _appointments(run: _Run) -> Execution:
     if op == "exists":
         chosen = past if plan.status not in (None, UPCOMING_STATUS) else upcoming
         return Execution(plan, "yes", tuple(chosen[:MAX_ROWS])) if chosen else Execution(plan, "no")
+    asked = (
+        upcoming
+        if plan.status == UPCOMING_STATUS or op == "next"
+        else past
+        if plan.status
+        else past + upcoming
+    )
+    if rows and not asked:
+        # appointments are recorded, none of the kind asked: "¿Faltó a alguna cita?" → "No"
+        return Execution(plan, "no")
     coming_first = plan.status in (None, UPCOMING_STATUS) and upcoming and not run.window()
     if op == "next" or (op in ("attribute", "list") and coming_first):
         return _found(plan, upcoming[: 1 if op != "list" else 3])
@@ -544,10 +561,13 @@ def _notes(run: _Run) -> Execution:
 
 
 def _summary(run: _Run) -> Execution:
-    card = run.of("demographics")[:1]
-    diagnoses = latest_per(run.of("diagnosis"), lambda r: r.facts.get("icd_code"))[:4]
+    """The whole chart at a glance, or only the parts asked for (then in full)."""
+    parts = run.plan.parts
+    few = MAX_ROWS if parts else 4
+    card = [] if parts else run.of("demographics")[:1]
+    diagnoses = latest_per(run.of("diagnosis"), lambda r: r.facts.get("icd_code"))[:few]
     prescriptions = latest_per(run.of("prescription"), lambda r: r.facts.get("ingredient"))
-    active = [r for r in prescriptions if _end(r) >= run.today] or prescriptions
+    active = ([r for r in prescriptions if _end(r) >= run.today] or prescriptions)[:few]
     allergies = latest_per(run.of("allergy"), lambda r: r.facts.get("ingredient"))
     upcoming = sorted(
         (
@@ -557,7 +577,11 @@ def _summary(run: _Run) -> Execution:
         ),
         key=lambda r: r.moment,
     )[:1]
-    return _found(run.plan, [*card, *diagnoses, *active[:4], *allergies, *upcoming])
+    chosen = {"diagnosis": diagnoses, "medication": active, "allergy": allergies}
+    chosen["appointment"] = upcoming
+    asked = parts or SUMMARY_PARTS
+    rows = [*card, *(r for part in asked for r in chosen[part])]
+    return Execution(run.plan, "found", tuple(rows))
 
 
 def _out_of_record(run: _Run) -> Execution:

@@ -15,11 +15,15 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 OPERATIONS = frozenset(
-    {"list", "latest", "first", "count", "series", "exists", "next", "attribute"}
+    {"list", "latest", "first", "count", "series", "exists", "next", "attribute", "max", "min"}
 )
 # Which part of the selected rows the question wants ("¿y la dosis?", "¿quién lo atendió?").
 ATTRIBUTES = frozenset({"dose", "doctor", "specialty", "date", "reason", "reaction", "treatment"})
 VITAL_KINDS = frozenset({"bp", "hr", "rr", "spo2", "temp", "weight", "height", "bmi"})
+
+# Subjects a question may ask for together ("¿Qué medicamentos y alergias tiene?"): a summary
+# of those parts only; the whole summary has them all, in this order.
+SUMMARY_PARTS = ("diagnosis", "medication", "allergy", "appointment")
 
 # Chunk kinds that hold each subject's facts (the executor reads these, and retrieval uses
 # them when a subject is answered from free text).
@@ -79,6 +83,7 @@ class QuestionPlan:
     demographic: str | None = None  # age, blood_type, birth_date, city, document, name, sex
     note_section: str | None = None
     topic: str | None = None  # what an out-of-record question is about, in Spanish
+    parts: tuple[str, ...] = ()  # a summary of these subjects only ("¿medicamentos y alergias?")
     follow_up: bool = False  # leans on the previous turn
     rows: tuple[int, ...] = ()  # chunk ids of the previous answer the question refers to
     before: bool = False  # the rows before those of the previous answer ("¿y antes de eso?")
@@ -112,7 +117,15 @@ class QuestionPlan:
             }
         )
         data["vitals"] = list(self.vitals)
-        for key in ("drugs", "drug_classes", "conditions", "condition_words", "rows", "cues"):
+        for key in (
+            "drugs",
+            "drug_classes",
+            "conditions",
+            "condition_words",
+            "parts",
+            "rows",
+            "cues",
+        ):
             data[key] = list(data[key])
         return {k: v for k, v in data.items() if v not in (None, [], False) or k == "subject"}
 
@@ -130,6 +143,7 @@ class QuestionPlan:
                 drug_classes=tuple(data.get("drug_classes", ())),
                 drug_class_label=data.get("drug_class_label"),
                 purpose=data.get("purpose"),
+                parts=tuple(data.get("parts", ())),
                 conditions=tuple(data.get("conditions", ())),
                 condition_words=tuple(data.get("condition_words", ())),
                 specialty=data.get("specialty"),

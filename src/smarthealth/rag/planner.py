@@ -21,7 +21,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from smarthealth.rag.plan import QuestionPlan, TimeWindow
+from smarthealth.rag.plan import SUMMARY_PARTS, QuestionPlan, TimeWindow
 from smarthealth.rag.text import STOPWORDS, fold
 from smarthealth.rag.vocabulary import (
     QUALIFIERS,
@@ -413,6 +413,9 @@ def _operation(reading: _Reading, subject: str) -> str:
     ops = reading.operations
     if "count" in ops and (subject != "vital" or _COUNTED_READINGS.search(reading.text)):
         return "count"  # "¿cuántos kilos pesa?" asks a value, "¿cuántas tomas…?" a count
+    extreme = [op for op in ops if op in ("max", "min")]
+    if extreme and subject == "vital":
+        return extreme[0]  # "¿la saturación más baja?"; "dosis máxima" is no extreme reading
     if "series" in ops or (subject == "vital" and reading.window and "latest" not in ops):
         return "series"
     if "first" in ops:
@@ -457,6 +460,8 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
     source = "rules"
     previous = context.previous
 
+    if parts := _parts(reading):
+        return QuestionPlan("summary", parts=parts, cues=cues)
     if subject is None and reading.topics:
         return QuestionPlan("out_of_record", topic=reading.topics[0], cues=cues)
     if subject is None and reading.encounter_types:
@@ -514,6 +519,27 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
     if source == "exemplar" and context.exemplar is not None:
         plan = replace(plan, margin=context.exemplar[1])
     return plan
+
+
+_JOINED = re.compile(r"\s(?:y|e)\s|,")
+
+
+def _parts(reading: _Reading) -> tuple[str, ...]:
+    """Two or more listable subjects joined in one question, nothing narrowing them: a summary
+    of those subjects only."""
+    asked = tuple(s for s in SUMMARY_PARTS if reading.strong.get(s))
+    narrowed = (
+        reading.drugs
+        or reading.classes
+        or reading.conditions
+        or reading.purpose
+        or reading.attributes
+        or reading.window
+        or set(reading.operations) & {"count", "first", "series", "max", "min"}
+    )
+    if len(asked) < 2 or narrowed or not _JOINED.search(reading.text):
+        return ()
+    return asked
 
 
 def _build(

@@ -250,6 +250,10 @@ def _diagnosis(w: _Writer) -> str:
     if ex.verdict == "count":
         return f"{ex.count} diagnóstico(s) registrado(s): {w.rows_text(rows, _diagnosis_name)}."
     if plan.operation == "exists":
+        if len(rows) > 1 and not (plan.conditions or plan.condition_words):
+            # "¿Tiene alguna enfermedad?": every diagnosis, not the first one alone
+            listed = w.rows_text(rows, lambda r: f"{_diagnosis_name(r)}, última vez el {_d(r.day)}")
+            return f"Sí, tiene registrados: {listed}."
         r = rows[0]
         return f"Sí, tiene registrado {_diagnosis_name(r)}, última vez el {_d(r.day)}{w.cite(r)}."
     if plan.operation == "first":
@@ -327,13 +331,35 @@ def _vital(w: _Writer) -> str:
             )
         span = w.window() or " en las últimas tomas"
         return f"{label.capitalize()}{span}, {len(rows)} toma(s):{trend} {listed}."
+    r = rows[0]
+    if plan.operation in ("max", "min"):
+        most = "más alta" if plan.operation == "max" else "más baja"
+        if kinds[0] in MASCULINE_VITALS:
+            most = "más alto" if plan.operation == "max" else "más bajo"
+        said = f"{_article(kinds[0]).capitalize()} {label} {most} registrad{_ending(kinds[0])}"
+        return f"{said}{w.window()} fue {values(r)}, el {_d(r.day)}{w.cite(r)}."
     which = "última"
     if plan.operation == "first":
         which = "primera"
     elif plan.before:
         which = "anterior"
-    r = rows[0]
+    if len(kinds) > 1:
+        return f"Últimos valores de {label} ({_d(r.day)}): {values(r)}{w.cite(r)}."
+    if kinds[0] in MASCULINE_VITALS:
+        which = {"última": "último", "primera": "primer"}.get(which, which)
+        return f"El {which} {label} registrado fue {values(r)}, el {_d(r.day)}{w.cite(r)}."
     return f"La {which} {label} registrada fue {values(r)}, el {_d(r.day)}{w.cite(r)}."
+
+
+MASCULINE_VITALS = frozenset({"weight", "bmi"})
+
+
+def _article(kind: str) -> str:
+    return "el" if kind in MASCULINE_VITALS else "la"
+
+
+def _ending(kind: str) -> str:
+    return "o" if kind in MASCULINE_VITALS else "a"
 
 
 def _appointment_line(r: Row) -> str:
@@ -513,23 +539,28 @@ def _summary(w: _Writer) -> str:
     def of(kind: str) -> list[Row]:
         return [r for r in w.ex.rows if r.source_type == kind]
 
+    asked = w.plan.parts  # only these, each said even when empty; else the chart at a glance
     parts = []
     if of("demographics"):
         card = Execution(w.plan, "found", tuple(of("demographics")))
         parts.append(_demographics(_Writer(w.ctx, card)))
     if dx := of("diagnosis"):
         parts.append(f"Diagnósticos: {w.rows_text(dx, _diagnosis_name)}.")
+    elif "diagnosis" in asked:
+        parts.append("Sin diagnósticos registrados.")
     if meds := of("prescription"):
         listed = w.rows_text(meds, lambda r: f"{_drug(r)}, {_dose(r)}")
         parts.append(f"Medicamentos: {listed}.")
-    allergies = of("allergy")
-    parts.append(
-        f"Alergias: {w.rows_text(allergies, _allergy_line)}."
-        if allergies
-        else "Sin alergias registradas."
-    )
+    elif "medication" in asked:
+        parts.append("Sin medicamentos formulados.")
+    if allergies := of("allergy"):
+        parts.append(f"Alergias: {w.rows_text(allergies, _allergy_line)}.")
+    elif not asked or "allergy" in asked:
+        parts.append("Sin alergias registradas.")
     if upcoming := of("appointment"):
         parts.append(f"Próxima cita {_appointment_line(upcoming[0])}{w.cite(upcoming[0])}.")
+    elif "appointment" in asked:
+        parts.append("Sin citas próximas.")
     return " ".join(parts)
 
 
