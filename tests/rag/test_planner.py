@@ -188,3 +188,10 @@ def test_what_a_treatment_is_for() -> None:
     )
     plan = plan_question("¿Por qué le formularon metformina?", Context(TODAY))
     assert (plan.subject, plan.attribute, plan.drugs) == ("medication", "reason", ("metformina",))
+
+
+def test_how_long_since_is_not_a_yes_no_question() -> None:
+    assert plan("¿Hace cuánto toma omeprazol?").operation == "first"
+    since = plan("¿Hace cuánto no viene a control?")
+    assert (since.subject, since.operation, since.attribute) == ("encounter", "latest", "date")
+    assert plan("¿Hace ejercicio?").operation != "first"

@@ -338,7 +338,8 @@ def _medications(run: _Run) -> Execution:
     if plan.window is not None:
         return _found(plan, latest[:MAX_LISTED])
     if plan.drugs or plan.drug_classes or plan.conditions or plan.condition_words:
-        return _found(plan, latest[:MAX_ROWS])
+        # "¿Qué antihipertensivos toma?" with none prescribed: a plain "No"
+        return _found(plan, latest[:MAX_ROWS]) if latest else Execution(plan, "no")
     if active:
         return _found(plan, active[:MAX_ROWS])
     # nothing current: the latest prescribing visit

@@ -393,7 +393,9 @@ def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Readi
         reading.attributes.append("treatment")
     reading.condition_words = _residual_condition_words(text)
     reading.refers = reading.refers or bool(_REFERS.search(reading.text))
-    reading.yes_no = reading.yes_no or bool(_YES_NO_START.search(reading.text))
+    reading.yes_no = reading.yes_no or bool(
+        _YES_NO_START.search(reading.text) and not _WH_START.search(reading.text)
+    )  # "¿Hace ejercicio?" asks yes or no, "¿Hace cuánto…?" asks when
     return reading
 
 
