@@ -275,3 +275,48 @@ def test_two_subjects_in_one_question_get_both() -> None:
     # a question about one subject that mentions another is not split
     text, _ = answer("¿Tiene alergia a algún medicamento?")
     assert text.startswith("Sí") and "Medicamentos:" not in text
+
+
+def test_an_allergy_in_the_same_group_is_said_before_anything_else() -> None:
+    record = [
+        *RECORD,
+        _row(
+            4,
+            "allergy",
+            NOW - dt.timedelta(days=50),
+            ingredient="naproxeno sódico",
+            reaction="urticaria",
+            severity="Moderada",
+            date="2026-04-26",
+        ),
+    ]
+    text, rows = answer("¿Puedo darle ibuprofeno?", record=record)  # M01AE, as naproxeno
+    assert text.startswith("No tiene registrada alergia a ibuprofeno, pero sí a un medicamento")
+    assert "naproxeno sódico (urticaria" in text and "Otras alergias: amoxicilina" in text
+    assert rows[0] == 4
+    text, _ = answer("¿Se le puede formular amoxicilina?", record=record)
+    assert text.startswith("Sí, tiene alergia a amoxicilina")
+    text, _ = answer("¿Puedo darle acetaminofén?", record=record)
+    assert text.startswith("No, no tiene registrada alergia a acetaminofén.")
+
+
+def test_who_prescribed_cites_the_visit_that_names_the_doctor() -> None:
+    visit = _row(
+        90,
+        "encounter",
+        NOW - dt.timedelta(days=5),
+        doctor="Dr. Luis Gómez",
+        specialty="Cardiología",
+    )
+    drug = _prescription(12, "warfarina sódica", "B01AA03", 5)
+    drug = Row(12, "prescription", 12, 90, drug.occurred_at, drug.content, drug.facts)
+    text, rows = answer("¿Quién le formuló la warfarina?", record=[drug, visit])
+    assert text.startswith("Warfarina sódica lo formuló Dr. Luis Gómez (Cardiología)")
+    assert rows == [12, 90]
+    text, rows = answer("¿Quién se lo formuló?", "¿Qué medicamentos toma?", record=[drug, visit])
+    assert "Dr. Luis Gómez" in text and rows == [12, 90]
+
+
+def test_since_when_after_a_reaction_gives_each_allergy_date() -> None:
+    text, rows = answer("¿Desde cuándo?", "¿A qué es alérgico?", "¿Qué reacción le da?")
+    assert text.startswith("Amoxicilina: alergia registrada desde el") and rows == [3]

@@ -74,11 +74,18 @@ class Execution:
     rows: tuple[Row, ...] = ()  # what the answer states, in the order to state it
     count: int | None = None
     context: tuple[Row, ...] = ()  # what the record does hold, when the answer is "No"
+    # of that, what shares the asked drug's pharmacological group (naproxeno for ibuprofeno)
+    related: tuple[Row, ...] = ()
     encounters: dict[int, Row] = field(default_factory=dict)  # record_id → its encounter
 
     @property
     def cited(self) -> tuple[Row, ...]:
-        return self.rows + tuple(r for r in self.context if r not in self.rows)
+        rows = self.rows + tuple(r for r in self.context if r not in self.rows)
+        if self.plan.attribute in ("doctor", "specialty"):
+            # who prescribed or diagnosed: the visit's chunk names the doctor
+            visits = (self.encounter_of(r) for r in rows)
+            rows += tuple(dict.fromkeys(v for v in visits if v is not None and v not in rows))
+        return rows
 
     def encounter_of(self, row: Row) -> Row | None:
         if row.source_type == "encounter":
@@ -380,9 +387,13 @@ def _allergies(run: _Run) -> Execution:
     if plan.operation == "exists" or named:
         if rows:
             return Execution(plan, "yes", tuple(rows))
-        return Execution(plan, "no", context=tuple(every[:MAX_ROWS]))
-    if plan.operation == "first":
-        return _found(plan, oldest_first(rows)[:1])
+        groups = {c[:5] for d in plan.drugs for c in atc_by_ingredient().get(d, ()) if len(c) >= 5}
+        related = tuple(
+            r for r in every if in_class(str(r.facts.get("ingredient")), None, tuple(groups))
+        )
+        return Execution(plan, "no", context=tuple(every[:MAX_ROWS]), related=related)
+    if plan.operation == "first":  # "¿desde cuándo?": when each allergy was noted
+        return _found(plan, oldest_first(rows)[:MAX_ROWS])
     if plan.operation == "latest":
         return _found(plan, rows[:1])
     return _found(plan, rows[:MAX_ROWS]) if rows else Execution(plan, "no")

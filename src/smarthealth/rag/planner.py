@@ -69,7 +69,10 @@ _WH_START = re.compile(
     r"^(?:y\s+)?(?:que|cual|cuales|cuando|cuanto|cuanta|cuantos|cuantas|como|donde|quien|"
     r"quienes|desde|hace cuanto|por que|para que|con que)\b"
 )
-_REFERS = re.compile(r"^\W*y\b|\b(eso|esa|ese|esos|esas|ello|lo mismo|dicha|dicho)\b")
+_REFERS = re.compile(
+    r"^\W*y\b|\b(eso|esa|ese|esos|esas|ello|lo mismo|dicha|dicho)\b"
+    r"|\bse (lo|la|los|las) (formul|receta|mand|dio|dieron|indic|suspend|cambi)"
+)
 _NUMBER_WORDS = {
     "un": 1, "una": 1, "uno": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5, "seis": 6,
     "siete": 7, "ocho": 8, "nueve": 9, "diez": 10, "once": 11, "doce": 12, "dieciocho": 18,
@@ -672,8 +675,8 @@ def _follow_up(
         if attribute == "date" and "first" in reading.operations:
             op = "first"
         return replace(base, operation=op, attribute=attribute, rows=rows)
-    if "first" in reading.operations:
-        return replace(base, operation="first", rows=rows)
+    if "first" in reading.operations:  # "¿Desde cuándo?" after "¿Qué reacción le da?"
+        return replace(base, operation="first", attribute=None, rows=rows)
     if "count" in reading.operations:
         return replace(base, operation="count")
     if reading.statuses:

@@ -184,7 +184,7 @@ def _medication(w: _Writer) -> str:
     if plan.attribute == "dose":
         return " ".join(f"{_drug(r).capitalize()}: {_dose(r)}{w.cite(r)}." for r in rows)
     if plan.attribute in ("doctor", "specialty"):
-        return _who(w, rows[0], f"{rows[0].facts['ingredient'].capitalize()} lo formuló")
+        return _who(w, rows[0], f"{rows[0].facts['ingredient'].capitalize()} lo formuló", True)
     if plan.attribute == "reason":
         return " ".join(f"{_drug(r).capitalize()}: {_indication(r)}{w.cite(r)}." for r in rows)
     if plan.purpose or plan.conditions or plan.condition_words:
@@ -221,6 +221,14 @@ def _allergy(w: _Writer) -> str:
             if ex.context
             else " No tiene alergias registradas."
         )
+        if ex.related:  # the safety-relevant part first: an allergy within the same group
+            kin = w.rows_text(ex.related, _allergy_line)
+            others = [r for r in ex.context if r not in ex.related]
+            rest = f" Otras alergias: {w.rows_text(others, _allergy_line)}." if others else ""
+            return (
+                f"No tiene registrada alergia a {named}, pero sí a un medicamento del mismo "
+                f"grupo farmacológico: {kin}.{rest}"
+            )
         return f"No, no tiene registrada alergia a {named}.{held}"
     rows = ex.rows
     listed = w.rows_text(rows, _allergy_line)
@@ -230,6 +238,12 @@ def _allergy(w: _Writer) -> str:
         return " ".join(
             f"Con {r.facts['ingredient']} presentó {r.facts['reaction']} (severidad "
             f"{_severity(r)}){w.cite(r)}."
+            for r in rows
+        )
+    if plan.operation == "first" or plan.attribute == "date":
+        return " ".join(
+            f"{r.facts['ingredient'].capitalize()}: alergia registrada desde el "
+            f"{_d(r.day)}{w.cite(r)}."
             for r in rows
         )
     if ex.verdict == "yes" and named:
@@ -261,7 +275,7 @@ def _diagnosis(w: _Writer) -> str:
             f"{_diagnosis_name(r)}: registrado desde el {_d(r.day)}{w.cite(r)}." for r in rows
         )
     if plan.attribute in ("doctor", "specialty"):
-        return _who(w, rows[0], f"{rows[0].facts['description']} lo registró")
+        return _who(w, rows[0], f"{rows[0].facts['description']} lo registró", True)
     if plan.operation == "latest":
         listed = w.rows_text(
             rows,
@@ -463,12 +477,13 @@ def _encounter(w: _Writer) -> str:
     return f"{many.capitalize()}: {w.rows_text(rows, _encounter_line)}."
 
 
-def _who(w: _Writer, row: Row, opening: str) -> str:
+def _who(w: _Writer, row: Row, opening: str, dated: bool = False) -> str:
     enc = w.ex.encounter_of(row) or row
     doctor, specialty = enc.facts.get("doctor"), enc.facts.get("specialty")
     if w.plan.attribute == "specialty":
-        return f"{specialty} ({doctor}), el {_d(enc.day)}{w.cite(enc)}."
-    return f"{opening} {doctor} ({specialty}){w.cite(enc)}."
+        return f"{specialty} ({doctor}), el {_d(enc.day)}{w.cite(row, enc)}."
+    when = f", el {_d(enc.day)}" if dated else ""
+    return f"{opening} {doctor} ({specialty}){when}{w.cite(row, enc)}."
 
 
 def _people(w: _Writer) -> str:
