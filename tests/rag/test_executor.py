@@ -320,3 +320,12 @@ def test_who_prescribed_cites_the_visit_that_names_the_doctor() -> None:
 def test_since_when_after_a_reaction_gives_each_allergy_date() -> None:
     text, rows = answer("¿Desde cuándo?", "¿A qué es alérgico?", "¿Qué reacción le da?")
     assert text.startswith("Amoxicilina: alergia registrada desde el") and rows == [3]
+
+
+def test_medications_no_longer_in_force() -> None:
+    text, rows = answer("¿Qué medicamentos ha suspendido?")
+    assert text.startswith("Medicamentos que ya no están vigentes: metformina") and rows == [24]
+    text, _ = answer("¿Cuántos medicamentos ya no toma?")
+    assert text.startswith("1 medicamento(s) que ya no están vigentes: metformina")
+    text, rows = answer("¿Qué medicamentos toma?")
+    assert "metformina" not in text and rows == [12]

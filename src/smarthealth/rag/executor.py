@@ -327,6 +327,12 @@ def _medications(run: _Run) -> Execution:
     latest = latest_per(rows, lambda r: r.facts.get("ingredient"))
     active = [r for r in latest if _end(r) >= run.today]
     op = plan.operation
+    if plan.status == "inactive" and op in ("list", "latest", "count", "attribute"):
+        # "¿qué medicamentos ha suspendido / tomaba antes?": those no longer in force
+        ended = [r for r in latest if _end(r) < run.today]
+        if op == "count":
+            return Execution(plan, "count", tuple(ended[:MAX_ROWS]), len(ended))
+        return _found(plan, ended[:MAX_LISTED]) if ended else Execution(plan, "no")
     if op == "count":
         if "veces" in " ".join(plan.cues) or plan.drugs:
             return Execution(plan, "count", tuple(newest_first(rows)[:MAX_ROWS]), len(rows))

@@ -588,7 +588,7 @@ def _build(
     if attribute == "specialty" and subject == "doctor":
         subject = "specialty"
     status = reading.statuses[0] if reading.statuses else None
-    if subject == "medication" and status not in (None, "active"):
+    if subject == "medication" and status not in (None, "active", "inactive"):
         status = None
     conditions = tuple(reading.conditions)
     condition_words: tuple[str, ...] = ()

@@ -158,6 +158,8 @@ def _indication(r: Row) -> str:
 
 def _medication(w: _Writer) -> str:
     plan, ex = w.plan, w.ex
+    if ex.verdict == "no" and plan.status == "inactive":
+        return f"No tiene medicamentos suspendidos o terminados en la historia clínica de {w.name}."
     if ex.verdict == "no":
         return f"No, no tiene formulado {_asked_drug(plan)} en la historia clínica de {w.name}."
     rows, today = ex.rows, w.ctx.today
@@ -165,13 +167,16 @@ def _medication(w: _Writer) -> str:
     def line(r: Row) -> str:
         return _prescription_line(r, today)
 
+    if plan.status == "inactive" and ex.verdict == "found":
+        return f"Medicamentos que ya no están vigentes: {w.rows_text(rows, line)}."
     if ex.verdict == "count":
         if "veces" in " ".join(plan.cues) or plan.drugs:
             what = _asked_drug(plan) if plan.drugs else "medicamentos"
             last = f"; la última el {_d(rows[0].day)}{w.cite(rows[0])}" if rows else ""
             return f"Se le ha formulado {what} {ex.count} veces{w.window()}{last}."
         listed = f": {w.rows_text(rows, _drug)}." if rows else "."
-        return f"{ex.count} medicamento(s){w.window() or ' vigente(s)'}{listed}"
+        state = " que ya no están vigentes" if plan.status == "inactive" else " vigente(s)"
+        return f"{ex.count} medicamento(s){w.window() or state}{listed}"
     if plan.operation == "exists":
         others = f" También: {w.rows_text(rows[1:], line)}." if len(rows) > 1 else ""
         return f"Sí, tiene formulado {line(rows[0])}{w.cite(rows[0])}.{others}"
