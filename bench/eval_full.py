@@ -3,6 +3,8 @@
     .venv/bin/python bench/eval_full.py                  # 300 patients, seed 2026, 16 evaluated
     .venv/bin/python bench/eval_full.py --today 2026-12-05 --json bench/results/eval_full.json
     .venv/bin/python bench/eval_full.py --half dev       # only the development phrasings
+    .venv/bin/python bench/eval_full.py --half probe     # only the probe phrasings (JSON to
+                                                         # results/eval_probe.json by default)
 
 Offline defaults (extractive engine, local multilingual-e5 embeddings), whatever `.env` says.
 Prints the per-category table (dev and held-out side by side) and writes the JSON report
@@ -26,6 +28,7 @@ from smarthealth.rag.embeddings import LocalE5Embedder
 from smarthealth.rag.engines.extractive import ExtractiveEngine
 
 RESULTS = Path(__file__).with_name("results") / "eval_full.json"
+PROBE_RESULTS = RESULTS.with_name("eval_probe.json")  # a probe run leaves eval_full.json alone
 
 
 def main() -> int:
@@ -37,12 +40,14 @@ def main() -> int:
     )
     parser.add_argument("--eval-patients", type=int, default=16, help="patients asked about")
     parser.add_argument("--limit", type=int, default=None, help="at most N questions")
-    parser.add_argument("--json", type=Path, default=RESULTS)
-    parser.add_argument("--half", choices=("dev", "heldout", "both"), default="both")
+    parser.add_argument("--json", type=Path, default=None, help=f"default: {RESULTS}")
+    parser.add_argument("--half", choices=("dev", "heldout", "probe", "both"), default="both")
     parser.add_argument(
         "--show-heldout", action="store_true", help="held-out question texts in the JSON"
     )
     args = parser.parse_args()
+    if args.json is None:
+        args.json = PROBE_RESULTS if args.half == "probe" else RESULTS
     configure_logging("WARNING", json=False)
     console = Console()
     report = run_fresh(

@@ -365,8 +365,9 @@ def eval_(
     half: Annotated[
         str,
         typer.Option(
-            help="Which phrasings to ask: dev (tune on these), heldout (never tune on these) or "
-            "both."
+            help="Which phrasings to ask: dev (tune on these), heldout (never tune on these), "
+            "both (dev and heldout), or probe (an independent set to tune against once dev is "
+            "overfitted; never part of both). Several halves: comma-separated, e.g. dev,probe."
         ),
     ] = "both",
     show_heldout: Annotated[
@@ -383,7 +384,7 @@ def eval_(
     an acceptance criterion is missed."""
     from pathlib import Path
 
-    from smarthealth.evaluation.kinds import HALVES
+    from smarthealth.evaluation.kinds import ALL_HALVES, HALVES
     from smarthealth.evaluation.runner import (
         dump_report,
         evaluate,
@@ -392,10 +393,12 @@ def eval_(
         run_fresh,
     )
 
-    if half not in (*HALVES, "both"):
-        console.print("[red]--half debe ser dev, heldout o both[/red]")
+    asked = [h.strip() for h in half.split(",") if h.strip()]
+    if not asked or any(h not in (*ALL_HALVES, "both") for h in asked):
+        console.print("[red]--half debe ser dev, heldout, probe o both (o varias con comas)[/red]")
         raise typer.Exit(2)
-    halves = HALVES if half == "both" else (half,)
+    expanded = {x for h in asked for x in (HALVES if h == "both" else (h,))}
+    halves = tuple(h for h in ALL_HALVES if h in expanded)
     from smarthealth.rag.embeddings import create_embedder
     from smarthealth.rag.engines.factory import create_answer_engine
 

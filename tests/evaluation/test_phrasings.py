@@ -1,7 +1,7 @@
-"""The phrasing files of the gold set: well formed, big enough, and two halves that share nothing.
+"""The phrasing files of the gold set: well formed, big enough, and halves that share nothing.
 
 These tests print counts and phrasing ids, never a held-out phrasing (whoever tunes the engine
-reads CI output)."""
+reads CI output). The probe half's checks print probe phrasings only (that file is readable)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from smarthealth.evaluation import phrasings as ph
-from smarthealth.evaluation.kinds import CATEGORIES, HALVES, KINDS, ROBUST_TAGS
+from smarthealth.evaluation.kinds import ALL_HALVES, CATEGORIES, HALVES, KINDS, PROBE, ROBUST_TAGS
 from smarthealth.rag.text import fold
 
 MIN_PHRASINGS_PER_HALF = 8
@@ -72,7 +72,7 @@ def test_no_heldout_phrasing_is_a_near_copy_of_a_dev_phrasing() -> None:
 
 
 def test_phrasings_of_a_kind_differ_after_folding() -> None:
-    for half in HALVES:
+    for half in ALL_HALVES:
         for name, phrasings in ph.load(half).items():
             folded = [_folded(" || ".join(p.turns)) for p in phrasings]
             duplicated = len(folded) - len(set(folded))  # a count: no text printed
@@ -121,3 +121,73 @@ def test_render_fills_placeholders() -> None:
     assert ph.render("¿Es alérgic{o} a {drug}, {pac}?", values) == (
         "¿Es alérgica a losartán, la paciente?"
     )
+
+
+# -- the probe half: a third, independent set (readable; tuned against instead of held-out) -----
+
+
+def _probe() -> list[ph.Phrasing]:
+    return [p for ps in ph.load(PROBE).values() for p in ps]
+
+
+def _shown(p: ph.Phrasing) -> str:
+    """A probe phrasing for a failure message: its id and its own text, nothing of another half."""
+    return f"{p.pid}: {p.scored!r}"
+
+
+def test_probe_half_is_well_formed_and_covers_every_kind() -> None:
+    assert PROBE not in HALVES  # the default run (dev + held-out) and CI do not ask it
+    assert ph.problems(PROBE) == []
+    kinds = ph.load(PROBE)
+    assert set(kinds) == {k.name for k in KINDS}
+    for kind in KINDS:
+        assert len(kinds[kind.name]) >= MIN_PHRASINGS_PER_HALF, kind.name
+        robust = sum(p.robust for p in kinds[kind.name])
+        assert robust >= 2, (kind.name, robust)
+    for tag in ROBUST_TAGS:
+        assert sum(tag in p.tags for p in _probe()) >= 20, tag
+
+
+def test_probe_file_is_plain_json() -> None:
+    text = resources.files("smarthealth.evaluation").joinpath(ph.FILES[PROBE]).read_text()
+    assert '"encoding"' not in text
+    assert '"half": "probe"' in text
+
+
+def test_no_probe_phrasing_equals_a_dev_or_heldout_one_even_folded() -> None:
+    for half in HALVES:
+        other = {_folded(p.scored) for ps in ph.load(half).values() for p in ps}
+        shared = [_shown(p) for p in _probe() if _folded(p.scored) in other]
+        assert shared == [], half
+
+
+def test_no_probe_phrasing_is_part_of_a_dev_or_heldout_one() -> None:
+    """A probe phrasing that is a run of words of a dev phrasing is answered for free by an engine
+    tuned on dev (the probe would flatter it); one that is a run of words of a held-out phrasing
+    would hand part of the held-out half to whoever tunes on the probe."""
+    for half in HALVES:
+        other = [f" {_folded(p.scored)} " for ps in ph.load(half).values() for p in ps]
+        inside = [_shown(p) for p in _probe() if any(f" {_folded(p.scored)} " in o for o in other)]
+        assert inside == [], half
+
+
+def test_no_heldout_phrasing_is_part_of_a_probe_phrasing() -> None:
+    """Tuning on a probe phrasing must not tune on a held-out one hidden inside it."""
+    heldout = [f" {_folded(p.scored)} " for ps in ph.load("heldout").values() for p in ps]
+    holding = [_shown(p) for p in _probe() if any(h in f" {_folded(p.scored)} " for h in heldout)]
+    assert holding == []
+
+
+def test_no_probe_phrasing_is_a_near_copy_of_a_dev_or_heldout_one() -> None:
+    """Not a dev or held-out phrasing with one letter changed: folded similarity below 0.93."""
+    for half in HALVES:
+        other = [_folded(p.scored) for ps in ph.load(half).values() for p in ps]
+        close = []
+        for p in _probe():
+            text = _folded(p.scored)
+            for o in other:
+                matcher = SequenceMatcher(None, text, o)
+                if matcher.quick_ratio() >= 0.93 and matcher.ratio() >= 0.93:
+                    close.append(_shown(p))
+                    break
+        assert close == [], half

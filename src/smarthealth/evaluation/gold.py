@@ -126,7 +126,7 @@ class GoldQuestion:
     text: str
     kind: str
     category: str
-    half: str  # dev | heldout
+    half: str  # dev | heldout | probe
     phrasing: str  # phrasing id, e.g. "dev:med_yes:3"
     tags: tuple[str, ...]
     scored: bool  # False for the first turn of a follow-up kind (it sets the subject up)

@@ -1,9 +1,10 @@
 """The kinds of question the gold set asks, grouped in categories.
 
 A *kind* is one clinical question with one truth (computed by SQL in `gold.py`) and many
-phrasings (in `phrasings_dev.json` and `phrasings_heldout.json`). Its *category* is the row it
-is reported in. `robustness` is not a kind: it is the questions of every category whose phrasing
-carries a typo, has lost its accents, uses a clinical abbreviation or says "el/la paciente".
+phrasings (in `phrasings_dev.json`, `phrasings_heldout.json` and `phrasings_probe.json`). Its
+*category* is the row it is reported in. `robustness` is not a kind: it is the questions of every
+category whose phrasing carries a typo, has lost its accents, uses a clinical abbreviation or says
+"el/la paciente".
 
 Placeholders a phrasing may use (filled in per patient by `phrasings.render`):
     {drug} {drug_f}            a drug by its spoken name (base name, no salt); _f: without accents
@@ -38,7 +39,11 @@ CATEGORIES = (
     "follow_up",
 )
 ROBUSTNESS = "robustness"  # derived: questions whose phrasing has a ROBUST_TAGS tag
-HALVES = ("dev", "heldout")
+HALVES = ("dev", "heldout")  # what a default run asks (`--half both`) and CI measures
+# A third, independent set written from the kind descriptions alone: tuned against once dev is
+# overfitted, so that the held-out half stays untouched. Only asked when named (`--half probe`).
+PROBE = "probe"
+ALL_HALVES = (*HALVES, PROBE)
 
 # Tags of a phrasing. "paciente" is added automatically when the text says "paciente" or {pac}.
 ROBUST_TAGS = frozenset({"typo", "sin_tildes", "abrev", "paciente"})

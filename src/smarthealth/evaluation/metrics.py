@@ -1,7 +1,7 @@
 """Metric definitions of `smarthealth eval` (pure functions, no database).
 
 The primary figure is per-question **correctness**, reported per category (`kinds.CATEGORIES`,
-plus `robustness`) and per half of the phrasings (dev / heldout). A question is correct when
+plus `robustness`) and per half of the phrasings (dev / heldout / probe). A question is correct when
 - every expected fact is in the answer (a fact has accepted surface forms, compared case- and
   accent-folded with no letter or digit glued to either end; a form starting with "^" must open
   the answer, so yes/no answers start with "Sí" / "No"),
@@ -70,7 +70,7 @@ RECALL_K = 8
 ABSTENTION = "no encuentro"
 REQUIRED, NONE, ANY = "required", "none", "any"
 
-# The issue's acceptance, checked on the held-out half (on dev when only dev was run).
+# The issue's acceptance, checked on the held-out half (else probe, else dev: see runner).
 TARGETS: dict[str, float] = {
     "heldout_accuracy": 0.95,  # overall
     "category_accuracy": 0.90,  # every category, robustness included

@@ -1,8 +1,11 @@
-"""The Spanish phrasings of every kind of question, in two halves that never share a phrasing.
+"""The Spanish phrasings of every kind of question, in halves that never share a phrasing.
 
 `phrasings_dev.json` is the development half: tune on it. `phrasings_heldout.json` is the
 held-out half: it measures whether what was tuned generalises, so nobody tuning the engine
-opens it. Both have the same shape:
+opens it. `phrasings_probe.json` is a third set, written independently of both from the kind
+descriptions alone: once the engine overfits dev, tune against it (it is readable) and leave the
+held-out half untouched; it is asked only when named (`smarthealth eval --half probe`), never by
+the default run. All have the same shape:
 
     {"half": "dev", "about": "…", "kinds": {"med_yes": [entry, …], …}}
 
@@ -27,9 +30,13 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from smarthealth.evaluation.kinds import HALVES, KIND_BY_NAME, ROBUST_TAGS, TAGS
+from smarthealth.evaluation.kinds import ALL_HALVES, KIND_BY_NAME, ROBUST_TAGS, TAGS
 
-FILES = {"dev": "phrasings_dev.json", "heldout": "phrasings_heldout.json"}
+FILES = {
+    "dev": "phrasings_dev.json",
+    "heldout": "phrasings_heldout.json",
+    "probe": "phrasings_probe.json",
+}
 PLACEHOLDERS = frozenset(
     {
         "drug",
@@ -84,7 +91,7 @@ def _entry(half: str, kind: str, index: int, raw: dict[str, Any]) -> Phrasing:
 @cache
 def load(half: str) -> dict[str, tuple[Phrasing, ...]]:
     """Kind → phrasings of one half, from the packaged JSON file."""
-    if half not in HALVES:
+    if half not in ALL_HALVES:
         raise ValueError(f"unknown half {half!r}")
     text = resources.files("smarthealth.evaluation").joinpath(FILES[half]).read_text("utf-8")
     data = json.loads(text)

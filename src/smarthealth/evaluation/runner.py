@@ -4,10 +4,11 @@ Entry points:
 - `evaluate(url, …)`: a seeded, indexed database → `EvalReport`;
 - `run_fresh(…)`: a temporary embedded database, seeded and indexed here, then `evaluate`
   (what `smarthealth eval` and `bench/eval_full.py` run; the configured database is untouched);
-- `render_table` / `report_json`: the report as a rich table (dev and held-out side by side per
-  category) and as JSON (every question with its half, category, kind, answer, expected facts
-  and why it failed; held-out question texts left out unless asked for, so that a report can be
-  read by whoever tunes the engine).
+- `render_table` / `report_json`: the report as a rich table (dev and held-out — or whichever
+  halves were asked, the probe half among them — side by side per category) and as JSON (every
+  question with its half, category, kind, answer, expected facts and why it failed; held-out
+  question texts left out unless asked for, so that a report can be read by whoever tunes the
+  engine).
 
 Questions are asked as a dedicated, inactive clinician account ("evaluacion@smarthealth.invalid",
 created through the normal audited path with a random password nobody knows), on the `cli`
@@ -44,7 +45,15 @@ from smarthealth.db.session import Database
 from smarthealth.errors import AppError
 from smarthealth.evaluation import metrics
 from smarthealth.evaluation.gold import BOGOTA, GoldQuestion, GoldSet, build_gold_set
-from smarthealth.evaluation.kinds import CATEGORIES, HALVES, KINDS, ROBUST_TAGS, ROBUSTNESS
+from smarthealth.evaluation.kinds import (
+    ALL_HALVES,
+    CATEGORIES,
+    HALVES,
+    KINDS,
+    PROBE,
+    ROBUST_TAGS,
+    ROBUSTNESS,
+)
 from smarthealth.models import User
 from smarthealth.rag.embeddings import Embedder, LocalE5Embedder
 from smarthealth.rag.engines.base import AnswerEngine
@@ -54,6 +63,7 @@ EVAL_EMAIL = "evaluacion@smarthealth.invalid"
 EVAL_CLIENT = ClientInfo(channel="cli", user_agent="smarthealth-eval")
 GROUPS = (*CATEGORIES, ROBUSTNESS)
 OVERALL = "overall"
+HALF_LABELS = {"dev": "dev", "heldout": "held-out", PROBE: "probe"}
 
 
 @dataclass
@@ -227,8 +237,9 @@ def answer_length(results: Iterable[QuestionResult]) -> LengthMetrics:
 
 
 def missed_targets(report: EvalReport) -> list[str]:
-    """The issue's acceptance, on the held-out half (on dev when only dev was run)."""
-    half = "heldout" if "heldout" in report.halves else "dev"
+    """The issue's acceptance, on the held-out half (on the probe half when it was run without
+    the held-out one, on dev when only dev was run)."""
+    half = next((h for h in ("heldout", PROBE) if h in report.halves), "dev")
     missed: list[str] = []
     overall = report.per_category[OVERALL]
     target = metrics.TARGETS["heldout_accuracy"]
@@ -428,7 +439,7 @@ def summarise(
     seconds: float,
 ) -> EvalReport:
     scored = [r for r in results if r.scored]
-    halves = [h for h in HALVES if any(r.half == h for r in scored)]
+    halves = [h for h in ALL_HALVES if any(r.half == h for r in scored)]
     groups: dict[str, dict[str, list[QuestionResult]]] = defaultdict(lambda: defaultdict(list))
     for r in scored:
         for name in (r.category, OVERALL, *((ROBUSTNESS,) if r.robust else ())):
@@ -503,7 +514,7 @@ async def evaluate(
     `limit`: at most that many questions, whole sessions spread over kinds, halves and patients.
     `today`: the evaluation day, for the expectations and the pipeline's clock alike (default:
     today in Bogotá; for a seeded record, the day it was anchored on).
-    `halves`: which halves of the phrasings to ask ("dev", "heldout").
+    `halves`: which halves of the phrasings to ask ("dev", "heldout", "probe").
     """
     started = time.perf_counter()
     started_at = dt.datetime.now(BOGOTA).isoformat(timespec="seconds")
@@ -647,8 +658,8 @@ CATEGORY_LABELS = {
 
 
 def render_table(report: EvalReport, console: Console) -> None:
-    """Per category: dev and held-out accuracy side by side, then the other metrics over the
-    halves asked."""
+    """Per category: dev and held-out (or whichever halves were asked) accuracy side by side, then
+    the other metrics over the halves asked."""
     if not console.is_terminal and console.width < 150:  # a pipe or a file: no need to squeeze
         console = Console(file=console.file, width=160)
     halves = report.halves
@@ -659,7 +670,7 @@ def render_table(report: EvalReport, console: Console) -> None:
     )
     table.add_column("categoría", no_wrap=True, min_width=12)
     for h in halves:
-        label = "dev" if h == "dev" else "held-out"
+        label = HALF_LABELS.get(h, h)
         table.add_column(f"n {label}", justify="right", no_wrap=True)
         table.add_column(label, justify="right", no_wrap=True)
     if len(halves) == 2:
@@ -675,8 +686,8 @@ def render_table(report: EvalReport, console: Console) -> None:
         for h in halves:
             cells += [str(per_half[h].questions), _fmt(per_half[h].accuracy)]
         if len(halves) == 2:
-            dev, held = per_half["dev"].accuracy, per_half["heldout"].accuracy
-            cells.append("—" if dev is None or held is None else f"{held - dev:+.3f}")
+            first, second = per_half[halves[0]].accuracy, per_half[halves[1]].accuracy
+            cells.append("—" if first is None or second is None else f"{second - first:+.3f}")
         m = per_half["all"]
         cells += [
             _fmt(m.recall_at_8),
@@ -689,9 +700,11 @@ def render_table(report: EvalReport, console: Console) -> None:
         ]
         table.add_row(*cells)
     console.print(table)
+    labels = [HALF_LABELS.get(h, h) for h in halves]
     console.print(
-        "dev / held-out: exactitud por pregunta en cada mitad de las formulaciones · "
-        "Δ: held-out − dev · R@8 recall@8 · hechos: recall de hechos · citas: precisión de "
+        f"{' / '.join(labels)}: exactitud por pregunta en cada mitad de las formulaciones · "
+        + (f"Δ: {labels[1]} − {labels[0]} · " if len(labels) == 2 else "")
+        + "R@8 recall@8 · hechos: recall de hechos · citas: precisión de "
         "citas · abst.: exactitud de abstención · fuga: fugas entre pacientes · p50/p95: "
         "latencia en ms · robustez: preguntas con errores de tipeo, sin tildes, abreviaturas o "
         "«el/la paciente» (también cuentan en su categoría)"
