@@ -99,7 +99,7 @@ def test_a_drug_named_without_its_salt_is_found() -> None:
 
 def test_a_drug_never_prescribed_is_a_plain_no() -> None:
     text, rows = answer("¿Le han formulado atorvastatina?")
-    assert text == "No, no tiene formulado atorvastatina en la historia clínica de Carmen Ruiz."
+    assert text == "No, no encuentro atorvastatina entre los medicamentos formulados a Carmen Ruiz."
     assert rows == []
 
 
@@ -220,7 +220,7 @@ def test_what_treats_a_condition_or_a_symptom() -> None:
     assert text.startswith("Para el dolor tiene formulado: naproxeno") and rows == [32, 33]
     assert "terminó" in text  # acetaminofén was prescribed 700 days ago
     text, rows = answer("¿Le han dado algo para dormir?", record=TREATED)
-    assert text.startswith("No, no tiene formulado medicamentos para dormir") and rows == []
+    assert text.startswith("No, no encuentro medicamentos para dormir") and rows == []
 
 
 def test_why_a_drug_is_prescribed() -> None:

@@ -195,3 +195,33 @@ def test_how_long_since_is_not_a_yes_no_question() -> None:
     since = plan("¿Hace cuánto no viene a control?")
     assert (since.subject, since.operation, since.attribute) == ("encounter", "latest", "date")
     assert plan("¿Hace ejercicio?").operation != "first"
+
+
+@pytest.mark.parametrize(
+    ("typo", "fixed"),
+    [
+        ("¿Qué medicametnos toma?", "que medicamentos toma"),  # known by a shorter stem
+        ("¿Cuantas vicitas tiene?", "cuantas visitas tiene"),
+        ("¿Qué le recetaron el año pasdo?", "que le recetaron el ano pasado"),
+        ("ultima PA tomada", "ultima pa tomada"),  # a real word is not "corrected"
+    ],
+)
+def test_more_misspellings(typo: str, fixed: str) -> None:
+    assert normalise(typo) == fixed
+
+
+def test_generalisations_found_by_independent_phrasings() -> None:
+    since = plan("¿Cuántas veces ha venido desde enero?")
+    assert since.operation == "count" and since.window is not None
+    assert since.window.start == dt.date(2026, 1, 1)
+    assert plan("¿Qué tensiones arteriales ha tenido en el último año?").operation == "series"
+    gout = plan("¿Hay registro de gota?")  # no series of a diagnosis: a yes/no
+    assert (gout.subject, gout.operation) == ("diagnosis", "exists")
+    video = plan("¿Cuándo fue la última cita por videollamada?")
+    assert (video.subject, video.encounter_type) == ("encounter", "Telemedicina")
+    dose = plan("¿Cuántos miligramos de acetaminofén toma y cada cuánto?")
+    assert (dose.operation, dose.attribute) == ("attribute", "dose")
+    family = plan("¿De qué enfermedades sufrían los papás de la paciente?")
+    assert family.subject == "out_of_record"
+    last = plan("¿La paciente cuándo vino a cita por última vez?")
+    assert (last.subject, last.operation) == ("appointment", "latest")

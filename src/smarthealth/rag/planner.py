@@ -66,7 +66,7 @@ _YES_NO_START = re.compile(
 )
 # A question that opens with one of these asks what/which/when, not whether.
 _WH_START = re.compile(
-    r"^(?:y\s+)?(?:que|cual|cuales|cuando|cuanto|cuanta|cuantos|cuantas|como|donde|quien|"
+    r"^(?:y\s+)?(?:(?:el|la)\s+paciente\s+)?(?:que|cual|cuales|cuando|cuanto|cuanta|cuantos|cuantas|como|donde|quien|"
     r"quienes|desde|hace cuanto|por que|para que|con que)\b"
 )
 _REFERS = re.compile(
@@ -106,6 +106,9 @@ _THIS_YEAR = re.compile(
 _LAST_YEAR = re.compile(r"\b(?:el )?ano pasado\b")
 _SINCE_YEAR = re.compile(r"\bdesde\s+(?:el\s+)?(?:ano\s+)?((?:19|20)\d{2})\b")
 _BEFORE_YEAR = re.compile(r"\bantes\s+de(?:l)?\s+(?:ano\s+)?((?:19|20)\d{2})\b")
+_MONTHS = ("enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre "
+           "diciembre").split()  # fmt: skip
+_SINCE_MONTH = re.compile(r"\bdesde\s+(?:el\s+(?:mes\s+de\s+)?)?(" + "|".join(_MONTHS) + r")\b")
 
 
 @dataclass
@@ -331,6 +334,11 @@ def _window(text: str, today: dt.date) -> tuple[TimeWindow, tuple[int, int]] | N
             dt.date(today.year - 1, 1, 1), dt.date(today.year, 1, 1), "el año pasado"
         )
         return window, match.span()
+    if match := _SINCE_MONTH.search(text):  # "desde enero": its latest start, this year or last
+        month = _MONTHS.index(match.group(1)) + 1
+        year = today.year if month <= today.month else today.year - 1
+        since = TimeWindow(dt.date(year, month, 1), None, f"desde {match.group(1)}")
+        return since, match.span()
     if match := _SINCE_YEAR.search(text):
         year = int(match.group(1))
         return TimeWindow(dt.date(year, 1, 1), None, f"desde {year}"), match.span()
@@ -416,12 +424,13 @@ _COUNTED_READINGS = re.compile(r"\b(veces|tomas|mediciones|registros|controles)\
 
 def _operation(reading: _Reading, subject: str) -> str:
     ops = reading.operations
-    if "count" in ops and (subject != "vital" or _COUNTED_READINGS.search(reading.text)):
+    counts = "dose" not in reading.attributes  # "¿cuántos miligramos…?" asks the dose
+    if "count" in ops and counts and (subject != "vital" or _COUNTED_READINGS.search(reading.text)):
         return "count"  # "¿cuántos kilos pesa?" asks a value, "¿cuántas tomas…?" a count
     extreme = [op for op in ops if op in ("max", "min")]
     if extreme and subject == "vital":
         return extreme[0]  # "¿la saturación más baja?"; "dosis máxima" is no extreme reading
-    if "series" in ops or (subject == "vital" and reading.window and "latest" not in ops):
+    if subject == "vital" and ("series" in ops or (reading.window and "latest" not in ops)):
         return "series"
     if "first" in ops:
         return "first"
@@ -465,8 +474,11 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
     source = "rules"
     previous = context.previous
 
-    if parts := _parts(reading):
+    if not reading.strong.get("summary") and (parts := _parts(reading)):
         return QuestionPlan("summary", parts=parts, cues=cues)
+    if reading.topics and reading.topics[0] in ABOUT_SOMEONE_ELSE:
+        # "¿De qué enfermedades sufrían los papás?": not the patient's own diagnoses
+        return QuestionPlan("out_of_record", topic=reading.topics[0], cues=cues)
     if subject is None and reading.topics:
         return QuestionPlan("out_of_record", topic=reading.topics[0], cues=cues)
     if subject is None and reading.encounter_types:
@@ -529,6 +541,11 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
 _JOINED = re.compile(r"\s(?:y|e)\s|,")
 
 
+# Topics about other people than the patient: whatever else the question names, the record
+# holds nothing of theirs.
+ABOUT_SOMEONE_ELSE = frozenset({"antecedentes familiares"})
+
+
 def _parts(reading: _Reading) -> tuple[str, ...]:
     """Two or more listable subjects joined in one question, nothing narrowing them: a summary
     of those subjects only."""
@@ -559,6 +576,8 @@ def _build(
         attribute = None
     if attribute in _ATTRIBUTE_SUBJECTS and subject not in ("medication", "allergy", "diagnosis"):
         attribute = None
+    if subject == "appointment" and reading.encounter_types and "next" not in reading.operations:
+        subject = "encounter"  # "la última cita por videollamada": visits carry the kind
     if subject == "encounter" and reading.sections:
         subject = "note"  # "el motivo / el plan de la última consulta" is in its note
     operation = _operation(reading, subject)

@@ -62,7 +62,8 @@ COMMON = frozenset(
     vez veces vino visto vista y ya ano anos paciente doctor doctora medico medica dado
     dieron mando sabe saber siente sintio esto tengo favor dime dame decir muestra mostrar
     cual cuales hubo habia sido pesado venido vuelto tomado actual estado algunos tenido
-    tenia tener recibido presentado usado hecho puesto decidido dicho llevado seguido""".split()
+    tenia tener recibido presentado usado hecho puesto decidido dicho llevado seguido
+    tomada tomadas tomados registro registrada registrado""".split()
 )
 
 
@@ -296,7 +297,9 @@ def _sound(word: str) -> str:
 
 
 # Words of time windows (read by the planner's patterns, not the lexicon): known, correctable.
-TIME_WORDS = "dia dias semana semanas mes meses ano anos ultimo ultimos ultima ultimas".split()
+TIME_WORDS = """dia dias semana semanas mes meses ano anos ultimo ultimos ultima ultimas pasado
+    pasada enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre
+    diciembre""".split()
 
 
 @dataclass(frozen=True)
@@ -317,7 +320,8 @@ def vocabulary() -> Vocabulary:
             if w.endswith("*"):
                 stems.add(w[:-1])
                 if len(w) > 5:  # "proxim*" → "proxima", "proximo": typos are of whole words
-                    core.update(w[:-1] + ending for ending in ("a", "o", "as", "os"))
+                    endings = ("", "s") if w[-2] in "aeiou" else ("a", "o", "as", "os")
+                    core.update(w[:-1] + ending for ending in endings)
             else:
                 core.add(w)
     names: set[str] = set()
@@ -354,14 +358,23 @@ def _known(word: str, vocab: Vocabulary) -> bool:
 def correct(word: str) -> str:
     """The known word a misspelt `word` stands for, or `word` itself."""
     vocab = vocabulary()
-    if len(word) < 3 or word.isdigit() or _known(word, vocab):
+    if len(word) < 3 or word.isdigit() or word in vocab.exact or word in COMMON:
         return word
-    sound = _sound(word)
-    if sound in vocab.by_sound:
+    if word in QUALIFIERS:
+        return word
+    # a word that starts with a short stem ("medica*") may still be a longer one misspelt
+    # ("medicametnos" → "medicament…"): the longer stems are tried first
+    starts = [st for st in vocab.stems if len(st) >= 3 and word.startswith(st)]
+    knowing = max(starts, key=len, default="")
+    if not knowing and (sound := _sound(word)) in vocab.by_sound:
         return vocab.by_sound[sound]
-    for stem in vocab.stems:  # "diagnostio" → "diagnostic…"
+    for stem in vocab.stems:  # "diagnostio" → "diagnostic…"; longest first
+        if knowing and len(stem) <= len(knowing):
+            return word
         if len(stem) >= 6 and len(word) >= len(stem) and OSA.distance(word[: len(stem)], stem) <= 1:
             return stem + word[len(stem) :]
+    if knowing:
+        return word
     if len(word) == 5:  # "sagre" → "sangre": one edit, and only into the lexicon's words
         best = process.extractOne(word, vocab.core, scorer=OSA.distance, score_cutoff=1)
         return best[0] if best else word

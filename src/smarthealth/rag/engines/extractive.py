@@ -161,7 +161,7 @@ def _medication(w: _Writer) -> str:
     if ex.verdict == "no" and plan.status == "inactive":
         return f"No tiene medicamentos suspendidos o terminados en la historia clínica de {w.name}."
     if ex.verdict == "no":
-        return f"No, no tiene formulado {_asked_drug(plan)} en la historia clínica de {w.name}."
+        return f"No, no encuentro {_asked_drug(plan)} entre los medicamentos formulados a {w.name}."
     rows, today = ex.rows, w.ctx.today
 
     def line(r: Row) -> str:
