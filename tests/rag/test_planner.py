@@ -225,3 +225,13 @@ def test_generalisations_found_by_independent_phrasings() -> None:
     assert family.subject == "out_of_record"
     last = plan("¿La paciente cuándo vino a cita por última vez?")
     assert (last.subject, last.operation) == ("appointment", "latest")
+
+
+def test_chat_shorthand() -> None:
+    assert normalise("prox cita con q medico?") == "proxima cita con que medico"
+    assert normalise("CC del pcte") == "cc del paciente"
+    nxt = plan("¿Con quién tiene la cita que viene?")
+    assert (nxt.subject, nxt.operation, nxt.attribute) == ("appointment", "next", "doctor")
+    visits = plan("n° de atenciones en el año")
+    assert visits.operation == "count" and visits.window is not None
+    assert visits.window.start == dt.date(2026, 1, 1)

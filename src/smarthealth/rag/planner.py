@@ -25,6 +25,7 @@ from smarthealth.rag.plan import SUMMARY_PARTS, QuestionPlan, TimeWindow
 from smarthealth.rag.text import STOPWORDS, fold
 from smarthealth.rag.vocabulary import (
     QUALIFIERS,
+    SHORTHAND,
     Symptom,
     condition_names,
     correct,
@@ -101,7 +102,7 @@ _IN_N = re.compile(r"\ben\s+(?:los\s+|las\s+)?(\d+|" + "|".join(_NUMBER_WORDS) +
 _YEAR = re.compile(r"\b(?:en|del|de|durante|el ano|para)\s+(?:el\s+)?(?:ano\s+)?((?:19|20)\d{2})\b")
 _THIS_YEAR = re.compile(
     r"\b(?:este ano|en lo que va del ano|en lo corrido del ano|(?:en )?el ano en curso|"
-    r"(?:del|en el) ano actual|durante el ano)\b"
+    r"(?:del|en el) ano actual|durante el ano|(?:del|en el) ano(?!\s+(?:pasado|anterior|\d)))\b"
 )
 _LAST_YEAR = re.compile(r"\b(?:el )?ano pasado\b")
 _SINCE_YEAR = re.compile(r"\bdesde\s+(?:el\s+)?(?:ano\s+)?((?:19|20)\d{2})\b")
@@ -143,7 +144,8 @@ class _Reading:
 def normalise(question: str) -> str:
     """Folded, with each unknown word replaced by the known word it stands for."""
     folded = fold(question).replace("sat o2", "sato2").replace("t °", "t°")
-    return " ".join(split_joined(correct(t)) for t in _TOKEN.findall(folded))
+    tokens = (SHORTHAND.get(t, t) for t in _TOKEN.findall(folded))
+    return " ".join(split_joined(correct(t)) for t in tokens)
 
 
 def _mask(text: str, start: int, end: int) -> str:

@@ -296,6 +296,15 @@ def _sound(word: str) -> str:
     return re.sub(r"(.)\1", r"\1", w)
 
 
+# Chat shorthand clinicians type, read as the words they stand for ("prox cita con q medico?").
+SHORTHAND = {
+    "q": "que", "k": "que", "xq": "por que", "pq": "por que", "pcte": "paciente",
+    "pte": "paciente", "prox": "proxima", "ult": "ultima", "ultm": "ultima", "tb": "tambien",
+    "nro": "numero", "n°": "numero", "num": "numero", "cant": "cantidad",
+    "hosp": "hospitalizacion", "hospi": "hospitalizacion", "urg": "urgencias",
+    "meds": "medicamentos", "ctrl": "control", "cx": "cirugia",
+}  # fmt: skip
+
 # Words of time windows (read by the planner's patterns, not the lexicon): known, correctable.
 TIME_WORDS = """dia dias semana semanas mes meses ano anos ultimo ultimos ultima ultimas pasado
     pasada enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre

@@ -486,9 +486,9 @@ def _who(w: _Writer, row: Row, opening: str, dated: bool = False) -> str:
     enc = w.ex.encounter_of(row) or row
     doctor, specialty = enc.facts.get("doctor"), enc.facts.get("specialty")
     if w.plan.attribute == "specialty":
-        return f"{specialty} ({doctor}), el {_d(enc.day)}{w.cite(row, enc)}."
+        return f"{specialty} ({doctor}), el {_d(enc.day)}{w.cite(*dict.fromkeys((row, enc)))}."
     when = f", el {_d(enc.day)}" if dated else ""
-    return f"{opening} {doctor} ({specialty}){when}{w.cite(row, enc)}."
+    return f"{opening} {doctor} ({specialty}){when}{w.cite(*dict.fromkeys((row, enc)))}."
 
 
 def _people(w: _Writer) -> str:
