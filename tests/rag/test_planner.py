@@ -235,3 +235,14 @@ def test_chat_shorthand() -> None:
     visits = plan("n° de atenciones en el año")
     assert visits.operation == "count" and visits.window is not None
     assert visits.window.start == dt.date(2026, 1, 1)
+
+
+def test_more_ordinary_wordings() -> None:
+    years = plan("¿Hace cuántos años tiene artritis?")  # since when, not the age
+    assert (years.subject, years.operation) == ("diagnosis", "first")
+    assert plan("¿La ha visto cardiología?").subject == "encounter"
+    assert plan("¿Por cuántos días le formularon la hidroxicloroquina?").attribute == "dose"
+    assert plan("¿Qué refería la paciente en la última consulta?").subject == "note"
+    assert plan("antecedentes quirurgicos?").subject == "out_of_record"
+    zinc = plan("¿A qué dosis recibe sulfato de zinc?")  # a salt named first, not the sulfas
+    assert zinc.drugs and not zinc.drug_classes

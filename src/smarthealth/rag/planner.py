@@ -485,6 +485,14 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
         return QuestionPlan("out_of_record", topic=reading.topics[0], cues=cues)
     if subject is None and reading.encounter_types:
         subject = "encounter"
+    if subject == "demographics" and "first" in reading.operations:
+        # "¿Hace cuántos años tiene artritis?" asks since when, not the age
+        if reading.conditions or reading.condition_words:
+            subject = "diagnosis"
+        elif reading.drugs or reading.classes:
+            subject = "medication"
+    if subject is None and reading.specialty is not None and not reading.weak:
+        subject = "encounter"  # "¿La ha visto cardiología?": the visits of that specialty
     if subject is None and reading.doctor is not None:
         subject = "encounter"  # "¿Cuándo lo vio el Dr. Gómez?": the visits with that doctor
     if subject is None and set(reading.statuses) & {"Attended", "Cancelled", "NoShow"}:

@@ -26,7 +26,8 @@ SALTS = frozenset(
     """sodica sodico potasico potasica clorhidrato maleato succinato tartrato fumarato
     cilexetilo etexilato axetilo trometamina trometamol dietilamina acetato propionato
     dipropionato furoato citrato fosfato besilato mesilato micronizada micronizado
-    macrocristales disoproxil calcica calcico magnesico""".split()
+    macrocristales disoproxil calcica calcico magnesico sulfato bromuro hidrobromuro
+    monohidrato dihidrato trihidrato hemihidrato valerato decanoato lactato gluconato""".split()
 )
 # Names in common use that the catalog does not hold (international names of Colombian ones).
 DRUG_ALIASES = {"paracetamol": "acetaminofén", "aspirina": "ácido acetilsalicílico"}
@@ -195,7 +196,8 @@ def base_name(ingredient: str) -> str:
     """What a clinician calls a recorded ingredient: "warfarina" for "warfarina sódica",
     "amlodipino" for "amlodipino + valsartán"."""
     first = re.sub(r"\(.*?\)", " ", ingredient.split("+")[0])
-    kept = [w for w in first.split() if fold(w) not in SALTS]
+    # a salt named first is the drug's usual name ("sulfato ferroso"), kept
+    kept = [w for i, w in enumerate(first.split()) if i == 0 or fold(w) not in SALTS]
     return " ".join(kept) or ingredient
 
 
