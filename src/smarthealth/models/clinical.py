@@ -219,12 +219,17 @@ class RecordDiagnosis(Base):
     )
 
     record_diagnosis_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    medical_record_id: Mapped[int] = mapped_column(BigInteger)
+    # NULL for an imported condition recorded outside any encounter.
+    medical_record_id: Mapped[int | None] = mapped_column(BigInteger)
     patient_id: Mapped[int] = mapped_column(
         ForeignKey("patients.patient_id", ondelete="CASCADE"), index=True
     )
     diagnosis_id: Mapped[int] = mapped_column(ForeignKey("diagnoses.diagnosis_id"), index=True)
     diagnosis_type: Mapped[str] = mapped_column(String(12))
+    # An imported condition's FHIR clinical status (active, resolved, …) and its dates.
+    clinical_status: Mapped[str | None] = mapped_column(String(20))
+    onset_date: Mapped[dt.date | None] = mapped_column(Date)
+    abatement_date: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class Prescription(Base):

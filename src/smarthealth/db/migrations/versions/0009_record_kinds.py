@@ -7,6 +7,8 @@
   `reaction` and `severity` become optional. Existing rows are catalog medications.
 - `diagnoses` and `medications` carry `code_system`, `code` (a code of a system other than
   ICD-10 / ATC) and `display`; ICD-10 and ATC rows keep their codes and format checks.
+- `record_diagnoses.medical_record_id` becomes optional (a condition recorded outside a visit);
+  `clinical_status`, `onset_date` and `abatement_date` keep an imported condition's state.
 - `prescriptions.medical_record_id` becomes optional (an imported order without its encounter)
   and `prescriptions.status` keeps an imported order's FHIR status.
 - `fhir_external_ids`: imported FHIR resource → local row, with the digest of what was
@@ -234,6 +236,14 @@ def upgrade() -> None:
     _code_systems("medications", "ATC", "atc_code")
 
     op.alter_column("prescriptions", "medical_record_id", nullable=True, schema=S)
+    op.alter_column("record_diagnoses", "medical_record_id", nullable=True, schema=S)
+    op.add_column(
+        "record_diagnoses",
+        sa.Column("clinical_status", sa.String(length=20), nullable=True),
+        schema=S,
+    )
+    for column in ("onset_date", "abatement_date"):
+        op.add_column("record_diagnoses", sa.Column(column, sa.Date(), nullable=True), schema=S)
     op.add_column(
         "prescriptions", sa.Column("status", sa.String(length=20), nullable=True), schema=S
     )
@@ -274,6 +284,10 @@ def downgrade() -> None:
     )
     op.execute(f"DELETE FROM {S}.diagnoses WHERE icd_code IS NULL")
     op.execute(f"DELETE FROM {S}.medications WHERE atc_code IS NULL")
+    op.execute(f"DELETE FROM {S}.record_diagnoses WHERE medical_record_id IS NULL")
+    for column in ("abatement_date", "onset_date", "clinical_status"):
+        op.drop_column("record_diagnoses", column, schema=S)
+    op.alter_column("record_diagnoses", "medical_record_id", nullable=False, schema=S)
     op.drop_column("prescriptions", "status", schema=S)
     op.alter_column("prescriptions", "medical_record_id", nullable=False, schema=S)
     for table, column in (("diagnoses", "icd_code"), ("medications", "atc_code")):
