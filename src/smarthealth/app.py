@@ -24,6 +24,7 @@ from smarthealth.db.engine import create_engine, create_sessionmaker
 from smarthealth.db.server import DatabaseServer, open_database_server
 from smarthealth.db.session import Database
 from smarthealth.errors import install_error_handlers
+from smarthealth.fhir.routes import router as fhir_router
 from smarthealth.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
@@ -100,5 +101,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(chat_router)
     app.include_router(websocket_router)
     app.include_router(audit_router)
+    app.include_router(fhir_router)
     app.include_router(web_router)
     return app

@@ -8,6 +8,7 @@ import json
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from smarthealth.db import migrate
 from smarthealth.db.embedded import EmbeddedPostgres
 from smarthealth.db.preflight import DatabaseNotReadyError, check_database
 from smarthealth.db.server import DatabaseServer, open_database_server
+from smarthealth.inputs import LineText
 from smarthealth.log_config import configure_logging
 
 app = typer.Typer(
@@ -36,6 +38,10 @@ audit_app = typer.Typer(help="Audit trail.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+import_app = typer.Typer(help="Import clinical data.", no_args_is_help=True)
+export_app = typer.Typer(help="Export clinical data.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
 console = Console(stderr=True)
 
 DEMO_PATIENTS = 300
@@ -480,6 +486,50 @@ def users_create(
             console.print(f"[red]{exc.message}[/red]")
             raise typer.Exit(1) from None
     console.print(f"Cuenta creada: id {user_id}, rol {role}")
+
+
+@import_app.command("fhir")
+def import_fhir(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Bundles (.json), NDJSON files (.ndjson) or folders.")
+    ],
+    as_user: Annotated[
+        str | None, typer.Option("--as", help="E-mail of the administrator importing (audited).")
+    ] = None,
+) -> None:
+    """Import FHIR R4 data: one transaction per patient; exit 1 when anything failed."""
+    from smarthealth.fhir.commands import import_files
+
+    with database() as server:
+        _prepare(server)
+        code = import_files(server.url, paths, as_user, console, _progress())
+    raise typer.Exit(code)
+
+
+@export_app.command("fhir")
+def export_fhir(
+    document: Annotated[
+        str | None, typer.Option(help="Tipo:número of one patient, e.g. CC:1234567890.")
+    ] = None,
+    all_patients: Annotated[
+        bool, typer.Option("--all", help="Every patient, one Bundle file each (needs --out).")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="File (one patient) or folder (--all).")] = None,
+    as_user: Annotated[
+        str | None, typer.Option("--as", help="E-mail of the clinician or admin (audited).")
+    ] = None,
+) -> None:
+    """Export as FHIR R4 Bundles (type collection); every export is audited."""
+    from smarthealth.fhir.commands import export
+
+    if all_patients == (document is not None) or (all_patients and out is None):
+        console.print("[red]Use --document TIPO:NÚMERO, o --all --out CARPETA.[/red]")
+        raise typer.Exit(2)
+    if document is not None:
+        document = _checked(LineText, document, "--document")
+    with database() as server:
+        code = export(server.url, document, out, as_user, console)
+    raise typer.Exit(code)
 
 
 @audit_app.command("verify")

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # only for a provider under a data-processing agreement. Off: the minimum necessary.
     llm_send_identifiers: bool = False
 
+    # FHIR import: identifier system URI → Colombian document type code (CC, CE, TI, PA, RC, MS,
+    # AS, CD), as JSON: FHIR_IDENTIFIER_SYSTEMS='{"https://registro.hospital.co/cc": "CC"}'.
+    fhir_identifier_systems: dict[str, str] = Field(default_factory=dict)
+
     embedding_provider: Literal["local", "openai"] = "local"
     embedding_model: str | None = None
 

@@ -23,6 +23,8 @@ log = structlog.get_logger("smarthealth.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 MAX_BODY_BYTES = 1024 * 1024
+# Routes that take whole files: a FHIR Bundle of one patient's history is often several MiB.
+LARGE_BODY_PATHS = {"/fhir/import": 32 * 1024 * 1024}
 
 
 class RequestContextMiddleware:
@@ -79,8 +81,9 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = LARGE_BODY_PATHS.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await self._reject(send)
             return
         received = 0
@@ -91,7 +94,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     # FastAPI re-raises HTTPException from body reading: the 413 handler answers.
                     raise HTTPException(413)
             return message

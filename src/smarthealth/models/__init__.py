@@ -14,6 +14,7 @@ from smarthealth.models.clinical import (
     Prescription,
     RecordDiagnosis,
 )
+from smarthealth.models.records import FhirExternalId, Immunization, Observation, Procedure
 from smarthealth.models.retrieval import ChunkQueue, ClinicalChunk, EmbeddingCache, EmbeddingText
 
 __all__ = [
@@ -31,12 +32,16 @@ __all__ = [
     "DocumentType",
     "EmbeddingCache",
     "EmbeddingText",
+    "FhirExternalId",
+    "Immunization",
     "LoginAttempt",
     "MedicalRecord",
     "Medication",
+    "Observation",
     "Patient",
     "PatientAllergy",
     "Prescription",
+    "Procedure",
     "RecordDiagnosis",
     "Specialty",
     "User",

@@ -35,6 +35,8 @@ RECORD_TYPES = ("Consulta externa", "Control", "Urgencias", "Hospitalización", 
 DIAGNOSIS_TYPES = ("Principal", "Secondary", "Differential")
 BLOOD_TYPES = ("O+", "O-", "A+", "A-", "B+", "B-", "AB+", "AB-")
 ALLERGY_SEVERITIES = ("Leve", "Moderada", "Severa")
+ALLERGY_CATEGORIES = ("medication", "food", "environment", "biologic")
+ALLERGY_CRITICALITIES = ("low", "high", "unable-to-assess")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -108,20 +110,34 @@ class Patient(Base):
 
 
 class PatientAllergy(Base):
+    """An allergy to a catalog medication (`medication_id`) or to any substance (`substance`,
+    with its code and system when known): food, environment, biologic, or a drug outside the
+    catalog."""
+
     __tablename__ = "patient_allergies"
     __table_args__ = (
         UniqueConstraint("patient_id", "medication_id"),
         CheckConstraint(_in("severity", ALLERGY_SEVERITIES), name="severity"),
+        CheckConstraint(_in("category", ALLERGY_CATEGORIES), name="category"),
+        CheckConstraint(_in("criticality", ALLERGY_CRITICALITIES), name="criticality"),
+        CheckConstraint("medication_id IS NOT NULL OR substance IS NOT NULL", name="what"),
     )
 
     allergy_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     patient_id: Mapped[int] = mapped_column(
         ForeignKey("patients.patient_id", ondelete="CASCADE"), index=True
     )
-    medication_id: Mapped[int] = mapped_column(ForeignKey("medications.medication_id"), index=True)
-    reaction: Mapped[str] = mapped_column(String(200))
-    severity: Mapped[str] = mapped_column(String(10))
+    medication_id: Mapped[int | None] = mapped_column(
+        ForeignKey("medications.medication_id"), index=True
+    )
+    reaction: Mapped[str | None] = mapped_column(String(200))
+    severity: Mapped[str | None] = mapped_column(String(10))
     noted_on: Mapped[dt.date] = mapped_column(Date)
+    substance: Mapped[str | None] = mapped_column(String(200))
+    substance_code: Mapped[str | None] = mapped_column(String(40))
+    substance_system: Mapped[str | None] = mapped_column(String(120))
+    category: Mapped[str] = mapped_column(String(12), server_default="medication")
+    criticality: Mapped[str | None] = mapped_column(String(20))
 
 
 class Appointment(Base):
@@ -203,12 +219,17 @@ class RecordDiagnosis(Base):
     )
 
     record_diagnosis_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    medical_record_id: Mapped[int] = mapped_column(BigInteger)
+    # NULL for an imported condition recorded outside any encounter.
+    medical_record_id: Mapped[int | None] = mapped_column(BigInteger)
     patient_id: Mapped[int] = mapped_column(
         ForeignKey("patients.patient_id", ondelete="CASCADE"), index=True
     )
     diagnosis_id: Mapped[int] = mapped_column(ForeignKey("diagnoses.diagnosis_id"), index=True)
     diagnosis_type: Mapped[str] = mapped_column(String(12))
+    # An imported condition's FHIR clinical status (active, resolved, …) and its dates.
+    clinical_status: Mapped[str | None] = mapped_column(String(20))
+    onset_date: Mapped[dt.date | None] = mapped_column(Date)
+    abatement_date: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class Prescription(Base):
@@ -220,7 +241,8 @@ class Prescription(Base):
     )
 
     prescription_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    medical_record_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    # NULL for an imported prescription whose encounter is unknown.
+    medical_record_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.patient_id", ondelete="CASCADE"))
     medication_id: Mapped[int] = mapped_column(ForeignKey("medications.medication_id"), index=True)
     diagnosis_id: Mapped[int | None] = mapped_column(ForeignKey("diagnoses.diagnosis_id"))
@@ -229,3 +251,6 @@ class Prescription(Base):
     duration_days: Mapped[int] = mapped_column(Integer)
     instruction: Mapped[str | None] = mapped_column(Text)
     prescription_date: Mapped[dt.date] = mapped_column(Date)
+    # The FHIR status of an imported prescription (active, completed, stopped, …); NULL when
+    # seeded, where the duration says whether it is current.
+    status: Mapped[str | None] = mapped_column(String(20))

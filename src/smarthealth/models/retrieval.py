@@ -33,6 +33,9 @@ SOURCE_TYPES = (
     "vitals",
     "note",
     "encounter",
+    "observation",
+    "immunization",
+    "procedure",
 )
 
 

@@ -8,7 +8,12 @@ depends on today's date: content only changes when the record does.
 
 Per medical record: an `encounter` chunk (the visit: type, local date and time, doctor,
 specialty, principal diagnosis, discharge), its `vitals`, one `note` chunk per section, and a
-`diagnosis` / `prescription` chunk per row of those tables.
+`diagnosis` / `prescription` chunk per row of those tables. Observations (laboratory results
+and other measurements), immunizations, procedures and allergies to substances outside the
+medication catalog are in chunking_records.py.
+
+Rows imported from FHIR may be coded in another system (a SNOMED CT condition, an RxNorm drug):
+their chunks name the system and the source's display ("Hypertension (SNOMED CT 38341003)").
 """
 
 from __future__ import annotations
@@ -149,8 +154,9 @@ FROM smart_health.patients p JOIN smart_health.document_types t USING (document_
 WHERE p.patient_id = ANY($1::bigint[])
 """
 ALLERGIES_SQL = """
-SELECT a.*, m.active_ingredient, m.commercial_name, m.strength, m.form, m.therapeutic_class
-FROM smart_health.patient_allergies a JOIN smart_health.medications m USING (medication_id)
+SELECT a.*, m.active_ingredient, m.commercial_name, m.strength, m.form, m.therapeutic_class,
+       m.atc_code
+FROM smart_health.patient_allergies a LEFT JOIN smart_health.medications m USING (medication_id)
 WHERE a.patient_id = ANY($1::bigint[])
 """
 RECORDS_SQL = f"""
@@ -162,13 +168,15 @@ WHERE r.patient_id = ANY($1::bigint[])
 """
 DIAGNOSES_SQL = """
 SELECT rd.record_diagnosis_id, rd.medical_record_id, rd.patient_id, rd.diagnosis_type,
-       g.icd_code, g.description
+       rd.clinical_status, rd.onset_date, rd.abatement_date,
+       g.icd_code, g.description, g.code_system, g.code
 FROM smart_health.record_diagnoses rd JOIN smart_health.diagnoses g USING (diagnosis_id)
 WHERE rd.patient_id = ANY($1::bigint[])
 """
 PRESCRIPTIONS_SQL = """
 SELECT p.*, m.atc_code, m.active_ingredient, m.commercial_name, m.strength, m.form, m.route,
-       m.therapeutic_class, g.icd_code, g.description AS diagnosis_description
+       m.therapeutic_class, m.code_system, m.code, m.display,
+       g.icd_code, g.description AS diagnosis_description
 FROM smart_health.prescriptions p
 JOIN smart_health.medications m USING (medication_id)
 LEFT JOIN smart_health.diagnoses g USING (diagnosis_id)
@@ -215,6 +223,10 @@ def _demographics(p: asyncpg.Record) -> ChunkDraft:
 
 
 def _allergy(a: asyncpg.Record) -> ChunkDraft:
+    if a["atc_code"] is None:  # a substance, or a drug coded outside the catalog
+        from smarthealth.rag.chunking_records import substance_allergy
+
+        return substance_allergy(a)
     content = (
         f"{_day(a['noted_on'])} · Alergia a {a['active_ingredient']} ({a['commercial_name']} "
         f"{a['strength']} {a['form']}; {a['therapeutic_class']}). Reacción: {a['reaction']}. "
@@ -239,19 +251,48 @@ def _allergy(a: asyncpg.Record) -> ChunkDraft:
     )
 
 
+VITAL_COLUMNS = (
+    "systolic_pressure",
+    "diastolic_pressure",
+    "heart_rate",
+    "respiratory_rate",
+    "temperature_c",
+    "oxygen_saturation",
+    "weight_kg",
+    "height_cm",
+)
+
+
+def _vital_parts(r: asyncpg.Record) -> list[str]:
+    """The readings a record holds (an imported encounter may hold only some of them)."""
+    shown = {
+        "presión arterial": f"{r['systolic_pressure']}/{r['diastolic_pressure']} mmHg"
+        if r["systolic_pressure"] is not None
+        else None,
+        "frecuencia cardiaca": f"{r['heart_rate']} lpm" if r["heart_rate"] is not None else None,
+        "frecuencia respiratoria": f"{r['respiratory_rate']} rpm"
+        if r["respiratory_rate"] is not None
+        else None,
+        "temperatura": f"{_num(r['temperature_c'])} °C" if r["temperature_c"] is not None else None,
+        "saturación de oxígeno": f"{r['oxygen_saturation']} %"
+        if r["oxygen_saturation"] is not None
+        else None,
+        "peso": f"{_num(r['weight_kg'])} kg" if r["weight_kg"] is not None else None,
+        "talla": f"{_num(r['height_cm'])} cm" if r["height_cm"] is not None else None,
+    }
+    return [f"{name} {value}" for name, value in shown.items() if value is not None]
+
+
 def _record_chunks(r: asyncpg.Record) -> list[ChunkDraft]:
     when = r["registration_datetime"]
     who = f"{_doctor(r)}, {r['doctor_specialty'] or 'sin especialidad'}"
     chunks = []
-    if r["systolic_pressure"] is not None:
+    if any(r[column] is not None for column in VITAL_COLUMNS):
         weight, height = r["weight_kg"], r["height_cm"]
         bmi = float(weight) / (float(height) / 100) ** 2 if weight and height else None
         content = (
-            f"{_day(when)} · Signos vitales ({r['record_type']}, {who}): presión arterial "
-            f"{r['systolic_pressure']}/{r['diastolic_pressure']} mmHg, frecuencia cardiaca "
-            f"{r['heart_rate']} lpm, frecuencia respiratoria {r['respiratory_rate']} rpm, "
-            f"temperatura {_num(r['temperature_c'])} °C, saturación de oxígeno "
-            f"{r['oxygen_saturation']} %, peso {_num(weight)} kg, talla {_num(height)} cm"
+            f"{_day(when)} · Signos vitales ({r['record_type']}, {who}): "
+            + ", ".join(_vital_parts(r))
             + (f", IMC {bmi:.1f}." if bmi else ".")
         )
         chunks.append(
@@ -324,7 +365,7 @@ def _encounter(r: asyncpg.Record, principal: asyncpg.Record | None) -> ChunkDraf
     elif record_type == "Hospitalización":
         stay = ", sin egreso registrado"
     why = (
-        f"Diagnóstico principal: {principal['description']} (CIE-10 {principal['icd_code']})."
+        f"Diagnóstico principal: {principal['description']} ({diagnosis_code(principal)})."
         if principal
         else "Sin diagnóstico principal registrado."
     )
@@ -360,17 +401,43 @@ def _encounter(r: asyncpg.Record, principal: asyncpg.Record | None) -> ChunkDraf
     )
 
 
+def diagnosis_code(d: asyncpg.Record) -> str:
+    """ "CIE-10 I10" for the catalog, "SNOMED CT 38341003" for a condition coded otherwise."""
+    if d["icd_code"] is not None:
+        return f"CIE-10 {d['icd_code']}"
+    return f"{d['code_system']} {d['code']}"
+
+
+CLINICAL_STATUS = {
+    "active": "activo",
+    "recurrence": "recurrente",
+    "relapse": "recaída",
+    "inactive": "inactivo",
+    "remission": "en remisión",
+    "resolved": "resuelto",
+}
+
+
 def _diagnosis(d: asyncpg.Record, record: asyncpg.Record | None) -> ChunkDraft:
-    when = record["registration_datetime"] if record else None
+    when: dt.datetime | None = record["registration_datetime"] if record else None
+    if when is None and d["onset_date"] is not None:
+        when = _at_noon(d["onset_date"])
     kind = DIAGNOSIS_KIND.get(d["diagnosis_type"], d["diagnosis_type"].lower())
     context = (
-        f" {record['record_type']} con {_doctor(record)} ({record['doctor_specialty']})."
+        f" {record['record_type']} con {_doctor(record)} "
+        f"({record['doctor_specialty'] or 'sin especialidad'})."
         if record
         else ""
     )
+    state = ""
+    if d["clinical_status"]:
+        status = CLINICAL_STATUS.get(d["clinical_status"], d["clinical_status"])
+        state = f" Estado: {status}" + (
+            f" desde {_day(d['abatement_date'])}." if d["abatement_date"] else "."
+        )
     content = (
         f"{_day(when) + ' · ' if when else ''}Diagnóstico {kind}: {d['description']} "
-        f"(CIE-10 {d['icd_code']}).{context}"
+        f"({diagnosis_code(d)}).{context}{state}"
     )
     return ChunkDraft(
         d["patient_id"],
@@ -380,18 +447,35 @@ def _diagnosis(d: asyncpg.Record, record: asyncpg.Record | None) -> ChunkDraft:
         d["medical_record_id"],
         when,
         content,
-        f"Diagnóstico {kind}: {d['description']} ({d['icd_code']})",
-        {
-            "icd_code": d["icd_code"],
-            "description": d["description"],
-            "kind": d["diagnosis_type"],
-            "date": _day(when) if when else None,
-            "record_type": record["record_type"] if record else None,
-        },
+        f"Diagnóstico {kind}: {d['description']} ({d['icd_code'] or d['code']})",
+        _diagnosis_facts(d, kind, when, record),
     )
 
 
+def _diagnosis_facts(
+    d: asyncpg.Record, kind: str, when: dt.datetime | None, record: asyncpg.Record | None
+) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "icd_code": d["icd_code"],
+        "description": d["description"],
+        "kind": d["diagnosis_type"],
+        "date": _day(when) if when else None,
+        "record_type": record["record_type"] if record else None,
+    }
+    if d["icd_code"] is None or d["clinical_status"] is not None:  # imported: more to say
+        facts.update(
+            code_system=d["code_system"],
+            code=d["icd_code"] or d["code"],
+            clinical_status=d["clinical_status"],
+            onset=_day(d["onset_date"]) if d["onset_date"] else None,
+            abatement=_day(d["abatement_date"]) if d["abatement_date"] else None,
+        )
+    return facts
+
+
 def _prescription(p: asyncpg.Record, record: asyncpg.Record | None) -> ChunkDraft:
+    if p["atc_code"] is None:
+        return _coded_prescription(p, record)
     start: dt.date = p["prescription_date"]
     end = start + dt.timedelta(days=p["duration_days"] - 1)
     treats = (
@@ -399,7 +483,11 @@ def _prescription(p: asyncpg.Record, record: asyncpg.Record | None) -> ChunkDraf
         if p["icd_code"]
         else ""
     )
-    by = f" Formulada por {_doctor(record)} ({record['doctor_specialty']})." if record else ""
+    by = (
+        f" Formulada por {_doctor(record)} ({record['doctor_specialty'] or 'sin especialidad'})."
+        if record
+        else ""
+    )
     instruction = f" Indicación: {p['instruction']}" if p["instruction"] else ""
     content = (
         f"{_day(start)} · Prescripción: {p['active_ingredient']} ({p['commercial_name']}) "
@@ -432,6 +520,75 @@ def _prescription(p: asyncpg.Record, record: asyncpg.Record | None) -> ChunkDraf
             "start": _day(start),
             "end": _day(end),
             "atc_code": p["atc_code"],
+            "icd_code": p["icd_code"],
+            "diagnosis": p["diagnosis_description"],
+            "record_type": record["record_type"] if record else None,
+        },
+    )
+
+
+PRESCRIPTION_STATUS = {
+    "active": "activa",
+    "completed": "completada",
+    "stopped": "suspendida",
+    "cancelled": "cancelada",
+    "on-hold": "en espera",
+    "intended": "prevista",
+    "not-taken": "no tomada",
+    "entered-in-error": "registrada por error",
+}
+
+
+def _coded_prescription(p: asyncpg.Record, record: asyncpg.Record | None) -> ChunkDraft:
+    """A drug coded outside the ATC catalog (RxNorm, CUM, …), as imported: its display names
+    it; no therapeutic class is known."""
+    start: dt.date = p["prescription_date"]
+    end = start + dt.timedelta(days=p["duration_days"] - 1)
+    name = p["display"] or p["active_ingredient"]
+    how = " ".join(x for x in (p["dosage"], p["frequency"]) if x)
+    treats = (
+        f" Indicada para {p['diagnosis_description']} (CIE-10 {p['icd_code']})."
+        if p["icd_code"]
+        else ""
+    )
+    by = (
+        f" Formulada por {_doctor(record)} ({record['doctor_specialty'] or 'sin especialidad'})."
+        if record
+        else ""
+    )
+    status = PRESCRIPTION_STATUS.get(p["status"] or "", p["status"])
+    content = (
+        f"{_day(start)} · Prescripción: {name} ({p['code_system']} {p['code']})"
+        + (f", {how}" if how else "")
+        + f" por {p['duration_days']} días (hasta {_day(end)})."
+        + (f" Estado: {status}." if status else "")
+        + treats
+        + by
+        + (f" Indicación: {p['instruction']}" if p["instruction"] else "")
+    )
+    return ChunkDraft(
+        p["patient_id"],
+        "prescription",
+        p["prescription_id"],
+        0,
+        p["medical_record_id"],
+        _at_noon(start),
+        content,
+        f"Medicamento formulado: {name}",
+        {
+            "ingredient": p["active_ingredient"],
+            "commercial_name": p["commercial_name"],
+            "strength": p["strength"],
+            "form": p["form"],
+            "dosage": p["dosage"],
+            "frequency": p["frequency"],
+            "duration_days": p["duration_days"],
+            "start": _day(start),
+            "end": _day(end),
+            "atc_code": None,
+            "code_system": p["code_system"],
+            "code": p["code"],
+            "status": p["status"],
             "icd_code": p["icd_code"],
             "diagnosis": p["diagnosis_description"],
             "record_type": record["record_type"] if record else None,
@@ -486,4 +643,7 @@ async def build_chunks(conn: asyncpg.Connection, patient_ids: Iterable[int]) -> 
         for p in await conn.fetch(PRESCRIPTIONS_SQL, ids)
     ]
     drafts += [_appointment(a) for a in await conn.fetch(APPOINTMENTS_SQL, ids)]
+    from smarthealth.rag.chunking_records import record_kind_chunks
+
+    drafts += await record_kind_chunks(conn, ids)
     return drafts
