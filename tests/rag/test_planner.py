@@ -107,15 +107,29 @@ def test_named_things() -> None:
         ("¿cuántos tragos se toma?", "consumo de alcohol"),
         ("¿Fuma?", "tabaquismo"),
         ("¿Qué EPS tiene?", "afiliación a salud (EPS)"),
-        ("¿Tiene la vacuna de la fiebre amarilla?", "vacunas"),
-        ("¿Le han hecho cirugías?", "cirugías"),
         ("¿A qué se dedica?", "ocupación"),
-        ("¿Cuál fue el último resultado de HbA1c?", "resultados de laboratorio"),
     ],
 )
 def test_out_of_record_topics_are_not_hijacked_by_stray_words(question: str, topic: str) -> None:
     p = plan(question)
     assert (p.subject, p.topic) == ("out_of_record", topic)
+
+
+@pytest.mark.parametrize(
+    ("question", "subject", "topic"),
+    [
+        ("¿Tiene la vacuna de la fiebre amarilla?", "immunization", "vacunas"),
+        ("¿Le han hecho cirugías?", "procedure", "cirugías"),
+        ("¿Le hicieron una colonoscopia?", "procedure", "procedimientos"),
+    ],
+)
+def test_kinds_only_an_imported_chart_holds(question: str, subject: str, topic: str) -> None:
+    """Vaccines, procedures and lab results: executed (an imported chart holds them), with the
+    topic kept for the abstention when the record has none."""
+    p = plan(question)
+    assert (p.subject, p.topic) == (subject, topic)
+    lab = plan("¿Cuál fue el último resultado de HbA1c?")
+    assert (lab.subject, lab.operation, lab.labs[0]) == ("lab", "latest", "4548-4")
 
 
 def test_words_that_say_nothing_do_not_decide() -> None:
@@ -243,6 +257,6 @@ def test_more_ordinary_wordings() -> None:
     assert plan("¿La ha visto cardiología?").subject == "encounter"
     assert plan("¿Por cuántos días le formularon la hidroxicloroquina?").attribute == "dose"
     assert plan("¿Qué refería la paciente en la última consulta?").subject == "note"
-    assert plan("antecedentes quirurgicos?").subject == "out_of_record"
+    assert plan("antecedentes quirurgicos?").subject == "procedure"
     zinc = plan("¿A qué dosis recibe sulfato de zinc?")  # a salt named first, not the sulfas
     assert zinc.drugs and not zinc.drug_classes

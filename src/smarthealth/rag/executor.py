@@ -25,6 +25,7 @@ from smarthealth.rag.vocabulary import (
     condition_labels,
     condition_names,
     same_word,
+    translations,
     words,
 )
 
@@ -112,6 +113,9 @@ EXECUTED = frozenset(
         "specialty",
         "demographics",
         "summary",
+        "lab",
+        "immunization",
+        "procedure",
         "out_of_record",
     }
 )
@@ -260,8 +264,8 @@ def names_condition(row: Row, plan: QuestionPlan) -> bool:
     with E11.65: the same category, or a row whose names hold every word of one of its names.
     """
     code = str(row.facts.get("icd_code") or "")
-    if not code:
-        return False
+    if not code:  # imported, coded otherwise (SNOMED CT, often in English): by its words
+        return _names_uncoded(row, plan)
     have = _name_words(row, code)
     for asked in plan.conditions:
         if code == asked or ("." not in asked and code.split(".")[0] == asked):
@@ -272,6 +276,36 @@ def names_condition(row: Row, plan: QuestionPlan) -> bool:
         ):
             return True
     return bool(plan.condition_words) and _all_in(plan.condition_words, have)
+
+
+def _names_uncoded(row: Row, plan: QuestionPlan) -> bool:
+    """A diagnosis without an ICD-10 code ("Essential hypertension (disorder)") named by the
+    head words of an asked condition, or by the asked words, in Spanish or English."""
+    have = words(str(row.facts.get("description") or ""))
+    asked = [
+        [w for w in name if w not in _GENERIC_CONDITION_WORDS]
+        for code in plan.conditions
+        for name in _names_by_code().get(code, ())
+    ]
+    asked += [list(plan.condition_words)] if plan.condition_words else []
+    return any(name and all(mentions(w, have) for w in name[:1]) for name in asked)
+
+
+# Words of condition names that do not identify one in another language's display.
+_GENERIC_CONDITION_WORDS = frozenset(
+    "enfermedad trastorno cronica cronico aguda agudo esencial primaria arterial tipo".split()
+)
+
+
+def mentions(word: str, have: Sequence[str]) -> bool:
+    """A Spanish word, or one of its English equivalents, among `have`."""
+    return any(same_word(t, h) for t in translations(word) for h in have)
+
+
+def dx_key(row: Row) -> Any:
+    """One diagnosis, however coded: its ICD-10 code, else its own system's code."""
+    f = row.facts
+    return f.get("icd_code") or (f.get("code_system"), f.get("code")) or f.get("description")
 
 
 def _unspecified(code: str) -> bool:
@@ -322,14 +356,14 @@ def _medications(run: _Run) -> Execution:
         if plan.conditions or plan.condition_words:
             rows = [r for r in rows if names_condition(r, plan)]
         elif prev_dx and plan.follow_up:  # "¿Tiene amigdalitis?" → "¿con qué la tratan?"
-            codes = {r.facts.get("icd_code") for r in prev_dx}
-            rows = [r for r in rows if r.facts.get("icd_code") in codes]
+            codes = {dx_key(r) for r in prev_dx}
+            rows = [r for r in rows if dx_key(r) in codes]
     latest = latest_per(rows, lambda r: r.facts.get("ingredient"))
-    active = [r for r in latest if _end(r) >= run.today]
+    active = [r for r in latest if in_force(r, run.today)]
     op = plan.operation
     if plan.status == "inactive" and op in ("list", "latest", "count", "attribute"):
         # "¿qué medicamentos ha suspendido / tomaba antes?": those no longer in force
-        ended = [r for r in latest if _end(r) < run.today]
+        ended = [r for r in latest if not in_force(r, run.today)]
         if op == "count":
             return Execution(plan, "count", tuple(ended[:MAX_ROWS]), len(ended))
         return _found(plan, ended[:MAX_LISTED]) if ended else Execution(plan, "no")
@@ -366,6 +400,18 @@ def _of_class(row: Row, plan: QuestionPlan) -> bool:
     return in_class(str(row.facts.get("ingredient")), row.facts.get("atc_code"), plan.drug_classes)
 
 
+ENDED_STATUSES = frozenset({"completed", "stopped", "cancelled", "entered-in-error", "ended"})
+
+
+def in_force(row: Row, today: dt.date) -> bool:
+    """A prescription still taken: an imported one says so by its status; otherwise its
+    duration has not run out."""
+    status = row.facts.get("status")
+    if status == "active":
+        return True
+    return status not in ENDED_STATUSES and _end(row) >= today
+
+
 def _end(row: Row) -> dt.date:
     end = row.facts.get("end")
     return dt.date.fromisoformat(end) if end else dt.date.min
@@ -375,8 +421,10 @@ def _allergies(run: _Run) -> Execution:
     plan = run.plan
     every = latest_per(run.of("allergy"), lambda r: r.facts.get("ingredient"))
     rows = run.in_window(every)
-    named = bool(plan.drugs or plan.drug_classes)
-    if plan.drugs or plan.drug_classes:
+    named = bool(plan.drugs or plan.drug_classes or plan.terms)
+    if plan.terms and not (plan.drugs or plan.drug_classes):  # "¿es alérgico al maní?"
+        rows = [r for r in rows if _names_terms(r, plan.terms, "ingredient")]
+    elif plan.drugs or plan.drug_classes:
         rows = [
             r
             for r in rows
@@ -412,18 +460,18 @@ def _diagnoses(run: _Run) -> Execution:
     if named:
         rows = [r for r in rows if names_condition(r, plan)]
     elif plan.follow_up and run.previous("diagnosis"):
-        codes = {r.facts.get("icd_code") for r in run.previous("diagnosis")}
-        rows = [r for r in rows if r.facts.get("icd_code") in codes]
-    latest = latest_per(rows, lambda r: r.facts.get("icd_code"))
+        codes = {dx_key(r) for r in run.previous("diagnosis")}
+        rows = [r for r in rows if dx_key(r) in codes]
+    latest = latest_per(rows, dx_key)
     op = plan.operation
     if op == "count":
         return Execution(plan, "count", tuple(latest[:MAX_ROWS]), len(latest))
     if op == "exists":
         return Execution(plan, "yes", tuple(latest[:MAX_ROWS])) if latest else Execution(plan, "no")
     if op == "first":
-        firsts = first_per(rows, lambda r: r.facts.get("icd_code"))
-        order = {r.facts.get("icd_code"): i for i, r in enumerate(latest)}
-        firsts.sort(key=lambda r: order.get(r.facts.get("icd_code"), 99))
+        firsts = first_per(rows, dx_key)
+        order = {dx_key(r): i for i, r in enumerate(latest)}
+        firsts.sort(key=lambda r: order.get(dx_key(r), 99))
         return _found(plan, firsts[:MAX_ROWS])
     if op == "attribute" and plan.attribute in ("doctor", "specialty", "date"):
         return _found(plan, latest[:1])
@@ -583,9 +631,9 @@ def _summary(run: _Run) -> Execution:
     parts = run.plan.parts
     few = MAX_ROWS if parts else 4
     card = [] if parts else run.of("demographics")[:1]
-    diagnoses = latest_per(run.of("diagnosis"), lambda r: r.facts.get("icd_code"))[:few]
+    diagnoses = latest_per(run.of("diagnosis"), dx_key)[:few]
     prescriptions = latest_per(run.of("prescription"), lambda r: r.facts.get("ingredient"))
-    active = ([r for r in prescriptions if _end(r) >= run.today] or prescriptions)[:few]
+    active = ([r for r in prescriptions if in_force(r, run.today)] or prescriptions)[:few]
     allergies = latest_per(run.of("allergy"), lambda r: r.facts.get("ingredient"))
     upcoming = sorted(
         (
@@ -600,6 +648,86 @@ def _summary(run: _Run) -> Execution:
     asked = parts or SUMMARY_PARTS
     rows = [*card, *(r for part in asked for r in chosen[part])]
     return Execution(run.plan, "found", tuple(rows))
+
+
+def _names_terms(row: Row, terms: Sequence[str], key: str) -> bool:
+    have = words(str(row.facts.get(key) or ""))
+    return all(mentions(t, have) for t in terms)
+
+
+def _labs(run: _Run) -> Execution:
+    """Laboratory results (observations other than vital signs) of a named test, or all."""
+    plan = run.plan
+    rows = [
+        r for r in run.in_window(run.of("observation")) if r.facts.get("category") != "vital-signs"
+    ]
+    if plan.labs:
+        rows = [r for r in rows if r.facts.get("code") in plan.labs]
+    if plan.status == "abnormal":
+        rows = [r for r in rows if r.facts.get("out_of_range") or _flagged(r)]
+    op = plan.operation
+    if op == "count":
+        return Execution(plan, "count", tuple(newest_first(rows)[:MAX_ROWS]), len(rows))
+    if op == "exists":
+        return (
+            Execution(plan, "yes", tuple(newest_first(rows)[:1])) if rows else Execution(plan, "no")
+        )
+    if op == "series" or (plan.window is not None and plan.labs and op not in ("latest",)):
+        return _found(plan, oldest_first(rows)[-MAX_POINTS:])
+    if op == "first":
+        return _found(plan, first_per(rows, lambda r: r.facts.get("code"))[:MAX_ROWS])
+    if op in ("max", "min") and rows:
+        numeric = [r for r in newest_first(rows) if r.facts.get("value") is not None]
+        pick = max if op == "max" else min
+        return _found(
+            plan, [pick(numeric, key=lambda r: float(r.facts["value"]))] if numeric else []
+        )
+    latest = latest_per(rows, lambda r: r.facts.get("code"))
+    return _found(plan, latest[: 1 if plan.labs and op == "latest" else MAX_ROWS])
+
+
+def _flagged(row: Row) -> bool:
+    return str(row.facts.get("interpretation") or "").upper() in {
+        "H",
+        "HH",
+        "HU",
+        "L",
+        "LL",
+        "LU",
+        "A",
+        "AA",
+        "POS",
+    }
+
+
+def _recorded(kind: str) -> Callable[[_Run], Execution]:
+    """Immunizations or procedures, optionally of a named thing ("¿tiene la vacuna de la
+    influenza?", "¿le hicieron colonoscopia?")."""
+
+    def handler(run: _Run) -> Execution:
+        plan = run.plan
+        every = newest_first(
+            r for r in run.in_window(run.of(kind)) if r.facts.get("status") != "not-done"
+        )
+        rows = [r for r in every if _names_terms(r, plan.terms, "display")] if plan.terms else every
+        op = plan.operation
+        if op == "count":
+            return Execution(plan, "count", tuple(rows[:MAX_ROWS]), len(rows))
+        if op == "exists" or (plan.terms and not rows and every):
+            if rows:
+                return Execution(plan, "yes", tuple(rows[:MAX_ROWS]))
+            return (
+                Execution(plan, "no", context=tuple(every[:MAX_ROWS]))
+                if every
+                else Execution(plan, "empty")
+            )
+        if op in ("latest", "attribute"):
+            return _found(plan, rows[:1])
+        if op == "first":
+            return _found(plan, rows[-1:])
+        return _found(plan, rows[:MAX_LISTED])
+
+    return handler
 
 
 def _out_of_record(run: _Run) -> Execution:
@@ -622,5 +750,8 @@ HANDLERS: dict[str, Callable[[_Run], Execution]] = {
     "demographics": _demographics,
     "note": _notes,
     "summary": _summary,
+    "lab": _labs,
+    "immunization": _recorded("immunization"),
+    "procedure": _recorded("procedure"),
     "out_of_record": _out_of_record,
 }

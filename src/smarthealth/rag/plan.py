@@ -39,6 +39,9 @@ SUBJECT_SOURCES: dict[str, tuple[str, ...]] = {
     "demographics": ("demographics",),
     "note": ("note",),
     "summary": ("demographics", "diagnosis", "prescription", "allergy", "appointment"),
+    "lab": ("observation",),  # laboratory results (imported charts)
+    "immunization": ("immunization",),
+    "procedure": ("procedure",),
     "out_of_record": (),
     "unknown": (),
 }
@@ -83,6 +86,9 @@ class QuestionPlan:
     demographic: str | None = None  # age, blood_type, birth_date, city, document, name, sex
     note_section: str | None = None
     topic: str | None = None  # what an out-of-record question is about, in Spanish
+    labs: tuple[str, ...] = ()  # LOINC codes of a named laboratory test
+    lab_label: str | None = None
+    terms: tuple[str, ...] = ()  # other words naming the thing asked about (a vaccine, a food)
     parts: tuple[str, ...] = ()  # a summary of these subjects only ("¿medicamentos y alergias?")
     follow_up: bool = False  # leans on the previous turn
     rows: tuple[int, ...] = ()  # chunk ids of the previous answer the question refers to
@@ -123,6 +129,8 @@ class QuestionPlan:
             "conditions",
             "condition_words",
             "parts",
+            "labs",
+            "terms",
             "rows",
             "cues",
         ):
@@ -144,6 +152,9 @@ class QuestionPlan:
                 drug_class_label=data.get("drug_class_label"),
                 purpose=data.get("purpose"),
                 parts=tuple(data.get("parts", ())),
+                labs=tuple(data.get("labs", ())),
+                lab_label=data.get("lab_label"),
+                terms=tuple(data.get("terms", ())),
                 conditions=tuple(data.get("conditions", ())),
                 condition_words=tuple(data.get("condition_words", ())),
                 specialty=data.get("specialty"),

@@ -31,11 +31,13 @@ from smarthealth.rag.vocabulary import (
     correct,
     drug_classes,
     drug_names,
+    lab_tests,
     lexicon,
     same_word,
     specialties,
     split_joined,
     symptoms,
+    translations,
 )
 
 # When two subjects have equally strong cues, the more specific one wins.
@@ -44,6 +46,9 @@ PRIORITY: tuple[str, ...] = (
     "allergy",
     "medication",
     "diagnosis",
+    "lab",
+    "procedure",
+    "immunization",
     "vital",
     "appointment",
     "doctor",
@@ -132,6 +137,9 @@ class _Reading:
     classes: list[str] = field(default_factory=list)
     class_label: str | None = None
     purpose: Symptom | None = None  # the symptom in "¿qué toma para el dolor?"
+    labs: list[str] = field(default_factory=list)  # LOINC codes of a named laboratory test
+    lab_label: str | None = None
+    terms: list[str] = field(default_factory=list)  # words of a vaccine, a food, a procedure
     conditions: list[str] = field(default_factory=list)
     condition_words: list[str] = field(default_factory=list)
     specialty: str | None = None
@@ -225,6 +233,19 @@ def _read_purpose(reading: _Reading, text: str) -> str:
                 )
                 reading.cues.append(found.group(0))
                 return _mask(text, *found.span())
+    return text
+
+
+def _read_labs(reading: _Reading, text: str) -> str:
+    """A laboratory test named in Spanish ("la última hemoglobina glicosilada")."""
+    for test, pattern in lab_tests():
+        match = pattern.search(text)
+        if match:
+            reading.labs.extend(c for c in test.loinc if c not in reading.labs)
+            reading.lab_label = reading.lab_label or test.label
+            reading.strong["lab"] += 1
+            reading.cues.append(match.group(0))
+            text = _mask(text, *match.span())
     return text
 
 
@@ -401,10 +422,19 @@ def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Readi
     text = _read_doctor(reading, text, doctors)
     text = _read_purpose(reading, text)
     text = _read_entities(reading, text)
+    text = _read_labs(reading, text)
     text = _read_lexicon(reading, text)
     if reading.purpose is not None and "treatment" not in reading.attributes:
         reading.attributes.append("treatment")
     reading.condition_words = _residual_condition_words(text)
+    # words the Spanish↔English table knows (a vaccine, a food, a procedure), to find them in an
+    # imported record's displays
+    reading.terms = [t for t in reading.text.split() if len(t) >= 3 and translations(t)[1:]]
+    for token in reading.text.split():
+        if token.endswith(_PROCEDURE_ENDINGS):  # "apendicectomía", "colonoscopia"
+            reading.strong["procedure"] += 1
+            if token not in reading.terms:
+                reading.terms.append(token)
     reading.refers = reading.refers or bool(_REFERS.search(reading.text))
     reading.yes_no = reading.yes_no or bool(
         _YES_NO_START.search(reading.text) and not _WH_START.search(reading.text)
@@ -430,9 +460,10 @@ def _operation(reading: _Reading, subject: str) -> str:
     if "count" in ops and counts and (subject != "vital" or _COUNTED_READINGS.search(reading.text)):
         return "count"  # "¿cuántos kilos pesa?" asks a value, "¿cuántas tomas…?" a count
     extreme = [op for op in ops if op in ("max", "min")]
-    if extreme and subject == "vital":
+    if extreme and subject in ("vital", "lab"):
         return extreme[0]  # "¿la saturación más baja?"; "dosis máxima" is no extreme reading
-    if subject == "vital" and ("series" in ops or (reading.window and "latest" not in ops)):
+    measured = subject in ("vital", "lab")
+    if measured and ("series" in ops or (reading.window and "latest" not in ops)):
         return "series"
     if "first" in ops:
         return "first"
@@ -444,6 +475,9 @@ def _operation(reading: _Reading, subject: str) -> str:
         "diagnosis",
         "encounter",
         "appointment",
+        "lab",
+        "immunization",
+        "procedure",
     ):
         return "exists"
     if "latest" in ops:
@@ -482,7 +516,9 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
         # "¿De qué enfermedades sufrían los papás?": not the patient's own diagnoses
         return QuestionPlan("out_of_record", topic=reading.topics[0], cues=cues)
     if subject is None and reading.topics:
-        return QuestionPlan("out_of_record", topic=reading.topics[0], cues=cues)
+        if reading.topics[0] not in RECORDED_TOPICS:
+            return QuestionPlan("out_of_record", topic=reading.topics[0], cues=cues)
+        subject = RECORDED_TOPICS[reading.topics[0]]  # an imported chart may hold them
     if subject is None and reading.encounter_types:
         subject = "encounter"
     if subject == "demographics" and "first" in reading.operations:
@@ -550,6 +586,15 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
 
 _JOINED = re.compile(r"\s(?:y|e)\s|,")
 
+
+# Topics a seeded record cannot hold but an imported chart can (FHIR Observation,
+# Immunization, Procedure): asked as those subjects, abstaining with the topic when absent.
+RECORDED_TOPICS = {
+    "resultados de laboratorio": "lab",
+    "vacunas": "immunization",
+    "cirugías": "procedure",
+    "procedimientos": "procedure",
+}
 
 # Topics about other people than the patient: whatever else the question names, the record
 # holds nothing of theirs.
@@ -638,6 +683,10 @@ def _build(
         drug_classes=tuple(dict.fromkeys(reading.classes + purpose_classes)),
         drug_class_label=reading.class_label,
         purpose=reading.purpose.label if purpose_classes and reading.purpose else None,
+        labs=tuple(reading.labs) if subject == "lab" else (),
+        lab_label=reading.lab_label if subject == "lab" else None,
+        terms=tuple(reading.terms) if subject in _TERMED else (),
+        topic=reading.topics[0] if subject in RECORDED_TOPICS.values() and reading.topics else None,
         conditions=conditions,
         condition_words=condition_words,
         specialty=reading.specialty,
@@ -650,6 +699,10 @@ def _build(
         source=source,
         cues=cues,
     )
+
+
+_PROCEDURE_ENDINGS = ("ectomia", "otomia", "ostomia", "scopia", "plastia", "centesis", "rrafia")
+_TERMED = frozenset({"immunization", "procedure", "allergy"})
 
 
 def _follow_up(

@@ -130,6 +130,38 @@ def drug_classes() -> tuple[tuple[DrugClass, re.Pattern[str]], ...]:
 
 
 @dataclass(frozen=True)
+class LabTest:
+    phrase: Phrase
+    loinc: tuple[str, ...]
+    label: str
+
+
+@functools.cache
+def lab_tests() -> tuple[tuple[LabTest, re.Pattern[str]], ...]:
+    """Laboratory tests named in Spanish, with their LOINC codes (`data/labs.txt`); longest
+    first."""
+    found = [
+        LabTest(Phrase(tuple(fold(p).split()), ()), tuple(c[0].split()), c[1])
+        for p, c in _table("labs.txt")
+    ]
+    found.sort(key=lambda t: (-len(t.phrase.words), -sum(len(w) for w in t.phrase.words)))
+    return tuple((t, t.phrase.pattern) for t in found)
+
+
+@functools.cache
+def _english() -> dict[str, tuple[str, ...]]:
+    return {fold(p): tuple(c[0].split()) for p, c in _table("terms_en.txt")}
+
+
+def translations(word: str) -> tuple[str, ...]:
+    """A Spanish word and the English words imported records use for it (`data/terms_en.txt`):
+    "hipertension" → ("hipertension", "hypertension", "hypertensive")."""
+    english = _english()
+    found = english.get(word) or next((v for k, v in english.items() if same_word(word, k)), ())
+    return (word, *found)
+
+
+@dataclass(frozen=True)
 class Symptom(DrugClass):
     conditions: tuple[str, ...] = ()  # ICD-10 codes it names ("la presión": I10)
 
@@ -342,6 +374,9 @@ def vocabulary() -> Vocabulary:
         names.update(name)
     for _, name in condition_names():
         names.update(w for w in name if len(w) >= 4)
+    for test, _ in lab_tests():
+        names.update(w.rstrip("*") for w in test.phrase.words if len(w) >= 4)
+    names.update(w for w in _english() if len(w) >= 4)
     core = {w for w in core if not w.isdigit()}
     names = {w for w in names if not w.isdigit()} - core
     by_sound: dict[str, str] = {}

@@ -60,6 +60,9 @@ TOPIC = {
     "demographics": "datos del paciente",
     "note": "notas clínicas",
     "summary": "información",
+    "lab": "resultados de laboratorio",
+    "immunization": "vacunas",
+    "procedure": "cirugías ni procedimientos",
 }
 
 
@@ -208,16 +211,21 @@ def _medication(w: _Writer) -> str:
 
 
 def _severity(r: Row) -> str:
-    return str(r.facts.get("severity", "")).lower()
+    return str(r.facts.get("severity") or "no registrada").lower()
 
 
 def _allergy_line(r: Row) -> str:
-    return f"{r.facts['ingredient']} ({r.facts['reaction']}, severidad {_severity(r)})"
+    reaction = r.facts.get("reaction") or "reacción no registrada"
+    return f"{r.facts['ingredient']} ({reaction}, severidad {_severity(r)})"
 
 
 def _allergy(w: _Writer) -> str:
     plan, ex = w.plan, w.ex
-    named = plan.drug_class_label or (_asked_drug(plan) if plan.drugs else None)
+    named = (
+        plan.drug_class_label
+        or (_asked_drug(plan) if plan.drugs else None)
+        or (" ".join(plan.terms) or None)
+    )
     if ex.verdict == "no":
         if not named:
             return f"No tiene alergias registradas en la historia clínica de {w.name}."
@@ -241,7 +249,8 @@ def _allergy(w: _Writer) -> str:
         return f"{ex.count} alergia(s) registrada(s)" + (f": {listed}." if rows else ".")
     if plan.attribute == "reaction":
         return " ".join(
-            f"Con {r.facts['ingredient']} presentó {r.facts['reaction']} (severidad "
+            f"Con {r.facts['ingredient']} presentó "
+            f"{r.facts.get('reaction') or 'una reacción no registrada'} (severidad "
             f"{_severity(r)}){w.cite(r)}."
             for r in rows
         )
@@ -584,6 +593,77 @@ def _summary(w: _Writer) -> str:
     return " ".join(parts)
 
 
+def _lab_value(r: Row) -> str:
+    f = r.facts
+    if f.get("value") is not None:
+        value = f"{f['value']:g} {f.get('unit') or ''}".strip()
+    elif f.get("components"):
+        value = "; ".join(
+            f"{c.get('display') or c.get('code')} {c.get('value', c.get('text', ''))} "
+            f"{c.get('unit') or ''}".strip()
+            for c in f["components"]
+        )
+    else:
+        value = str(f.get("text") or "sin valor")
+    low, high = f.get("low"), f.get("high")
+    reference = (
+        f", referencia {low if low is not None else '…'}–{high if high is not None else '…'}"
+    )
+    flag = ", fuera de rango" if f.get("out_of_range") else ""
+    return value + (reference if low is not None or high is not None else "") + flag
+
+
+def _lab_name(plan: QuestionPlan, r: Row) -> str:
+    return plan.lab_label if plan.labs and plan.lab_label else str(r.facts.get("display"))
+
+
+def _lab(w: _Writer) -> str:
+    plan, ex = w.plan, w.ex
+    name = plan.lab_label or "resultados de laboratorio"
+    if ex.verdict == "no":
+        return f"No, no encuentro {name} en los resultados de laboratorio de {w.name}."
+    rows = ex.rows
+    if ex.verdict == "count":
+        last = f"; el último el {_d(rows[0].day)}{w.cite(rows[0])}" if rows else ""
+        return f"{ex.count} resultado(s) de {name}{w.window()}{last}."
+    if plan.operation == "exists":
+        r = rows[0]
+        return f"Sí: {_lab_name(plan, r)} {_lab_value(r)}, el {_d(r.day)}{w.cite(r)}."
+    if plan.operation == "series" or (len(rows) > 1 and plan.labs):
+        listed = w.rows_text(rows, lambda r: f"{_lab_value(r)} el {_d(r.day)}")
+        return f"{name.capitalize()}{w.window()}, {len(rows)} resultado(s): {listed}."
+    if plan.labs:
+        r = rows[0]
+        which = {"first": "primer", "max": "más alto", "min": "más bajo"}.get(plan.operation)
+        said = f"El {which} resultado de" if which else "El último resultado de"
+        return f"{said} {name}{w.window()} fue {_lab_value(r)}, el {_d(r.day)}{w.cite(r)}."
+    listed = w.rows_text(rows, lambda r: f"{r.facts.get('display')} {_lab_value(r)} ({_d(r.day)})")
+    return f"Últimos resultados de laboratorio: {listed}."
+
+
+def _recorded(noun: str, plural: str) -> Callable[[_Writer], str]:
+    def write(w: _Writer) -> str:
+        plan, ex = w.plan, w.ex
+
+        def line(r: Row) -> str:
+            return f"{r.facts.get('display')} el {_d(r.day)}"
+
+        if ex.verdict == "no":
+            asked = " ".join(plan.terms) or noun
+            held = f" Registradas: {w.rows_text(ex.context, line)}." if ex.context else ""
+            return f"No, no encuentro {asked} entre {plural} de {w.name}.{held}"
+        rows = ex.rows
+        if ex.verdict == "count":
+            return f"{ex.count} {plural} registrad{'a' if noun == 'vacuna' else 'o'}(s)" + (
+                f": {w.rows_text(rows, line)}." if rows else "."
+            )
+        opening = "Sí. " if plan.operation == "exists" else ""
+        title = "Vacunas registradas" if noun == "vacuna" else "Procedimientos registrados"
+        return f"{opening}{title}: {w.rows_text(rows, line)}."
+
+    return write
+
+
 WRITERS: dict[str, Callable[[_Writer], str]] = {
     "medication": _medication,
     "allergy": _allergy,
@@ -596,6 +676,9 @@ WRITERS: dict[str, Callable[[_Writer], str]] = {
     "demographics": _demographics,
     "note": _note,
     "summary": _summary,
+    "lab": _lab,
+    "immunization": _recorded("vacuna", "las vacunas"),
+    "procedure": _recorded("procedimiento", "los procedimientos"),
 }
 
 
@@ -622,6 +705,10 @@ def abstention(ctx: AnswerContext) -> str:
         what = ENCOUNTER.get(plan.encounter_type, ("", "atenciones"))[1]
     elif plan.subject == "medication" and (plan.drugs or plan.drug_classes or plan.conditions):
         what = _asked_drug(plan)
+    elif plan.subject == "lab" and plan.lab_label:
+        what = plan.lab_label
+    elif plan.subject in ("immunization", "procedure") and plan.topic:
+        what = plan.topic
     else:
         what = TOPIC.get(plan.subject, "eso")
     window = _window_words(plan) if plan is not None else ""
