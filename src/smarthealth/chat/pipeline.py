@@ -27,7 +27,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
+from smarthealth.audit.service import AuditEvent, ClientInfo, audit_unavailable, record_event
 from smarthealth.chat.sessions import (
     Conversation,
     finish_turn,
@@ -284,11 +284,7 @@ class QuestionPipeline:
             if is_database_unavailable(exc):
                 raise
             log.error("audit_access_failed", error_type=type(exc).__name__)
-            raise AppError(
-                503,
-                "AUDIT_UNAVAILABLE",
-                "No se pudo registrar el acceso a la historia clínica; no se muestra información.",
-            ) from None
+            raise audit_unavailable() from None
         q.disclosed = True
 
     async def _plan(self, question: str, known: Context) -> QuestionPlan:
