@@ -18,6 +18,7 @@ from smarthealth.auth.secret import resolve_secret_key
 from smarthealth.chat.pipeline import QuestionPipeline
 from smarthealth.chat.routes import router as chat_router
 from smarthealth.chat.websocket import router as websocket_router
+from smarthealth.clinical.patient_routes import router as patients_router
 from smarthealth.clinical.routes import router as catalog_router
 from smarthealth.config import Settings, get_settings, to_libpq_url
 from smarthealth.db.engine import create_engine, create_sessionmaker
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(catalog_router)
+    app.include_router(patients_router)
     app.include_router(chat_router)
     app.include_router(websocket_router)
     app.include_router(audit_router)

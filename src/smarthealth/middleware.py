@@ -63,11 +63,23 @@ class RequestContextMiddleware:
                 log.info(
                     "request",
                     method=scope["method"],
-                    path=scope["path"],
+                    path=logged_path(scope),
                     status=status or 500,
                     duration_ms=round((time.perf_counter() - started) * 1000, 1),
                 )
             structlog.contextvars.clear_contextvars()
+
+
+def logged_path(scope: Scope) -> str:
+    """The route's template ("/patients/{document_type_id}/{document_number}/summary"), never
+    the values in it (a patient's document number is patient data); for a path no route
+    matched, its first segment only."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if isinstance(template, str):
+        return template
+    first = str(scope["path"]).lstrip("/").split("/", 1)
+    return "/" + first[0] + ("/…" if len(first) > 1 else "")
 
 
 class BodySizeLimitMiddleware:

@@ -75,6 +75,14 @@ MATRIX: dict[str, dict[str, int]] = {
         "self": 200,
         "other": 200,
     },
+    "GET /patients/{patient}/summary": {
+        "anonymous": 401,
+        "clinician": 200,
+        "auditor": 403,
+        "admin": 200,
+        "self": 200,
+        "other": 200,
+    },
     "GET /history/": {**dict.fromkeys(CALLERS, 200), "anonymous": 401},
     # the target user's own session: only its owner sees it; for everyone else it does not exist
     "GET /history/sessions/{session}": {
@@ -115,6 +123,11 @@ async def test_access(ctx: Ctx, route: str, caller: str, expected: int) -> None:
         headers = bearer(ctx.app, ctx.staff[caller], caller)
     method, path = route.split(" ", 1)
     path = path.replace("{target}", str(target))
+    if "{patient}" in path:
+        patient = await _patient(ctx)
+        path = path.replace(
+            "{patient}", f"{patient['document_type_id']}/{patient['document_number']}"
+        )
     if "{session}" in path:
         path = path.replace("{session}", await _session_of(ctx, target))
     email = f"nuevo-{uuid.uuid4().hex[:8]}@hospital.test"

@@ -108,6 +108,7 @@ async def test_success_body_has_the_documented_shape(ctx: Ctx) -> None:
         "patient_info",
         "answer",
         "sources",
+        "series",
         "metadata",
     }
     assert body["status"] == "success" and body["sequence_chat_id"] == 1

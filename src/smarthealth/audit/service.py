@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from smarthealth.errors import AppError
 from smarthealth.inputs import storable
 from smarthealth.models import AuditLog
 
@@ -84,3 +85,12 @@ async def record_event(session: AsyncSession, event: AuditEvent) -> None:
         )
     )
     await session.flush()
+
+
+def audit_unavailable() -> AppError:
+    """The access could not be recorded: nothing of the record may be shown."""
+    return AppError(
+        503,
+        "AUDIT_UNAVAILABLE",
+        "No se pudo registrar el acceso a la historia clínica; no se muestra información.",
+    )

@@ -27,7 +27,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
+from smarthealth.audit.service import AuditEvent, ClientInfo, audit_unavailable, record_event
 from smarthealth.chat.sessions import (
     Conversation,
     finish_turn,
@@ -62,6 +62,7 @@ from smarthealth.rag.exemplars import ExemplarIndex
 from smarthealth.rag.plan import QuestionPlan
 from smarthealth.rag.planner import Context, plan_question
 from smarthealth.rag.retrieval import LEG_WEIGHTS, RRF_K, Candidate, retrieve
+from smarthealth.rag.series import series_chunks, vital_series
 from smarthealth.rag.text import fold
 
 log = structlog.get_logger(__name__)
@@ -154,6 +155,12 @@ def _identity(patient: Patient) -> PatientIdentity:
         address=patient.address,
         city=patient.city,
     )
+
+
+def is_adult(patient: Patient, now: dt.datetime) -> bool:
+    """18 or older today (adult reference ranges apply)."""
+    birth, today = patient.birth_date, now.date()
+    return (today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))) >= 18
 
 
 def bogota_now() -> dt.datetime:
@@ -284,11 +291,7 @@ class QuestionPipeline:
             if is_database_unavailable(exc):
                 raise
             log.error("audit_access_failed", error_type=type(exc).__name__)
-            raise AppError(
-                503,
-                "AUDIT_UNAVAILABLE",
-                "No se pudo registrar el acceso a la historia clínica; no se muestra información.",
-            ) from None
+            raise audit_unavailable() from None
         q.disclosed = True
 
     async def _plan(self, question: str, known: Context) -> QuestionPlan:
@@ -378,7 +381,17 @@ class QuestionPipeline:
             raise RuntimeError("answer engine produced no final answer")
         yield Event("stream_end")
 
-        cited = [sources[n - 1] for n in draft.cited if 1 <= n <= len(sources)]
+        # a chart of a series shows its readings: each point cites its source too
+        series = (
+            vital_series(execution, {s.chunk_id: s.number for s in sources}, is_adult(patient, now))
+            if execution is not None
+            else []
+        )
+        charted = series_chunks(series)
+        numbers = list(draft.cited) + [
+            s.number for s in sources if s.chunk_id in charted and s.number not in draft.cited
+        ]
+        cited = [sources[n - 1] for n in numbers if 1 <= n <= len(sources)]
         body: dict[str, Any] = {
             "status": "success",
             **named,
@@ -397,6 +410,7 @@ class QuestionPipeline:
                 "model_used": draft.model_used,
             },
             "sources": [_source_json(s, candidates[s.number - 1]) for s in cited],
+            "series": series,
             "metadata": {
                 "total_records_analyzed": int(analysed or 0),
                 "query_time_ms": q.elapsed_ms(),

@@ -22,6 +22,7 @@ from smarthealth.rag.plan import SUMMARY_PARTS, QuestionPlan, TimeWindow
 from smarthealth.rag.vocabulary import (
     atc_by_ingredient,
     base_name,
+    chronic_conditions,
     condition_labels,
     condition_names,
     same_word,
@@ -34,6 +35,9 @@ MAX_ROWS = 6
 MAX_LISTED = 15  # a list asked for over a window ("¿qué le formularon en 2024?")
 MAX_POINTS = 12
 UPCOMING = ("Scheduled", "Confirmed")
+# A diagnosis seen this recently is an active problem even when the catalog does not call the
+# condition chronic (an acute illness under follow-up).
+RECENT_PROBLEM_DAYS = 90
 UPCOMING_STATUS = "upcoming"  # a plan's status for "programadas", "pendientes"
 Verdict = Literal["found", "yes", "no", "count", "empty"]
 
@@ -332,6 +336,90 @@ def _all_in(wanted: Iterable[str], have: Sequence[str]) -> bool:
     return all(any(same_word(w, h) for h in have) for w in wanted)
 
 
+# -- what the record says now: one definition each, for answers and the patient header --------
+
+
+def recorded_allergies(rows: Iterable[Row]) -> list[Row]:
+    """Every drug the patient is allergic to, once (its latest record), newest first."""
+    return latest_per(
+        (r for r in rows if r.source_type == "allergy"), lambda r: r.facts.get("ingredient")
+    )
+
+
+def current_medications(rows: Iterable[Row], today: dt.date) -> list[Row]:
+    """Current medications: each drug's latest prescription still in force (`in_force`),
+    newest first."""
+    prescriptions = (r for r in rows if r.source_type == "prescription")
+    latest = latest_per(prescriptions, lambda r: r.facts.get("ingredient"))
+    return [r for r in latest if in_force(r, today)]
+
+
+def upcoming_appointments(rows: Iterable[Row], now: dt.datetime) -> list[Row]:
+    """Scheduled or confirmed appointments from now on, soonest first (the first is the
+    next appointment)."""
+    return sorted(
+        (
+            r
+            for r in rows
+            if r.source_type == "appointment"
+            and r.moment >= now
+            and r.facts.get("status") in UPCOMING
+        ),
+        key=lambda r: r.moment,
+    )
+
+
+def active_problems(rows: Iterable[Row], today: dt.date) -> list[Row]:
+    """Active problems: each condition once (its latest diagnosis, newest first) when the
+    catalog calls it chronic or it was diagnosed in the last `RECENT_PROBLEM_DAYS` days.
+    A differential diagnosis is a hypothesis, not a problem."""
+    chronic = chronic_conditions()
+    since = today - dt.timedelta(days=RECENT_PROBLEM_DAYS)
+    diagnoses = (
+        r for r in rows if r.source_type == "diagnosis" and r.facts.get("kind") != "Differential"
+    )
+    return [
+        r
+        for r in latest_per(diagnoses, dx_key)
+        if r.facts.get("icd_code") in chronic or (r.day is not None and r.day >= since)
+    ]
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    """The chart header: who, what they are allergic to, what they have, what they take, and
+    when they are seen next. Every row is a chunk of the patient's record (its citation)."""
+
+    demographics: Row | None
+    allergies: tuple[Row, ...]
+    problems: tuple[Row, ...]
+    medications: tuple[Row, ...]
+    next_appointment: Row | None
+
+    @property
+    def rows(self) -> tuple[Row, ...]:
+        card = (self.demographics,) if self.demographics is not None else ()
+        coming = (self.next_appointment,) if self.next_appointment is not None else ()
+        return card + self.allergies + self.problems + self.medications + coming
+
+
+SUMMARY_PLAN = QuestionPlan(subject="summary", source="none")
+
+
+def summarize(rows: Sequence[Row], now: dt.datetime) -> RecordSummary:
+    """The header of one patient's rows (as `load_rows` returns them for `SUMMARY_PLAN`)."""
+    today = now.astimezone(BOGOTA).date()
+    card = [r for r in rows if r.source_type == "demographics"]
+    upcoming = upcoming_appointments(rows, now)
+    return RecordSummary(
+        demographics=card[0] if card else None,
+        allergies=tuple(recorded_allergies(rows)),
+        problems=tuple(active_problems(rows, today)),
+        medications=tuple(current_medications(rows, today)),
+        next_appointment=upcoming[0] if upcoming else None,
+    )
+
+
 # -- subjects -----------------------------------------------------------------------------------
 
 
@@ -359,7 +447,7 @@ def _medications(run: _Run) -> Execution:
             codes = {dx_key(r) for r in prev_dx}
             rows = [r for r in rows if dx_key(r) in codes]
     latest = latest_per(rows, lambda r: r.facts.get("ingredient"))
-    active = [r for r in latest if in_force(r, run.today)]
+    active = current_medications(rows, run.today)
     op = plan.operation
     if plan.status == "inactive" and op in ("list", "latest", "count", "attribute"):
         # "¿qué medicamentos ha suspendido / tomaba antes?": those no longer in force
@@ -419,7 +507,7 @@ def _end(row: Row) -> dt.date:
 
 def _allergies(run: _Run) -> Execution:
     plan = run.plan
-    every = latest_per(run.of("allergy"), lambda r: r.facts.get("ingredient"))
+    every = recorded_allergies(run.of("allergy"))
     rows = run.in_window(every)
     named = bool(plan.drugs or plan.drug_classes or plan.terms)
     if plan.terms and not (plan.drugs or plan.drug_classes):  # "¿es alérgico al maní?"
@@ -531,10 +619,7 @@ def _appointments(run: _Run) -> Execution:
         rows = [r for r in rows if r.facts.get("specialty") == plan.specialty]
     if plan.follow_up and plan.operation == "attribute" and run.previous("appointment"):
         return _found(plan, newest_first(run.previous("appointment"))[:1])
-    upcoming = sorted(
-        (r for r in rows if r.moment >= run.now and r.facts.get("status") in UPCOMING),
-        key=lambda r: r.moment,
-    )
+    upcoming = upcoming_appointments(rows, run.now)
     past = newest_first(r for r in rows if r.moment < run.now)
     if plan.status is not None:
         past = [r for r in past if r.facts.get("status") == plan.status]
@@ -633,16 +718,9 @@ def _summary(run: _Run) -> Execution:
     card = [] if parts else run.of("demographics")[:1]
     diagnoses = latest_per(run.of("diagnosis"), dx_key)[:few]
     prescriptions = latest_per(run.of("prescription"), lambda r: r.facts.get("ingredient"))
-    active = ([r for r in prescriptions if in_force(r, run.today)] or prescriptions)[:few]
-    allergies = latest_per(run.of("allergy"), lambda r: r.facts.get("ingredient"))
-    upcoming = sorted(
-        (
-            r
-            for r in run.of("appointment")
-            if r.moment >= run.now and r.facts.get("status") in UPCOMING
-        ),
-        key=lambda r: r.moment,
-    )[:1]
+    active = (current_medications(prescriptions, run.today) or prescriptions)[:few]
+    allergies = recorded_allergies(run.of("allergy"))
+    upcoming = upcoming_appointments(run.of("appointment"), run.now)[:1]
     chosen = {"diagnosis": diagnoses, "medication": active, "allergy": allergies}
     chosen["appointment"] = upcoming
     asked = parts or SUMMARY_PARTS

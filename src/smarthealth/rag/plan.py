@@ -20,6 +20,27 @@ OPERATIONS = frozenset(
 # Which part of the selected rows the question wants ("¿y la dosis?", "¿quién lo atendió?").
 ATTRIBUTES = frozenset({"dose", "doctor", "specialty", "date", "reason", "reaction", "treatment"})
 VITAL_KINDS = frozenset({"bp", "hr", "rr", "spo2", "temp", "weight", "height", "bmi"})
+# How answers and charts name each vital sign, and its unit as the chunks write it.
+VITAL_NAMES = {
+    "bp": "presión arterial",
+    "hr": "frecuencia cardiaca",
+    "rr": "frecuencia respiratoria",
+    "spo2": "saturación de oxígeno",
+    "temp": "temperatura",
+    "weight": "peso",
+    "height": "talla",
+    "bmi": "IMC",
+}
+VITAL_UNITS = {
+    "bp": "mmHg",
+    "hr": "lpm",
+    "rr": "rpm",
+    "spo2": "%",
+    "temp": "°C",
+    "weight": "kg",
+    "height": "cm",
+    "bmi": "",
+}
 
 # Subjects a question may ask for together ("¿Qué medicamentos y alergias tiene?"): a summary
 # of those parts only; the whole summary has them all, in this order.
@@ -109,6 +130,12 @@ class QuestionPlan:
     @property
     def source_types(self) -> tuple[str, ...]:
         return SUBJECT_SOURCES[self.subject]
+
+    @property
+    def series_vitals(self) -> tuple[str, ...]:
+        """The vital signs a series follows: those named, else blood pressure ("¿cómo ha
+        evolucionado?" after nothing in particular)."""
+        return self.vitals or ("bp",)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -287,6 +287,14 @@ def condition_labels() -> dict[str, str]:
     return labels
 
 
+@functools.cache
+def chronic_conditions() -> frozenset[str]:
+    """ICD-10 codes the conditions catalog calls chronic (hypertension, diabetes, COPD, …)."""
+    from smarthealth.ingest.catalogs import load_catalog_files
+
+    return frozenset(c.icd_code for c in load_catalog_files().conditions if c.chronic)
+
+
 _SPECIALTY_ALIASES = {
     "MED_GENERAL": ("medico general", "medicina general"),
     "MED_FAMILIAR": ("medico familiar", "medicina familiar"),

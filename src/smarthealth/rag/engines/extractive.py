@@ -14,8 +14,8 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 
 from smarthealth.rag.chunking import APPOINTMENT_STATUS, DIAGNOSIS_KIND
 from smarthealth.rag.engines.base import AnswerContext, DraftAnswer, SourceFact
-from smarthealth.rag.executor import BOGOTA, Execution, Row, names_condition
-from smarthealth.rag.plan import QuestionPlan
+from smarthealth.rag.executor import BOGOTA, VITAL_KEYS, Execution, Row, names_condition
+from smarthealth.rag.plan import VITAL_NAMES, VITAL_UNITS, QuestionPlan
 from smarthealth.rag.text import fold, lexical_query
 from smarthealth.rag.vocabulary import base_name, condition_labels
 
@@ -37,16 +37,6 @@ ENCOUNTER = {
     "Telemedicina": ("teleconsulta", "teleconsultas"),
     "Consulta externa": ("consulta externa", "consultas externas"),
     "Control": ("consulta de control", "consultas de control"),
-}
-VITAL_NAMES = {
-    "bp": "presión arterial",
-    "hr": "frecuencia cardiaca",
-    "rr": "frecuencia respiratoria",
-    "spo2": "saturación de oxígeno",
-    "temp": "temperatura",
-    "weight": "peso",
-    "height": "talla",
-    "bmi": "IMC",
 }
 TOPIC = {
     "allergy": "alergias",
@@ -303,16 +293,7 @@ def _diagnosis(w: _Writer) -> str:
 
 
 # vital sign → (fact key, unit)
-VITAL_FACTS = {
-    "bp": ("systolic", "mmHg"),
-    "hr": ("heart_rate", "lpm"),
-    "rr": ("respiratory_rate", "rpm"),
-    "spo2": ("spo2", "%"),
-    "temp": ("temperature", "°C"),
-    "weight": ("weight_kg", "kg"),
-    "height": ("height_cm", "cm"),
-    "bmi": ("bmi", ""),
-}
+VITAL_FACTS = {kind: (keys[0], VITAL_UNITS[kind]) for kind, keys in VITAL_KEYS.items()}
 
 
 def _vital_value(row: Row, kind: str) -> str:
@@ -334,7 +315,7 @@ def _vital(w: _Writer) -> str:
     if ex.verdict == "count":
         last = f"; la última el {_d(rows[0].day)}{w.cite(rows[0])}" if rows else ""
         return f"{ex.count} toma(s) de signos vitales registradas{w.window()}{last}."
-    kinds = list(plan.vitals) or (["bp"] if plan.operation == "series" else [])
+    kinds = list(plan.series_vitals if plan.operation == "series" else plan.vitals)
     if not kinds:
         r = rows[0]
         every = ", ".join(

@@ -50,6 +50,8 @@
     lastQueryId: 0,
     inFlight: null, // {query, bubble, textEl, metaEl, streamNode}
     session: null, // {id, documentTypeId, documentNumber} of the conversation on screen
+    patient: null, // {documentTypeId, documentNumber} whose header is shown before a question
+    summaryKey: null, // "type/number" of the header shown (or being loaded)
     sources: new WeakMap(), // answer bubble -> Map(source_id -> source)
     lastCitation: null, // the [n] button to give focus back to when the panel closes
   };
@@ -268,13 +270,67 @@
     $("patient-fields").disabled = locked;
   }
 
-  /** The patient card replaces the picker for the rest of the conversation. */
+  /** The patient card replaces the picker for the rest of the conversation; its header
+   * (allergies, problems, medications, next appointment) is loaded once per patient. */
   function showPatient(info) {
     $("patient-name").textContent = info.full_name;
     $("patient-doc").textContent = `${info.document_type} ${info.document_number}`;
     show($("patient-card"), true);
     show($("patient-form"), false);
     setMessage($("patient-error"), "");
+    if (info.document_type_id) {
+      loadSummary(info.document_type_id, info.document_number).catch(showSummaryError);
+    }
+  }
+
+  /** GET the patient's header (an audited access) unless it is already on screen. */
+  async function loadSummary(typeId, number) {
+    const key = `${typeId}/${String(number).toUpperCase()}`; // the server upper-cases it
+    if (state.summaryKey === key) return null;
+    state.summaryKey = key;
+    setMessage($("patient-summary-error"), "");
+    let summary;
+    try {
+      summary = await authed(`/patients/${typeId}/${encodeURIComponent(number)}/summary`);
+    } catch (error) {
+      if (state.summaryKey === key) state.summaryKey = null;
+      throw error;
+    }
+    if (state.summaryKey !== key) return null; // another patient was chosen meanwhile
+    window.SmartHealthHeader.render(summary);
+    return summary;
+  }
+
+  function showSummaryError(error) {
+    if (!state.token) return;
+    setMessage(
+      $("patient-summary-error"),
+      `No se pudo cargar el encabezado del paciente: ${error.message}`,
+    );
+  }
+
+  /** "Ver paciente" (or Enter in the document number): the header before any question. */
+  async function onPatientSubmit(event) {
+    event.preventDefault();
+    const target = currentPatient();
+    if (!target) return;
+    $("patient-open").disabled = true;
+    try {
+      const summary = await loadSummary(target.document_type_id, target.document_number);
+      if (summary) {
+        state.patient = {
+          documentTypeId: target.document_type_id,
+          documentNumber: summary.patient.document_number,
+        };
+        showPatient(summary.patient);
+      }
+      $("question").focus();
+    } catch (error) {
+      setMessage($("patient-error"), error.message);
+      $("document-number").focus();
+    } finally {
+      $("patient-open").disabled = false;
+    }
   }
 
   // -- the WebSocket ---------------------------------------------------------------------
@@ -410,12 +466,14 @@
     sendQuery(query);
   }
 
-  /** The patient to ask about: the open conversation's, or the one typed in the picker. */
+  /** The patient to ask about: the open conversation's, the one whose header is shown, or the
+   * one typed in the picker. */
   function currentPatient() {
-    if (state.session) {
+    const chosen = state.session || state.patient;
+    if (chosen) {
       return {
-        document_type_id: state.session.documentTypeId,
-        document_number: state.session.documentNumber,
+        document_type_id: chosen.documentTypeId,
+        document_number: chosen.documentNumber,
       };
     }
     const typeId = Number($("document-type").value);
@@ -582,6 +640,10 @@
         return document.createTextNode(piece);
       }),
     );
+    for (const old of bubble.querySelectorAll(".series-chart")) old.remove();
+    for (const figure of window.SmartHealthChart.render(body.series)) {
+      bubble.insertBefore(figure, metaEl);
+    }
     const confidence = Math.round(Number(body.answer.confidence) * 100);
     const count = sources.size;
     metaEl.textContent =
@@ -607,6 +669,10 @@
   function resetConversation() {
     if (abandonAnswer()) failAnswer("", "cancelled");
     state.session = null;
+    state.patient = null;
+    state.summaryKey = null;
+    window.SmartHealthHeader.render(null);
+    setMessage($("patient-summary-error"), "");
     $("messages").replaceChildren($("empty-chat"));
     show($("empty-chat"), true);
     show($("patient-card"), false);
@@ -626,16 +692,39 @@
 
   // -- the source panel ------------------------------------------------------------------
 
+  // A [n] in the text, a point of a chart or a row of its table: each opens its source.
+  const SOURCE_LINK = "button.citation, .chart-point[data-source-id]";
+
   function onMessagesClick(event) {
-    const button = event.target.closest("button.citation");
+    const button = event.target.closest(SOURCE_LINK);
     if (!button) return;
     const bubble = button.closest(".msg-answer");
     const source = state.sources.get(bubble)?.get(Number(button.dataset.sourceId));
     if (source) openSourcePanel(source, button);
   }
 
+  /** Chart points are SVG, not buttons: Enter and Space open their source too. */
+  function onMessagesKeydown(event) {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    if (!event.target.closest(".chart-point[data-source-id]")) return;
+    event.preventDefault();
+    onMessagesClick(event);
+  }
+
+  /** The citations of the source open in the panel are highlighted in its answer. */
+  function highlightSource(bubble, sourceId) {
+    for (const node of $("messages").querySelectorAll(".is-highlighted")) {
+      node.classList.remove("is-highlighted");
+    }
+    if (!bubble || sourceId === null) return;
+    for (const node of bubble.querySelectorAll(`[data-source-id="${Number(sourceId)}"]`)) {
+      node.classList.add("is-highlighted");
+    }
+  }
+
   function openSourcePanel(source, button) {
     state.lastCitation = button;
+    highlightSource(button.closest(".msg-answer"), source.source_id);
     $("source-title").textContent = `Fuente [${source.source_id}]`;
     $("source-type").textContent = SOURCE_TYPES[source.type] || source.type;
     $("source-date").textContent = formatDay(source.date);
@@ -653,6 +742,7 @@
   }
 
   function onSourcePanelClose() {
+    highlightSource(null, null);
     if (state.lastCitation && state.lastCitation.isConnected) state.lastCitation.focus();
     state.lastCitation = null;
   }
@@ -733,6 +823,7 @@
     showPatient({
       full_name: summary.patient_name,
       document_type: summary.document_type,
+      document_type_id: type.document_type_id,
       document_number: summary.document_number,
     });
     detail.turns.forEach(replayTurn);
@@ -776,14 +867,12 @@
   function init() {
     $("login-form").addEventListener("submit", onLoginSubmit);
     $("logout").addEventListener("click", () => logout("Sesión cerrada."));
-    $("patient-form").addEventListener("submit", (e) => {
-      e.preventDefault();
-      $("question").focus();
-    });
+    $("patient-form").addEventListener("submit", onPatientSubmit);
     $("ask-form").addEventListener("submit", onAskSubmit);
     $("question").addEventListener("keydown", onQuestionKeydown);
     $("cancel").addEventListener("click", onCancelClick);
     $("messages").addEventListener("click", onMessagesClick);
+    $("messages").addEventListener("keydown", onMessagesKeydown);
     $("new-chat").addEventListener("click", onNewChat);
     $("history-refresh").addEventListener("click", loadHistory);
     $("history-list").addEventListener("click", onHistoryClick);
