@@ -329,3 +329,19 @@ def test_medications_no_longer_in_force() -> None:
     assert text.startswith("1 medicamento(s) que ya no están vigentes: metformina")
     text, rows = answer("¿Qué medicamentos toma?")
     assert "metformina" not in text and rows == [12]
+
+
+def test_follow_ups_about_a_visit_and_a_named_condition() -> None:
+    visit = _row(90, "encounter", NOW - dt.timedelta(days=5), doctor="Dr. Luis Gómez",
+                 specialty="Cardiología")  # fmt: skip
+    drug = _prescription(12, "warfarina sódica", "B01AA03", 5)
+    drug = Row(12, "prescription", 12, 90, drug.occurred_at, drug.content, drug.facts)
+    old = _prescription(24, "metformina", "A10BA02", 400)  # another visit's
+    record = [visit, drug, old]
+    text, rows = answer("¿Qué le formularon?", "¿Cuándo fue su última consulta?", record=record)
+    assert text.startswith("En la atención del 10/06/2026 se formuló: warfarina") and rows == [12]
+    # present tense: what is taken now, not what that visit prescribed
+    text, _ = answer("¿Qué medicamentos toma?", "¿Cuándo fue su última consulta?", record=record)
+    assert text.startswith("Tiene 1 medicamento(s) vigente(s)")
+    text, rows = answer("¿Quién se lo formuló?", "¿Toma warfarina?", record=record)
+    assert "Dr. Luis Gómez" in text and rows == [12, 90]

@@ -81,6 +81,7 @@ class Execution:
     context: tuple[Row, ...] = ()  # what the record does hold, when the answer is "No"
     # of that, what shares the asked drug's pharmacological group (naproxeno for ibuprofeno)
     related: tuple[Row, ...] = ()
+    at_visit: Row | None = None  # the previous answer's visit the rows were recorded at
     encounters: dict[int, Row] = field(default_factory=dict)  # record_id → its encounter
 
     @property
@@ -160,7 +161,7 @@ def execute(plan: QuestionPlan, rows: Sequence[Row], now: dt.datetime) -> Execut
     run = _Run(plan, rows, now.astimezone(BOGOTA), encounters)
     handler = HANDLERS.get(plan.subject)
     result = handler(run) if handler else Execution(plan, "empty")
-    return replace(result, encounters=encounters)
+    return replace(result, encounters=encounters, at_visit=run.visit)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -172,6 +173,7 @@ class _Run:
     all_rows: Sequence[Row]
     now: dt.datetime
     encounters: dict[int, Row]
+    visit: Row | None = None  # set when the rows are those of the previous answer's visit
 
     @property
     def today(self) -> dt.date:
@@ -212,6 +214,16 @@ class _Run:
         if wanted is None:
             return list(rows)
         return [r for r in rows if self.visit_fact(r, "doctor_last_name") == wanted]
+
+    def of_previous_visits(self, rows: list[Row]) -> list[Row]:
+        """After an answer about visits ("¿cuándo fue su última consulta?"), what those visits
+        recorded ("¿qué le diagnosticaron?", "¿qué le formularon?")."""
+        encounters = self.previous("encounter")
+        visits = {r.record_id for r in encounters if r.record_id is not None}
+        if not (self.plan.follow_up and visits):
+            return rows
+        self.visit = encounters[0]
+        return [r for r in rows if r.record_id in visits]
 
     def previous(self, source_type: str | None = None) -> list[Row]:
         """The rows the previous answer cited (of one kind, when given)."""
@@ -425,7 +437,7 @@ def summarize(rows: Sequence[Row], now: dt.datetime) -> RecordSummary:
 
 def _medications(run: _Run) -> Execution:
     plan = run.plan
-    rows = run.in_encounter_type(run.in_window(run.of("prescription")))
+    rows = run.of_previous_visits(run.in_encounter_type(run.in_window(run.of("prescription"))))
     previous = run.previous("prescription")
     prev_dx = run.previous("diagnosis")
     if plan.drugs:
@@ -543,7 +555,7 @@ def _allergies(run: _Run) -> Execution:
 
 def _diagnoses(run: _Run) -> Execution:
     plan = run.plan
-    rows = run.in_encounter_type(run.in_window(run.of("diagnosis")))
+    rows = run.of_previous_visits(run.in_encounter_type(run.in_window(run.of("diagnosis"))))
     named = bool(plan.conditions or plan.condition_words)
     if named:
         rows = [r for r in rows if names_condition(r, plan)]

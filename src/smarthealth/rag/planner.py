@@ -548,11 +548,23 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
     if subject is None and previous is None and attribute in ("doctor", "specialty"):
         # "¿Quién lo atendió?": the latest visit; "¿con qué especialista es la próxima?": the next
         subject = "appointment" if "next" in reading.operations else "encounter"
+    if previous is not None and not entities and _ELLIPTIC.search(reading.text):
+        subject = None  # "¿A qué medicamento?" after "¿Tiene alergias?": still the allergies
     is_follow_up = previous is not None and (
         subject is None
         or reading.refers
         or (not entities and "before" in reading.operations)
         or (subject == "medication" and not entities and _names_a_condition(previous))
+        # "¿Quién la diagnosticó?" after "¿Tiene artritis?": the same rows, another attribute
+        or (subject == previous.subject and attribute is not None and not entities and not window)
+        # "¿Qué le formularon?" after "¿Cuándo fue su última consulta?": at that visit
+        or (
+            previous.subject == "encounter"
+            and subject in ("diagnosis", "medication", "vital")
+            and not entities
+            and not window
+            and bool(_AT_THAT_VISIT.search(reading.text))
+        )
     )
     if is_follow_up and previous is not None:
         return _follow_up(reading, previous, context, subject, attribute, window, cues)
@@ -701,6 +713,13 @@ def _build(
     )
 
 
+# What a visit recorded, asked in the past tense right after a question about that visit.
+_AT_THAT_VISIT = re.compile(
+    r"\b(formularon|diagnosticaron|recetaron|mandaron|dieron|encontraron|dejaron|indicaron|"
+    r"tomaron|midieron)\b"
+)
+# A question that only asks which of the previous answer's things ("¿a qué medicamento?").
+_ELLIPTIC = re.compile(r"^(?:y\s+)?(?:a|con|de|para|por|en)\s+(?:que|cual|cuales|quien)\b")
 _PROCEDURE_ENDINGS = ("ectomia", "otomia", "ostomia", "scopia", "plastia", "centesis", "rrafia")
 _TERMED = frozenset({"immunization", "procedure", "allergy"})
 
@@ -717,7 +736,9 @@ def _follow_up(
     """A question leaning on the previous turn: keep what it does not change."""
     rows = context.previous_rows
     if subject is not None and subject != previous.subject and attribute is None:
-        plan = replace(_build(reading, subject, None, window, cues, "rules"), follow_up=True)
+        plan = replace(
+            _build(reading, subject, None, window, cues, "rules"), follow_up=True, rows=rows
+        )
         if _treats(plan, previous):
             # "¿Tiene gota?" → "¿Qué tratamiento le dieron (para eso)?": for that condition
             return replace(
@@ -731,6 +752,10 @@ def _follow_up(
     base = replace(previous, follow_up=True, source="follow_up", rows=(), cues=cues)
     if window is not None:
         base = replace(base, window=window)
+    if previous.subject in ("vital", "lab") and (
+        window is not None or "series" in reading.operations
+    ):
+        return replace(base, operation="series")  # "¿Y cómo ha estado en el último año?"
     if "before" in reading.operations:
         op = (
             previous.operation

@@ -344,7 +344,8 @@ SHORTHAND = {
     "pte": "paciente", "prox": "proxima", "ult": "ultima", "ultm": "ultima", "tb": "tambien",
     "nro": "numero", "n°": "numero", "num": "numero", "cant": "cantidad",
     "hosp": "hospitalizacion", "hospi": "hospitalizacion", "urg": "urgencias",
-    "meds": "medicamentos", "ctrl": "control", "cx": "cirugia",
+    "meds": "medicamentos", "ctrl": "control", "cx": "cirugia", "doc": "doctor",
+    "sig": "siguiente", "x": "por",
 }  # fmt: skip
 
 # Words of time windows (read by the planner's patterns, not the lexicon): known, correctable.

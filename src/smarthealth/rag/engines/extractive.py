@@ -131,11 +131,8 @@ def _prescription_line(r: Row, today: dt.date) -> str:
 
 
 def _treated(plan: QuestionPlan, rows: Sequence[Row]) -> str:
-    """What the listed prescriptions treat: the patient's own diagnoses when the question named
-    a family ("artritis" → "artritis reumatoide, no especificada"), else what was asked."""
-    codes = {r.facts.get("icd_code") for r in rows}
-    if plan.conditions and codes <= set(plan.conditions):
-        return _asked_condition(plan)
+    """What the listed prescriptions treat, as their diagnoses say ("artritis" asked →
+    "artritis reumatoide, no especificada"), or the symptom when chosen by drug class."""
     if plan.purpose and not any(names_condition(r, plan) for r in rows):
         return plan.purpose  # chosen by the drugs' class ("para el dolor")
     names = dict.fromkeys(str(r.facts.get("diagnosis") or "").lower() for r in rows)
@@ -160,6 +157,8 @@ def _medication(w: _Writer) -> str:
     def line(r: Row) -> str:
         return _prescription_line(r, today)
 
+    if ex.at_visit is not None and ex.verdict == "found":
+        return f"En la atención del {_d(ex.at_visit.day)} se formuló: {w.rows_text(rows, line)}."
     if plan.status == "inactive" and ex.verdict == "found":
         return f"Medicamentos que ya no están vigentes: {w.rows_text(rows, line)}."
     if ex.verdict == "count":
@@ -267,6 +266,9 @@ def _diagnosis(w: _Writer) -> str:
     rows = ex.rows
     if ex.verdict == "count":
         return f"{ex.count} diagnóstico(s) registrado(s): {w.rows_text(rows, _diagnosis_name)}."
+    if ex.at_visit is not None:
+        listed = w.rows_text(rows, _diagnosis_name)
+        return f"En la atención del {_d(ex.at_visit.day)} se registró: {listed}."
     if plan.operation == "exists":
         if len(rows) > 1 and not (plan.conditions or plan.condition_words):
             # "¿Tiene alguna enfermedad?": every diagnosis, not the first one alone
