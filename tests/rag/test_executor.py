@@ -345,3 +345,20 @@ def test_follow_ups_about_a_visit_and_a_named_condition() -> None:
     assert text.startswith("Tiene 1 medicamento(s) vigente(s)")
     text, rows = answer("¿Quién se lo formuló?", "¿Toma warfarina?", record=record)
     assert "Dr. Luis Gómez" in text and rows == [12, 90]
+
+
+def test_the_latest_note_is_read_whole() -> None:
+    def section(chunk_id: int, record: int, days_ago: int, title: str) -> Row:
+        when = NOW - dt.timedelta(days=days_ago)
+        text = f"2026-06-01 · Nota — {title}: texto {chunk_id}"
+        facts = {"section": title, "record_type": "Urgencias"}
+        return Row(chunk_id, "note", chunk_id, record, when, text, facts)
+
+    notes = [section(1, 7, 90, "MOTIVO DE CONSULTA"), section(2, 8, 3, "MOTIVO DE CONSULTA"),
+             section(3, 8, 3, "EXAMEN FÍSICO")]  # fmt: skip
+    text, rows = answer("ultima nota medica", record=notes)
+    assert text.startswith("Nota del 12/06/2026 (Urgencias): MOTIVO DE CONSULTA: texto 2 [1].")
+    assert rows == [2, 3]
+    assert plan_question("¿Cuál fue la impresión diagnóstica?", Context(NOW.date())).subject == (
+        "diagnosis"
+    )

@@ -141,7 +141,16 @@ async def doctor_surnames(session: AsyncSession, patient_id: int) -> tuple[str, 
 
 
 def executes(plan: QuestionPlan) -> bool:
-    return plan.subject in EXECUTED or (plan.subject == "note" and plan.note_section is not None)
+    """Structured subjects; a note when a section, a visit kind or the latest/first one is asked
+    (otherwise what a note says about something is found by the hybrid retrieval)."""
+    return plan.subject in EXECUTED or (
+        plan.subject == "note"
+        and (
+            plan.note_section is not None
+            or plan.encounter_type is not None
+            or plan.operation in ("latest", "first")
+        )
+    )
 
 
 async def load_rows(session: AsyncSession, patient_id: int, plan: QuestionPlan) -> list[Row]:
@@ -716,6 +725,10 @@ def _demographics(run: _Run) -> Execution:
 def _notes(run: _Run) -> Execution:
     plan = run.plan
     rows = run.in_encounter_type(run.in_window(run.of("note")))
+    if plan.note_section is None and rows:  # "la última nota", "la nota de urgencias": whole
+        pick = oldest_first(rows)[0] if plan.operation == "first" else newest_first(rows)[0]
+        whole = sorted((r for r in rows if r.record_id == pick.record_id), key=lambda r: r.chunk_id)
+        return _found(plan, whole[:MAX_ROWS])
     rows = [r for r in rows if r.facts.get("section") == plan.note_section]
     rows = newest_first(rows)
     if plan.operation == "first":

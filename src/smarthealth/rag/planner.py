@@ -645,8 +645,8 @@ def _build(
         attribute = None
     if subject == "appointment" and reading.encounter_types and "next" not in reading.operations:
         subject = "encounter"  # "la última cita por videollamada": visits carry the kind
-    if subject == "encounter" and reading.sections:
-        subject = "note"  # "el motivo / el plan de la última consulta" is in its note
+    if subject == "encounter" and (reading.sections or reading.strong.get("note")):
+        subject = "note"  # "el motivo / el plan de la última consulta", "la nota de urgencias"
     operation = _operation(reading, subject)
     named = reading.drugs or reading.classes or reading.conditions or reading.condition_words
     if (

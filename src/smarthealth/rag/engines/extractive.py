@@ -540,10 +540,15 @@ def _strip_prefix(content: str) -> str:
 def _note(w: _Writer) -> str:
     if w.plan.attribute in ("doctor", "specialty"):  # "¿Quién firmó la última nota?"
         return _who(w, w.ex.rows[0], f"La nota del {_d(w.ex.rows[0].day)} la escribió")
+    rows = w.ex.rows
+    if len(rows) > 1 and len({r.record_id for r in rows}) == 1:  # one note, its sections
+        first = rows[0]
+        parts = " ".join(f"{_strip_prefix(r.content).rstrip('.')}{w.cite(r)}." for r in rows)
+        return f"Nota del {_d(first.day)} ({first.facts.get('record_type', 'nota')}): {parts}"
     return " ".join(
         f"El {_d(r.day)} ({r.facts.get('record_type', 'nota')}): "
         f"{_strip_prefix(r.content).rstrip('.')}{w.cite(r)}."
-        for r in w.ex.rows
+        for r in rows
     )
 
 
