@@ -14,6 +14,7 @@ from smarthealth.models.clinical import (
     Prescription,
     RecordDiagnosis,
 )
+from smarthealth.models.feedback import ChatFeedback
 from smarthealth.models.retrieval import ChunkQueue, ClinicalChunk, EmbeddingCache, EmbeddingText
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Appointment",
     "AuditLog",
     "Base",
+    "ChatFeedback",
     "ChatSession",
     "ChatTurn",
     "ChunkQueue",
