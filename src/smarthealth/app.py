@@ -24,6 +24,11 @@ from smarthealth.db.engine import create_engine, create_sessionmaker
 from smarthealth.db.server import DatabaseServer, open_database_server
 from smarthealth.db.session import Database
 from smarthealth.errors import install_error_handlers
+from smarthealth.feedback.routes import router as feedback_router
+from smarthealth.metrics.http import MetricsMiddleware
+from smarthealth.metrics.instruments import count_indexer_pass
+from smarthealth.metrics.pool import watch_pool
+from smarthealth.metrics.routes import router as metrics_router
 from smarthealth.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
@@ -52,11 +57,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             server = await asyncio.to_thread(open_database_server, settings)
             url = server.url
         engine = create_engine(url, pool_size=settings.db_pool_size)
+        watch_pool(engine)
         database = Database(engine=engine, sessions=create_sessionmaker(engine), url=url)
         embedder = create_embedder(settings)
         app.state.database = database
         app.state.pipeline = QuestionPipeline(database, embedder, create_answer_engine(settings))
-        indexer = BackgroundIndexer(to_libpq_url(url), embedder)
+        indexer = BackgroundIndexer(to_libpq_url(url), embedder, on_pass=count_indexer_pass)
         app.state.indexer = indexer
         indexer_task = asyncio.create_task(indexer.run(), name="chunk-indexer")
         # Load the query model now, not on the first question.
@@ -92,6 +98,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         )
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware)
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(system_router)
     app.include_router(auth_router)
@@ -100,5 +107,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(chat_router)
     app.include_router(websocket_router)
     app.include_router(audit_router)
+    app.include_router(feedback_router)
+    app.include_router(metrics_router)
     app.include_router(web_router)
     return app
