@@ -7,6 +7,8 @@ import asyncpg
 from smarthealth.config import to_libpq_url
 from smarthealth.db.engine import create_engine
 from smarthealth.metrics.exposition import render
+from smarthealth.metrics.instruments import DB_CONNECTIONS_IN_USE
+from smarthealth.metrics.pool import watch_pool
 from smarthealth.metrics.snapshot import Snapshot, read_snapshot
 from tests.conftest import shared_embedder
 from tests.metrics.test_metrics_endpoint import samples, value
@@ -56,3 +58,21 @@ async def test_a_database_that_does_not_answer_is_reported_not_raised() -> None:
     scrape = samples(render(down).decode())
     assert value(scrape, "smarthealth_database_up") == 0
     assert ("smarthealth_indexer_queue_length", ()) not in scrape
+
+
+async def test_connections_in_use_follow_the_pool(db_url: str) -> None:
+    engine = create_engine(db_url, pool_size=2)
+    watch_pool(engine)
+
+    def in_use() -> float:
+        return DB_CONNECTIONS_IN_USE._value.get()  # type: ignore[attr-defined]
+
+    start = in_use()
+    try:
+        async with engine.connect() as first, engine.connect() as second:
+            await first.exec_driver_sql("SELECT 1")
+            await second.exec_driver_sql("SELECT 1")
+            assert in_use() == start + 2
+        assert in_use() == start
+    finally:
+        await engine.dispose()
