@@ -25,6 +25,7 @@ from smarthealth.db.server import DatabaseServer, open_database_server
 from smarthealth.db.session import Database
 from smarthealth.errors import install_error_handlers
 from smarthealth.feedback.routes import router as feedback_router
+from smarthealth.log_config import configure_logging, is_configured, wants_json
 from smarthealth.metrics.http import MetricsMiddleware
 from smarthealth.metrics.instruments import count_indexer_pass
 from smarthealth.metrics.pool import watch_pool
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     """Build the app. `database_url` overrides the settings (tests point it at their database)."""
     settings = settings or get_settings()
     secret_key = resolve_secret_key(settings)  # refuses to build the app without a usable one
+    if not is_configured():  # a worker process (gunicorn, `serve --workers`): set up its logs
+        configure_logging(settings.log_level, json=wants_json(settings.log_format))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

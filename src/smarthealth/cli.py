@@ -21,7 +21,7 @@ from smarthealth.db import migrate
 from smarthealth.db.embedded import EmbeddedPostgres
 from smarthealth.db.preflight import DatabaseNotReadyError, check_database
 from smarthealth.db.server import DatabaseServer, open_database_server
-from smarthealth.log_config import configure_logging
+from smarthealth.log_config import configure_logging, wants_json
 
 app = typer.Typer(
     help="SmartHealth: preguntas clínicas sobre la historia de un paciente.",
@@ -133,6 +133,12 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8088,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
     demo: Annotated[bool, typer.Option(help="Seed demo data when the database is empty.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Worker processes (their /metrics add up; not with --reload)."
+        ),
+    ] = 1,
 ) -> None:
     """Run the API (embedded database unless one is configured; migrates first)."""
     import uvicorn
@@ -147,7 +153,10 @@ def serve(
     except ConfigurationError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    with database() as server:
+    if reload and workers > 1:
+        console.print("[red]--reload y --workers no se pueden combinar[/red]")
+        raise typer.Exit(2)
+    with database() as server, metrics_folder(workers):
         _prepare(server)
         if demo and patient_count_sync(server.url) == 0:
             console.print(f"Cargando datos de demostración ({DEMO_PATIENTS} pacientes)…")
@@ -166,7 +175,8 @@ def serve(
                 for row in accounts:
                     table.add_row(*row)
                 console.print(table)
-        configure_logging(settings.log_level, json=True)
+        # JSON lines for services; coloured console lines when a person watches (a terminal)
+        configure_logging(settings.log_level, json=wants_json(settings.log_format))
         # uvicorn re-raises the signal that stopped it once it has shut down. A plain SIGTERM
         # (kill, docker stop, systemd) would then end the process before `database()` stops
         # the embedded server it started; as an exception it unwinds through that cleanup.
@@ -180,7 +190,28 @@ def serve(
             access_log=False,
             log_config=None,
             proxy_headers=True,
+            workers=workers,
         )
+
+
+@contextmanager
+def metrics_folder(workers: int) -> Iterator[None]:
+    """Several workers share their metrics through a folder (prometheus_client's multiprocess
+    mode): a fresh one for this run, unless PROMETHEUS_MULTIPROC_DIR names one; removed after."""
+    import os
+    import shutil
+
+    from smarthealth.metrics.multiprocess import ENV, fresh_directory
+
+    if workers == 1 or os.environ.get(ENV):
+        yield
+        return
+    folder = fresh_directory()
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(ENV, None)
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:

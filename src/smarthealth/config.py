@@ -20,6 +20,8 @@ class Settings(BaseSettings):
 
     app_env: Literal["development", "production"] = "development"
     log_level: str = "INFO"
+    # auto: JSON lines, or coloured console lines when stderr is a terminal (a person watching)
+    log_format: Literal["auto", "json", "console"] = "auto"
 
     database_url: str | None = None
     db_host: str | None = None
