@@ -21,6 +21,7 @@ from smarthealth.db import migrate
 from smarthealth.db.embedded import EmbeddedPostgres
 from smarthealth.db.preflight import DatabaseNotReadyError, check_database
 from smarthealth.db.server import DatabaseServer, open_database_server
+from smarthealth.inputs import LineText
 from smarthealth.log_config import configure_logging, wants_json
 
 app = typer.Typer(
@@ -367,8 +368,13 @@ def ask(
 
 
 # -- eval (SmartHealth evaluation harness) ------------------------------------------------------
-@app.command("eval")
+eval_app = typer.Typer(help="The Spanish gold-set evaluation, and material to grow it.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.callback(invoke_without_command=True)
 def eval_(
+    ctx: typer.Context,
     patients: Annotated[
         int, typer.Option(min=20, help="Patients seeded in the temporary evaluation database.")
     ] = 300,
@@ -411,7 +417,10 @@ def eval_(
 ) -> None:
     """Run the Spanish gold set: per category, dev and held-out accuracy side by side, recall@8,
     fact recall, citation precision, abstention, leakage, latency and answer length; exit 1 when
-    an acceptance criterion is missed."""
+    an acceptance criterion is missed. `smarthealth eval review` exports the answers
+    clinicians rated 👎."""
+    if ctx.invoked_subcommand is not None:
+        return
     from pathlib import Path
 
     from smarthealth.evaluation.kinds import HALVES
@@ -469,6 +478,49 @@ def eval_(
         Path(json_path).write_text(dump_report(data), encoding="utf-8")
         console.print(f"Informe JSON: {json_path}")
     raise typer.Exit(0 if report.passed else 1)
+
+
+REVIEW_DATES = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
+
+
+@eval_app.command("review")
+def eval_review(
+    since: Annotated[
+        dt.datetime,
+        typer.Option(formats=REVIEW_DATES, help="From (inclusive); a day starts at 00:00 Bogotá."),
+    ],
+    out: Annotated[
+        str, typer.Option(help="JSON-lines file the turns are appended to (created if missing).")
+    ],
+    until: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=REVIEW_DATES, help="Until (exclusive); default: now."),
+    ] = None,
+) -> None:
+    """Append the answers rated 👎 in a period (by the rating's last change) to a review file:
+    question, answer, sources, reason and comment, one JSON object a line, for whoever curates
+    the gold set. Turns already in the file are skipped. Audited (channel cli)."""
+    from pathlib import Path
+
+    from smarthealth.feedback.review import export_review
+    from smarthealth.rag.executor import BOGOTA
+
+    def _local(value: dt.datetime) -> dt.datetime:
+        return value if value.tzinfo else value.replace(tzinfo=BOGOTA)
+
+    start = _local(since)
+    end = _local(until) if until else dt.datetime.now(dt.UTC)
+    if end <= start:
+        console.print("[red]--until debe ser posterior a --since[/red]")
+        raise typer.Exit(2)
+    path = Path(_checked(LineText, out, "--out"))
+    with database() as server:
+        _prepare(server)
+        result = asyncio.run(export_review(server.url, start, end, path))
+    console.print(
+        f"{result.added} respuestas con 👎 añadidas a {path}"
+        + (f" ({result.already_there} ya estaban)" if result.already_there else "")
+    )
 
 
 # -- end of eval ---------------------------------------------------------------------------------

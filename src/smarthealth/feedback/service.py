@@ -209,7 +209,7 @@ async def stream_feedback(
 
 async def record_read(
     session: AsyncSession,
-    user_id: int,
+    user_id: int | None,
     client: ClientInfo,
     where: FeedbackFilter,
     shown: int,
