@@ -43,6 +43,7 @@ class ChatFeedback(Base):
         CheckConstraint("reason IS NULL OR rating = 'down'", name="reason_only_down"),
         Index("ix_chat_feedback_updated_at", "updated_at"),
         Index("ix_chat_feedback_user_id", "user_id"),
+        Index("ix_chat_feedback_patient_id", "patient_id"),
     )
 
     session_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)

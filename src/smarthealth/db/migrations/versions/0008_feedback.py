@@ -64,6 +64,9 @@ def upgrade() -> None:
         "ix_chat_feedback_updated_at", "chat_feedback", ["updated_at"], schema="smart_health"
     )
     op.create_index("ix_chat_feedback_user_id", "chat_feedback", ["user_id"], schema="smart_health")
+    op.create_index(
+        "ix_chat_feedback_patient_id", "chat_feedback", ["patient_id"], schema="smart_health"
+    )
 
 
 def downgrade() -> None:
