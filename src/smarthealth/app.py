@@ -25,7 +25,13 @@ from smarthealth.db.engine import create_engine, create_sessionmaker
 from smarthealth.db.server import DatabaseServer, open_database_server
 from smarthealth.db.session import Database
 from smarthealth.errors import install_error_handlers
+from smarthealth.feedback.routes import router as feedback_router
 from smarthealth.fhir.routes import router as fhir_router
+from smarthealth.log_config import configure_logging, is_configured, wants_json
+from smarthealth.metrics.http import MetricsMiddleware
+from smarthealth.metrics.instruments import count_indexer_pass
+from smarthealth.metrics.pool import watch_pool
+from smarthealth.metrics.routes import router as metrics_router
 from smarthealth.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
@@ -45,6 +51,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     """Build the app. `database_url` overrides the settings (tests point it at their database)."""
     settings = settings or get_settings()
     secret_key = resolve_secret_key(settings)  # refuses to build the app without a usable one
+    if not is_configured():  # a worker process (gunicorn, `serve --workers`): set up its logs
+        configure_logging(settings.log_level, json=wants_json(settings.log_format))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,11 +62,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             server = await asyncio.to_thread(open_database_server, settings)
             url = server.url
         engine = create_engine(url, pool_size=settings.db_pool_size)
+        watch_pool(engine)
         database = Database(engine=engine, sessions=create_sessionmaker(engine), url=url)
         embedder = create_embedder(settings)
         app.state.database = database
         app.state.pipeline = QuestionPipeline(database, embedder, create_answer_engine(settings))
-        indexer = BackgroundIndexer(to_libpq_url(url), embedder)
+        indexer = BackgroundIndexer(to_libpq_url(url), embedder, on_pass=count_indexer_pass)
         app.state.indexer = indexer
         indexer_task = asyncio.create_task(indexer.run(), name="chunk-indexer")
         # Load the query model now, not on the first question.
@@ -94,6 +103,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         )
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware)
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(system_router)
     app.include_router(auth_router)
@@ -104,5 +114,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(websocket_router)
     app.include_router(audit_router)
     app.include_router(fhir_router)
+    app.include_router(feedback_router)
+    app.include_router(metrics_router)
     app.include_router(web_router)
     return app

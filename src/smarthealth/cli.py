@@ -23,7 +23,7 @@ from smarthealth.db.embedded import EmbeddedPostgres
 from smarthealth.db.preflight import DatabaseNotReadyError, check_database
 from smarthealth.db.server import DatabaseServer, open_database_server
 from smarthealth.inputs import LineText
-from smarthealth.log_config import configure_logging
+from smarthealth.log_config import configure_logging, wants_json
 
 app = typer.Typer(
     help="SmartHealth: preguntas clínicas sobre la historia de un paciente.",
@@ -139,6 +139,12 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8088,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
     demo: Annotated[bool, typer.Option(help="Seed demo data when the database is empty.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Worker processes (their /metrics add up; not with --reload)."
+        ),
+    ] = 1,
 ) -> None:
     """Run the API (embedded database unless one is configured; migrates first)."""
     import uvicorn
@@ -153,7 +159,10 @@ def serve(
     except ConfigurationError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    with database() as server:
+    if reload and workers > 1:
+        console.print("[red]--reload y --workers no se pueden combinar[/red]")
+        raise typer.Exit(2)
+    with database() as server, metrics_folder(workers):
         _prepare(server)
         if demo and patient_count_sync(server.url) == 0:
             console.print(f"Cargando datos de demostración ({DEMO_PATIENTS} pacientes)…")
@@ -172,7 +181,8 @@ def serve(
                 for row in accounts:
                     table.add_row(*row)
                 console.print(table)
-        configure_logging(settings.log_level, json=True)
+        # JSON lines for services; coloured console lines when a person watches (a terminal)
+        configure_logging(settings.log_level, json=wants_json(settings.log_format))
         # uvicorn re-raises the signal that stopped it once it has shut down. A plain SIGTERM
         # (kill, docker stop, systemd) would then end the process before `database()` stops
         # the embedded server it started; as an exception it unwinds through that cleanup.
@@ -186,7 +196,28 @@ def serve(
             access_log=False,
             log_config=None,
             proxy_headers=True,
+            workers=workers,
         )
+
+
+@contextmanager
+def metrics_folder(workers: int) -> Iterator[None]:
+    """Several workers share their metrics through a folder (prometheus_client's multiprocess
+    mode): a fresh one for this run, unless PROMETHEUS_MULTIPROC_DIR names one; removed after."""
+    import os
+    import shutil
+
+    from smarthealth.metrics.multiprocess import ENV, fresh_directory
+
+    if workers == 1 or os.environ.get(ENV):
+        yield
+        return
+    folder = fresh_directory()
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(ENV, None)
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -326,7 +357,7 @@ def ask(
     """Ask a question about a patient from the terminal; prints the answer and its sources."""
     from smarthealth.chat.schemas import DocumentNumber, Question
     from smarthealth.cli_ask import run_ask
-    from smarthealth.inputs import IdentityText, LineText
+    from smarthealth.inputs import IdentityText
 
     question = _checked(Question, question, "QUESTION")
     document = _checked(LineText, document, "--document")
@@ -342,8 +373,13 @@ def ask(
 
 
 # -- eval (SmartHealth evaluation harness) ------------------------------------------------------
-@app.command("eval")
+eval_app = typer.Typer(help="The Spanish gold-set evaluation, and material to grow it.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.callback(invoke_without_command=True)
 def eval_(
+    ctx: typer.Context,
     patients: Annotated[
         int, typer.Option(min=20, help="Patients seeded in the temporary evaluation database.")
     ] = 300,
@@ -387,7 +423,10 @@ def eval_(
 ) -> None:
     """Run the Spanish gold set: per category, dev and held-out accuracy side by side, recall@8,
     fact recall, citation precision, abstention, leakage, latency and answer length; exit 1 when
-    an acceptance criterion is missed."""
+    an acceptance criterion is missed. `smarthealth eval review` exports the answers
+    clinicians rated 👎."""
+    if ctx.invoked_subcommand is not None:
+        return
     from pathlib import Path
 
     from smarthealth.evaluation.kinds import ALL_HALVES, HALVES
@@ -447,6 +486,49 @@ def eval_(
         Path(json_path).write_text(dump_report(data), encoding="utf-8")
         console.print(f"Informe JSON: {json_path}")
     raise typer.Exit(0 if report.passed else 1)
+
+
+REVIEW_DATES = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
+
+
+@eval_app.command("review")
+def eval_review(
+    since: Annotated[
+        dt.datetime,
+        typer.Option(formats=REVIEW_DATES, help="From (inclusive); a day starts at 00:00 Bogotá."),
+    ],
+    out: Annotated[
+        str, typer.Option(help="JSON-lines file the turns are appended to (created if missing).")
+    ],
+    until: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=REVIEW_DATES, help="Until (exclusive); default: now."),
+    ] = None,
+) -> None:
+    """Append the answers rated 👎 in a period (by the rating's last change) to a review file:
+    question, answer, sources, reason and comment, one JSON object a line, for whoever curates
+    the gold set. Turns already in the file are skipped. Audited (channel cli)."""
+    from pathlib import Path
+
+    from smarthealth.feedback.review import export_review
+    from smarthealth.rag.executor import BOGOTA
+
+    def _local(value: dt.datetime) -> dt.datetime:
+        return value if value.tzinfo else value.replace(tzinfo=BOGOTA)
+
+    start = _local(since)
+    end = _local(until) if until else dt.datetime.now(dt.UTC)
+    if end <= start:
+        console.print("[red]--until debe ser posterior a --since[/red]")
+        raise typer.Exit(2)
+    path = Path(_checked(LineText, out, "--out"))
+    with database() as server:
+        _prepare(server)
+        result = asyncio.run(export_review(server.url, start, end, path))
+    console.print(
+        f"{result.added} respuestas con 👎 añadidas a {path}"
+        + (f" ({result.already_there} ya estaban)" if result.already_there else "")
+    )
 
 
 # -- end of eval ---------------------------------------------------------------------------------

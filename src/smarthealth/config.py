@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -20,6 +20,8 @@ class Settings(BaseSettings):
 
     app_env: Literal["development", "production"] = "development"
     log_level: str = "INFO"
+    # auto: JSON lines, or coloured console lines when stderr is a terminal (a person watching)
+    log_format: Literal["auto", "json", "console"] = "auto"
 
     database_url: str | None = None
     db_host: str | None = None
@@ -58,6 +60,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     ws_idle_timeout: float = Field(default=300.0, gt=0)
     ws_questions_per_minute: int = Field(default=20, ge=1)
+    # `GET /metrics` answers only with this bearer token; unset, the route is 404.
+    metrics_token: SecretStr | None = Field(
+        default=None, alias="SMARTHEALTH_METRICS_TOKEN", min_length=16
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -1,4 +1,8 @@
-"""Structured JSON logs (structlog) with the request id; secrets are redacted by key name.
+"""Structured logs (structlog) with the request id; secrets are redacted by key name.
+
+JSON lines on stderr are the default for services; when stderr is a terminal (a person is
+watching, as with `make run`), the same events print as coloured console lines. `LOG_FORMAT`
+(`auto`, `json`, `console`) overrides the choice.
 
 Rule for callers: log identifiers and counts, never names, document numbers or record text.
 """
@@ -8,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Any
+from typing import Any, Literal, TextIO
 
 import structlog
 from structlog.typing import EventDict, WrappedLogger
@@ -38,8 +42,38 @@ def _redact(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     return event
 
 
-def configure_logging(level: str = "INFO", json: bool = True) -> None:
-    """Route structlog and stdlib logging (uvicorn, alembic) through one JSON renderer."""
+LogFormat = Literal["auto", "json", "console"]
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False
+
+
+def wants_json(log_format: LogFormat, stream: TextIO | None = None) -> bool:
+    """JSON unless asked for the console, or `auto` and the stream is a terminal."""
+    if log_format != "auto":
+        return log_format == "json"
+    return not _is_terminal(stream or sys.stderr)
+
+
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Ours, so a worker process can tell whether logging is set up already."""
+
+
+def is_configured() -> bool:
+    return any(isinstance(h, _Handler) for h in logging.getLogger().handlers)
+
+
+def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
+    """Route structlog and stdlib logging (uvicorn, alembic) through one renderer: JSON lines,
+    or (`json=False`) console lines, coloured when stderr is a terminal. `json=None` decides
+    by stderr: JSON unless it is a terminal."""
+    stream = sys.stderr
+    if json is None:
+        json = wants_json("auto", stream)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -48,7 +82,9 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         _redact,
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=_is_terminal(stream))
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -56,7 +92,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Handler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

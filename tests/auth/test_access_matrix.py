@@ -93,6 +93,25 @@ MATRIX: dict[str, dict[str, int]] = {
         "self": 200,
         "other": 404,
     },
+    # rating the target user's answer: only its owner may; for everyone else it does not exist
+    "POST /feedback": {
+        "anonymous": 401,
+        "clinician": 404,
+        "auditor": 404,
+        "admin": 404,
+        "self": 201,
+        "other": 404,
+    },
+    "GET /feedback": {
+        "anonymous": 401,
+        "clinician": 403,
+        "auditor": 200,
+        "admin": 200,
+        "self": 403,
+        "other": 403,
+    },
+    # off without SMARTHEALTH_METRICS_TOKEN, whoever asks (tests/metrics covers the token)
+    "GET /metrics": dict.fromkeys(CALLERS, 404),
     **{
         f"{method} /users/{{target}}": {
             "anonymous": 401,
@@ -143,6 +162,9 @@ async def test_access(ctx: Ctx, route: str, caller: str, expected: int) -> None:
             kwargs["data"] = {"username": login_email, "password": PASSWORD}
     elif path == "/query/":
         kwargs["json"] = {**await _patient(ctx), "question": "¿Tiene alergias?"}
+    elif route == "POST /feedback":
+        turn = {"session_id": await _session_of(ctx, target), "sequence_chat_id": 1}
+        kwargs["json"] = {**turn, "rating": "down", "reason": "incomplete"}
     elif method == "PUT":
         kwargs["json"] = {"email": email, "full_name": "Nombre Cambiado"}
     elif method == "PATCH":

@@ -39,6 +39,7 @@ from smarthealth.clinical.patients import find_patient
 from smarthealth.db.session import Database
 from smarthealth.errors import AppError, is_database_unavailable
 from smarthealth.inputs import storable
+from smarthealth.metrics import instruments
 from smarthealth.models.clinical import Patient
 from smarthealth.rag.confidence import confidence
 from smarthealth.rag.embeddings import Embedder
@@ -231,13 +232,16 @@ class QuestionPipeline:
             async for event in self._run(request, q, rate_limit):
                 yield event
         except AppError as exc:
+            instruments.count_answer("refused" if exc.status_code < 500 else "error")
             await self._close(q, exc.code.lower())
             raise
         except (asyncio.CancelledError, GeneratorExit):
             if not q.finished:
+                instruments.count_answer("cancelled")
                 await self._close(q, "cancelled")  # the client went away or sent `cancel`
             raise
         except Exception:
+            instruments.count_answer("error")
             await self._close(q, "error")
             raise
 
@@ -432,6 +436,10 @@ class QuestionPipeline:
             event.response_json, event.source_ids = body, [s.chunk_id for s in cited]
             await record_event(session, event)
         q.finished = True
+        # the identity questions the server keeps from an LLM are not a failure of the LLM
+        failed_over = draft.fallback_reason not in (None, "identifiers")
+        instruments.count_answer("fallback" if failed_over else outcome)
+        instruments.observe_question(self.engine.name, time.perf_counter() - q.started)
         yield Event("complete", body)
 
 
@@ -473,6 +481,7 @@ async def record_refusal(
 ) -> None:
     """One audit row for a question refused before the pipeline ran (forbidden role, invalid
     input), over any channel. What was sent is made storable: a refused NUL keeps its row."""
+    instruments.count_answer("refused")
     async with database.sessions() as session, session.begin():
         await record_event(
             session,

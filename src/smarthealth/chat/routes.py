@@ -18,13 +18,21 @@ from smarthealth.chat.schemas import (
     SessionDetail,
     SessionList,
     SessionSummary,
+    TurnFeedback,
     TurnOut,
 )
 from smarthealth.chat.sessions import session_not_found
 from smarthealth.db.session import SessionDep
 from smarthealth.errors import AppError, field_errors
 from smarthealth.inputs import parse_json
-from smarthealth.models import ChatSession, ChatTurn, DocumentType, Patient, User
+from smarthealth.models import (
+    ChatFeedback,
+    ChatSession,
+    ChatTurn,
+    DocumentType,
+    Patient,
+    User,
+)
 
 router = APIRouter(tags=["chat"])
 
@@ -185,6 +193,12 @@ async def session_detail(
         .where(ChatTurn.session_id == session_id)
         .order_by(ChatTurn.sequence_chat_id)
     )
+    rated = {
+        f.sequence_chat_id: TurnFeedback(rating=f.rating, reason=f.reason, comment=f.comment)
+        for f in await session.scalars(
+            select(ChatFeedback).where(ChatFeedback.session_id == session_id)
+        )
+    }
     return SessionDetail(
         session=_summary(*row),
         turns=[
@@ -195,6 +209,7 @@ async def session_detail(
                 status=t.status,
                 created_at=t.created_at,
                 response=t.response_json,
+                feedback=rated.get(t.sequence_chat_id),
             )
             for t in turns
         ],

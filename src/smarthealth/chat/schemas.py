@@ -78,6 +78,12 @@ class SessionList(BaseModel):
     page_size: int
 
 
+class TurnFeedback(BaseModel):
+    rating: str
+    reason: str | None
+    comment: str | None
+
+
 class TurnOut(BaseModel):
     sequence_chat_id: int
     question: str
@@ -85,6 +91,7 @@ class TurnOut(BaseModel):
     status: str
     created_at: dt.datetime
     response: dict[str, Any] | None
+    feedback: TurnFeedback | None = None  # the owner's 👍 / 👎, if given
 
 
 class SessionDetail(BaseModel):

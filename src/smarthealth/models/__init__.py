@@ -14,6 +14,7 @@ from smarthealth.models.clinical import (
     Prescription,
     RecordDiagnosis,
 )
+from smarthealth.models.feedback import ChatFeedback
 from smarthealth.models.records import FhirExternalId, Immunization, Observation, Procedure
 from smarthealth.models.retrieval import ChunkQueue, ClinicalChunk, EmbeddingCache, EmbeddingText
 
@@ -22,6 +23,7 @@ __all__ = [
     "Appointment",
     "AuditLog",
     "Base",
+    "ChatFeedback",
     "ChatSession",
     "ChatTurn",
     "ChunkQueue",

@@ -247,10 +247,18 @@ async def request_rebuild(conn: asyncpg.Connection, model: str) -> None:
 class BackgroundIndexer:
     """The server's indexer task: wakes on NOTIFY from the triggers (or every few seconds)."""
 
-    def __init__(self, dsn: str, embedder: Embedder, poll_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        embedder: Embedder,
+        poll_seconds: float = 5.0,
+        on_pass: Callable[[int, int, float], None] | None = None,
+    ) -> None:
+        """`on_pass(patients, texts_embedded, embed_seconds)` is told what each pass did."""
         self.dsn = dsn
         self.embedder = embedder
         self.poll_seconds = poll_seconds
+        self.on_pass = on_pass
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
@@ -272,6 +280,10 @@ class BackgroundIndexer:
                 synced = await sync_queued(conn)
                 embedded = await embed_pending(conn, self.embedder)
                 if synced.patients or embedded.texts_embedded:
+                    if self.on_pass is not None:
+                        self.on_pass(
+                            synced.patients, embedded.texts_embedded, embedded.embed_seconds
+                        )
                     log.info(
                         "indexer_pass",
                         patients=synced.patients,

@@ -544,6 +544,7 @@
       documentTypeId: answer.query.document_type_id,
       documentNumber: body.patient_info.document_number,
     };
+    answer.bubble.append(feedbackWidget(body.session_id, body.sequence_chat_id, null));
     finishAnswer("");
     loadHistory();
   }
@@ -836,10 +837,91 @@
     const { bubble, textEl, metaEl } = appendTurn(turn.question);
     if (turn.response && turn.response.answer) {
       renderAnswer(bubble, textEl, metaEl, turn.response);
+      bubble.append(feedbackWidget(state.session.id, turn.sequence_chat_id, turn.feedback));
     } else {
       textEl.textContent = turn.answer || "(sin respuesta)";
     }
     metaEl.prepend(document.createTextNode(`${formatDateTime(turn.created_at)} · `));
+  }
+
+  // -- feedback on an answer: 👍, or 👎 with an optional reason and comment ----------------
+
+  const FEEDBACK_REASONS = [
+    ["incorrect", "Incorrecta"],
+    ["incomplete", "Incompleta"],
+    ["wrong_source", "Fuente equivocada"],
+    ["other", "Otra"],
+  ];
+
+  /** The rating controls of one answer (POST /feedback; rating again replaces the rating). */
+  function feedbackWidget(sessionId, sequence, current) {
+    const box = el("div", "feedback");
+    box.setAttribute("role", "group");
+    box.setAttribute("aria-label", "Valorar esta respuesta");
+    const up = el("button", "feedback-up", "👍");
+    const down = el("button", "feedback-down", "👎");
+    up.setAttribute("aria-label", "Respuesta útil");
+    down.setAttribute("aria-label", "Respuesta con problemas");
+    const form = el("form", "feedback-form");
+    form.hidden = true;
+    const reason = el("select", "feedback-reason");
+    reason.setAttribute("aria-label", "Motivo");
+    reason.append(new Option("Motivo (opcional)", ""));
+    for (const [value, label] of FEEDBACK_REASONS) reason.append(new Option(label, value));
+    const comment = el("input", "feedback-comment");
+    comment.type = "text";
+    comment.maxLength = 1000;
+    comment.placeholder = "Comentario (opcional)";
+    comment.setAttribute("aria-label", "Comentario");
+    const send = el("button", "feedback-send", "Enviar valoración");
+    form.append(reason, comment, send);
+    const note = el("span", "feedback-note");
+    note.setAttribute("role", "status");
+    for (const button of [up, down]) button.type = "button";
+    box.append(up, down, form, note);
+
+    const mark = (rating) => {
+      up.setAttribute("aria-pressed", String(rating === "up"));
+      down.setAttribute("aria-pressed", String(rating === "down"));
+    };
+    const submit = async (rating, extra) => {
+      note.textContent = "Enviando…";
+      try {
+        const saved = await authed("/feedback", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ session_id: sessionId, sequence_chat_id: sequence, rating, ...extra }),
+        });
+        mark(saved.rating);
+        note.textContent = "Gracias por su valoración.";
+        return true;
+      } catch (error) {
+        note.textContent = error.message;
+        return false;
+      }
+    };
+    up.addEventListener("click", () => {
+      form.hidden = true;
+      submit("up", {});
+    });
+    down.addEventListener("click", () => {
+      form.hidden = false;
+      note.textContent = "";
+      reason.focus();
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const extra = {};
+      if (reason.value) extra.reason = reason.value;
+      if (comment.value.trim()) extra.comment = comment.value.trim();
+      if (await submit("down", extra)) form.hidden = true;
+    });
+    mark(current ? current.rating : null);
+    if (current) {
+      reason.value = current.reason || "";
+      comment.value = current.comment || "";
+    }
+    return box;
   }
 
   // -- narrow screens: the sidebar slides over the chat -----------------------------------

@@ -16,7 +16,7 @@
 - `clinical_chunks.source_type` admits 'observation', 'immunization' and 'procedure'.
 
 Revision ID: 0009
-Revises: 0007 (the lead re-chains it after 0008 at merge)
+Revises: 0008
 Create Date: 2026-12-06
 """
 
@@ -28,7 +28,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
