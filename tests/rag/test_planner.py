@@ -260,3 +260,13 @@ def test_more_ordinary_wordings() -> None:
     assert plan("antecedentes quirurgicos?").subject == "procedure"
     zinc = plan("¿A qué dosis recibe sulfato de zinc?")  # a salt named first, not the sulfas
     assert zinc.drugs and not zinc.drug_classes
+
+
+def test_statuses_belong_to_their_subject() -> None:
+    ever = plan("¿Cuántos medicamentos diferentes le han formulado?")
+    assert (ever.operation, ever.status) == ("count", "ever")
+    cancelled = plan("¿El paciente cuántas citas tiene canceladas en total?")
+    assert (cancelled.subject, cancelled.status) == ("appointment", "Cancelled")
+    assert plan("¿Cuántas hospitalizaciones ha tenido en total?").status is None
+    year = plan("¿En qué año le diagnosticaron artritis reumatoide?")
+    assert (year.operation, year.attribute) == ("first", "date")

@@ -479,7 +479,7 @@ def _medications(run: _Run) -> Execution:
     if op == "count":
         if "veces" in " ".join(plan.cues) or plan.drugs:
             return Execution(plan, "count", tuple(newest_first(rows)[:MAX_ROWS]), len(rows))
-        chosen = active if not plan.window else latest
+        chosen = latest if plan.window or plan.status == "ever" else active
         return Execution(plan, "count", tuple(chosen[:MAX_ROWS]), len(chosen))
     if op == "first":
         return _found(plan, first_per(rows, lambda r: r.facts.get("ingredient"))[:MAX_ROWS])

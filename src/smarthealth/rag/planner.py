@@ -73,7 +73,7 @@ _YES_NO_START = re.compile(
 # A question that opens with one of these asks what/which/when, not whether.
 _WH_START = re.compile(
     r"^(?:y\s+)?(?:(?:el|la)\s+paciente\s+)?(?:que|cual|cuales|cuando|cuanto|cuanta|cuantos|cuantas|como|donde|quien|"
-    r"quienes|desde|hace cuanto|por que|para que|con que)\b"
+    r"quienes|desde|hace cuanto|por que|para que|con que|en que|a que|de que)\b"
 )
 _REFERS = re.compile(
     r"^\W*y\b|\b(eso|esa|ese|esos|esas|ello|lo mismo|dicha|dicho)\b"
@@ -673,9 +673,8 @@ def _build(
         attribute = subject
     if attribute == "specialty" and subject == "doctor":
         subject = "specialty"
-    status = reading.statuses[0] if reading.statuses else None
-    if subject == "medication" and status not in (None, "active", "inactive"):
-        status = None
+    # the first status this subject's rows have ("en total" says nothing of an appointment's)
+    status = next((st for st in reading.statuses if st in _STATUSES.get(subject, ())), None)
     conditions = tuple(reading.conditions)
     condition_words: tuple[str, ...] = ()
     treats = subject == "medication" and attribute == "treatment"
@@ -721,6 +720,14 @@ _AT_THAT_VISIT = re.compile(
 # A question that only asks which of the previous answer's things ("¿a qué medicamento?").
 _ELLIPTIC = re.compile(r"^(?:y\s+)?(?:a|con|de|para|por|en)\s+(?:que|cual|cuales|quien)\b")
 _PROCEDURE_ENDINGS = ("ectomia", "otomia", "ostomia", "scopia", "plastia", "centesis", "rrafia")
+# The statuses each subject's rows can be filtered by.
+_STATUSES = {
+    "medication": ("active", "inactive", "ever"),
+    "lab": ("abnormal",),
+    "appointment": ("Attended", "Cancelled", "NoShow", "Scheduled", "Confirmed", "upcoming"),
+    "doctor": ("Attended", "Cancelled", "NoShow", "Scheduled", "Confirmed", "upcoming"),
+    "specialty": ("Attended", "Cancelled", "NoShow", "Scheduled", "Confirmed", "upcoming"),
+}
 _TERMED = frozenset({"immunization", "procedure", "allergy"})
 
 
@@ -786,8 +793,9 @@ def _follow_up(
         return replace(base, operation="first", attribute=None, rows=rows)
     if "count" in reading.operations:
         return replace(base, operation="count")
-    if reading.statuses:
-        return replace(base, status=reading.statuses[0])
+    valid = [st for st in reading.statuses if st in _STATUSES.get(base.subject, ())]
+    if valid:
+        return replace(base, status=valid[0])
     if subject is not None:
         return replace(_build(reading, subject, None, window, cues, "rules"), follow_up=True)
     return base

@@ -167,7 +167,9 @@ def _medication(w: _Writer) -> str:
             last = f"; la última el {_d(rows[0].day)}{w.cite(rows[0])}" if rows else ""
             return f"Se le ha formulado {what} {ex.count} veces{w.window()}{last}."
         listed = f": {w.rows_text(rows, _drug)}." if rows else "."
-        state = " que ya no están vigentes" if plan.status == "inactive" else " vigente(s)"
+        state = {"inactive": " que ya no están vigentes", "ever": " diferentes formulados"}.get(
+            plan.status or "", " vigente(s)"
+        )
         return f"{ex.count} medicamento(s){w.window() or state}{listed}"
     if plan.operation == "exists":
         others = f" También: {w.rows_text(rows[1:], line)}." if len(rows) > 1 else ""
