@@ -153,6 +153,7 @@ def _english() -> dict[str, tuple[str, ...]]:
     return {fold(p): tuple(c[0].split()) for p, c in _table("terms_en.txt")}
 
 
+@functools.lru_cache(maxsize=8192)
 def translations(word: str) -> tuple[str, ...]:
     """A Spanish word and the English words imported records use for it (`data/terms_en.txt`):
     "hipertension" → ("hipertension", "hypertension", "hypertensive")."""
