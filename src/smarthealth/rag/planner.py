@@ -657,8 +657,10 @@ def _build(
         and not _WH_START.search(reading.text)
     ):
         operation = "exists"  # "¿Sigue con metformina?", "dx de reflujo?": whether it is there
-    if subject in ("vital", "demographics", "note") and operation == "list":
+    if subject in ("vital", "demographics") and operation == "list":
         operation = "latest"  # "¿IMC?", "¿saturando cuánto?": the latest reading
+    if subject == "note" and operation == "list" and (reading.sections or reading.encounter_types):
+        operation = "latest"  # "¿el plan?": the latest note's; what a note says of X: retrieval
     if attribute == "date" and operation in ("list", "attribute"):
         # "¿cuándo fue su última cita?" is the latest; "¿cuándo tiene cita?" the next
         past_status = set(reading.statuses) & {"Attended", "Cancelled", "NoShow"}
