@@ -108,6 +108,12 @@ def test_the_query_body_and_answer_are_documented_with_spanish_examples(ctx: Ctx
     assert answer == {"$ref": "#/components/schemas/QueryOut"}
 
 
+def test_the_docs_page_describes_the_websocket_in_spanish(ctx: Ctx) -> None:
+    description = ctx.app.openapi()["info"]["description"]
+    assert "/ws/chat" in description and '"question": "¿Tiene alergias?"' in description
+    assert "Conectado al asistente clínico." in description
+
+
 # -- 415 ---------------------------------------------------------------------------------------
 
 

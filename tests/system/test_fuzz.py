@@ -26,6 +26,7 @@ import requests
 import schemathesis
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
+    allow_header_conformance,
     content_type_conformance,
     negative_data_rejection,
     positive_data_acceptance,
@@ -52,6 +53,7 @@ CHECKS = [
     positive_data_acceptance,
     negative_data_rejection,
     unsupported_method,
+    allow_header_conformance,
 ]
 
 CONFIG = {
