@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import structlog
 from fastapi import FastAPI
@@ -45,6 +46,10 @@ from smarthealth.users.routes import router as users_router
 from smarthealth.web.routes import router as web_router
 
 log = structlog.get_logger(__name__)
+
+# The top of /docs and /redoc: who may call, the error envelope, and the WebSocket (which
+# OpenAPI cannot describe) with Spanish examples.
+API_DESCRIPTION = (Path(__file__).parent / "system" / "api_description.md").read_text("utf-8")
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
@@ -88,7 +93,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app = FastAPI(
         title="SmartHealth",
         version=__version__,
-        description="Preguntas clínicas en español sobre la historia de un paciente.",
+        description=API_DESCRIPTION,
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -27,7 +27,7 @@ import re
 import unicodedata
 from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 INT2_MAX = 2**15 - 1
@@ -85,6 +85,38 @@ IdentityText = Annotated[str, AfterValidator(identity_text)]
 SecretText = Annotated[str, AfterValidator(secret_text)]
 
 
+# -- the same rules as JSON Schema, for the OpenAPI document (and the fuzzer reading it) -------
+# Character classes spelt out rather than `\s`: Python, ECMAScript and Rust disagree on it.
+CONTROL = r"\x00-\x1f\x7f-\x9f"  # Unicode Cc
+CONTROL_MULTILINE = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # Cc but tab, LF, CR
+BIDI = r"\u202a-\u202e\u2066-\u2069"
+# What str.split()/strip() (and pydantic's strip) take as white space, controls aside.
+WHITESPACE = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+LINE_PATTERN = f"^[^{CONTROL}]*$"
+IDENTITY_PATTERN = f"^[^{CONTROL}{BIDI}]*$"
+
+
+def text_schema(
+    pattern: str | None = None,
+    min_length: int | None = None,
+    max_length: int | None = None,
+    **extra: Any,
+) -> WithJsonSchema:
+    """The JSON Schema a text field documents: what the validators accept (or a strict subset
+    of it, where the rule cannot be written as a pattern), so a request valid under the
+    document is never refused."""
+    schema: dict[str, Any] = {"type": "string"}
+    if min_length is not None:
+        schema["minLength"] = min_length
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    if pattern is not None:
+        schema["pattern"] = pattern
+    schema.update(extra)
+    return WithJsonSchema(schema)
+
+
 def storable(value: str) -> str:
     """For evidence, not input: control characters and lone surrogates become U+FFFD, so a
     refused value can still be recorded (PostgreSQL rejects NUL and invalid UTF-8)."""
@@ -102,7 +134,32 @@ def utc_representable(value: dt.datetime) -> dt.datetime:
     return value
 
 
-Timestamp = Annotated[dt.datetime, AfterValidator(utc_representable)]
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_datetime_text(value: Any) -> Any:
+    """Only ISO 8601 (`2026-01-09`, `2026-01-09T10:30:00-05:00`): pydantic alone would also
+    read `0.5` or `1700000000` as seconds since 1970, which no one means by a date."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise PydanticCustomError(
+            "datetime_format",
+            "use una fecha ISO 8601 (AAAA-MM-DD o AAAA-MM-DDTHH:MM:SS±HH:MM)",
+        )
+    return value
+
+
+# Years 0001 and 9999 are left out of the documented pattern: with an offset, their first or
+# last day is outside what can be sent (422 above); every other ISO date-time is accepted.
+_YEARS_THAT_FIT = (
+    r"^(?:000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"
+)
+
+Timestamp = Annotated[
+    dt.datetime,
+    BeforeValidator(iso_datetime_text),
+    AfterValidator(utc_representable),
+    text_schema(_YEARS_THAT_FIT, format="date-time"),
+]
 
 
 class JSONTooDeepError(ValueError):

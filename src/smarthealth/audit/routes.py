@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from sqlalchemy import func, select
 
 from smarthealth.auth.dependencies import require_roles
+from smarthealth.contract import AUTHENTICATED, error_responses
 from smarthealth.db.session import SessionDep
-from smarthealth.inputs import INT4_MAX, LineText, Timestamp
+from smarthealth.inputs import INT4_MAX, LINE_PATTERN, LineText, Timestamp
 from smarthealth.models import AuditLog, User
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -54,12 +55,21 @@ class AuditPage(BaseModel):
     page_size: int
 
 
-@router.get("/", response_model=AuditPage, summary="Consultar la auditoría")
+@router.get(
+    "/",
+    response_model=AuditPage,
+    summary="Consultar la auditoría",
+    description="Who may call: auditors and administrators. Newest first; `date_from` and "
+    "`date_to` are ISO 8601 dates or date-times (`date_to` excluded).",
+    responses=error_responses(*AUTHENTICATED, 403, 422),
+)
 async def list_audit(
     _: Annotated[User, Depends(require_roles("auditor", "admin"))],
     session: SessionDep,
     user_id: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
-    event_type: Annotated[LineText | None, Query(max_length=40)] = None,
+    event_type: Annotated[
+        LineText | None, Query(max_length=40, json_schema_extra={"pattern": LINE_PATTERN})
+    ] = None,
     document_type_id: Annotated[int | None, Query(ge=1, le=8)] = None,
     document_number: Annotated[
         str | None, Query(min_length=3, max_length=20, pattern=r"^[A-Za-z0-9-]+$")

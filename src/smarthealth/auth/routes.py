@@ -12,14 +12,21 @@ from smarthealth.audit.service import AuditEvent, ClientInfo, record_event
 from smarthealth.auth import throttle
 from smarthealth.auth.passwords import verify_password
 from smarthealth.auth.tokens import issue_token
+from smarthealth.contract import JSON_BODY, MediaTypeRoute, error_responses
 from smarthealth.db.session import SessionDep
 from smarthealth.errors import AppError
-from smarthealth.inputs import identity_text, secret_text
+from smarthealth.inputs import (
+    IDENTITY_PATTERN,
+    LINE_PATTERN,
+    identity_text,
+    secret_text,
+    text_schema,
+)
 from smarthealth.models import User
-from smarthealth.users.schemas import RegisterIn, UserOut
+from smarthealth.users.schemas import MAX_EMAIL, RegisterIn, UserOut
 from smarthealth.users.service import create_user
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=MediaTypeRoute)
 
 BAD_CREDENTIALS = "Correo o contraseña incorrectos."
 
@@ -27,10 +34,16 @@ BAD_CREDENTIALS = "Correo o contraseña incorrectos."
 # Any string may be tried as a login (a wrong one is a 401), but not one that breaks the input
 # policy (smarthealth.inputs): that is a 422 naming the field, before the database is asked.
 LoginEmail = Annotated[
-    str, StringConstraints(min_length=1, max_length=254), AfterValidator(identity_text)
+    str,
+    StringConstraints(min_length=1, max_length=254),
+    AfterValidator(identity_text),
+    text_schema(IDENTITY_PATTERN, 1, 254, examples=["clinico@smarthealth.demo"]),
 ]
 LoginPassword = Annotated[
-    str, StringConstraints(min_length=1, max_length=1024), AfterValidator(secret_text)
+    str,
+    StringConstraints(min_length=1, max_length=1024),
+    AfterValidator(secret_text),
+    text_schema(LINE_PATTERN, 1, 1024, format="password"),
 ]
 
 
@@ -71,7 +84,10 @@ class TokenOut(BaseModel):
     status_code=201,
     response_model=UserOut,
     summary="Crear una cuenta (según la política de registro)",
-    responses={403: {"description": "Registro cerrado"}, 409: {"description": "Correo en uso"}},
+    description="Who may call: anyone, while `SMARTHEALTH_REGISTRATION` is `open` (an active "
+    "clinician) or `approval` (inactive until an administrator activates it); `closed` is 403 "
+    "`REGISTRATION_CLOSED`. An e-mail already in use is 409 `EMAIL_TAKEN`.",
+    responses=error_responses(403, 409, 503, *JSON_BODY),
 )
 async def register(body: RegisterIn, request: Request, session: SessionDep) -> User:
     policy = request.app.state.settings.registration_policy
@@ -94,24 +110,25 @@ async def register(body: RegisterIn, request: Request, session: SessionDep) -> U
 
 async def _login(request: Request, session: SessionDep, email: str, password: str) -> TokenOut:
     email = email.strip().lower()
+    # Lower-casing can lengthen a text ("İ" is two code points): what is counted and audited
+    # fits the column; the account is looked up by the whole text (and cannot match).
+    key = email[:MAX_EMAIL]
     client = ClientInfo.from_request(request)
     settings = request.app.state.settings
     async with session.begin():
-        await throttle.lock_account(session, email)
-        wait = await throttle.retry_after(session, email, client.address)
+        await throttle.lock_account(session, key)
+        wait = await throttle.retry_after(session, key, client.address)
         if wait is not None:
             await record_event(
                 session,
-                AuditEvent(
-                    "login.failure", client, outcome="rate_limited", details={"email": email}
-                ),
+                AuditEvent("login.failure", client, outcome="rate_limited", details={"email": key}),
             )
             error = throttle.throttled(wait)
         else:
             user = await session.scalar(select(User).where(User.email == email))
             valid = await verify_password(password, user.password_hash if user else None)
             if user is None or not valid or not user.is_active:
-                await throttle.record_attempt(session, email, client.address, succeeded=False)
+                await throttle.record_attempt(session, key, client.address, succeeded=False)
                 outcome = "inactive" if (user is not None and valid) else "bad_credentials"
                 await record_event(
                     session,
@@ -120,7 +137,7 @@ async def _login(request: Request, session: SessionDep, email: str, password: st
                         client,
                         user_id=user.user_id if user else None,
                         outcome=outcome,
-                        details={"email": email},
+                        details={"email": key},
                     ),
                 )
                 error = (
@@ -135,7 +152,7 @@ async def _login(request: Request, session: SessionDep, email: str, password: st
                     )
                 )
             else:
-                await throttle.record_attempt(session, email, client.address, succeeded=True)
+                await throttle.record_attempt(session, key, client.address, succeeded=True)
                 user.last_login_at = func.now()
                 await record_event(
                     session, AuditEvent("login.success", client, user_id=user.user_id)
@@ -155,13 +172,23 @@ async def _login(request: Request, session: SessionDep, email: str, password: st
     "/login",
     response_model=TokenOut,
     summary="Iniciar sesión (JSON)",
-    responses={401: {"description": "Credenciales inválidas"}, 429: {"description": "Bloqueo"}},
+    description="Who may call: anyone. Wrong credentials are 401, an inactive account 403 "
+    "`ACCOUNT_INACTIVE`; after 5 failures for one account (or 20 from one address) in 15 "
+    "minutes, 429 `RATE_LIMITED` with `Retry-After`.",
+    responses=error_responses(401, 403, 429, 503, *JSON_BODY),
 )
 async def login(body: LoginIn, request: Request, session: SessionDep) -> TokenOut:
     return await _login(request, session, body.email, body.password)
 
 
-@router.post("/token", response_model=TokenOut, summary="Iniciar sesión (formulario OAuth2)")
+@router.post(
+    "/token",
+    response_model=TokenOut,
+    summary="Iniciar sesión (formulario OAuth2)",
+    description="Who may call: anyone. The same as `/auth/login`, as an OAuth2 password form "
+    "(`application/x-www-form-urlencoded`, what Swagger's Authorize sends).",
+    responses=error_responses(401, 403, 429, 503, *JSON_BODY),
+)
 async def token(
     form: Annotated[PasswordForm, Depends()], request: Request, session: SessionDep
 ) -> TokenOut:

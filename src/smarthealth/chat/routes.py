@@ -15,6 +15,7 @@ from smarthealth.chat.pipeline import QueryRequest, QuestionPipeline, record_ref
 from smarthealth.chat.schemas import (
     QUERY_ROLES,
     QueryIn,
+    QueryOut,
     SessionDetail,
     SessionList,
     SessionSummary,
@@ -22,6 +23,13 @@ from smarthealth.chat.schemas import (
     TurnOut,
 )
 from smarthealth.chat.sessions import session_not_found
+from smarthealth.contract import (
+    AUTHENTICATED,
+    JSON_BODY,
+    MediaTypeRoute,
+    error_responses,
+    require_json,
+)
 from smarthealth.db.session import SessionDep
 from smarthealth.errors import AppError, field_errors
 from smarthealth.inputs import parse_json
@@ -34,7 +42,7 @@ from smarthealth.models import (
     User,
 )
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], route_class=MediaTypeRoute)
 
 
 async def _refuse(
@@ -55,17 +63,22 @@ async def _refuse(
 @router.post(
     "/query/",
     summary="Hacer una pregunta sobre la historia clínica de un paciente",
+    description="Who may call: clinicians and administrators (another role is 403). The "
+    "patient is found by document type and number (404 `PATIENT_NOT_FOUND`); `session_id` "
+    "continues a session (404 `SESSION_NOT_FOUND` when it is not the caller's, 409 "
+    "`SESSION_PATIENT_MISMATCH` when it is another patient's). Every question, answered or "
+    "refused, is audited; if the access cannot be audited nothing is shown (503 "
+    "`AUDIT_UNAVAILABLE`).",
     openapi_extra={
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": QueryIn.model_json_schema()}},
         }
     },
+    response_model=None,
     responses={
-        403: {"description": "El rol no puede consultar pacientes"},
-        404: {"description": "Paciente o sesión inexistente"},
-        409: {"description": "La sesión es de otro paciente"},
-        422: {"description": "Solicitud inválida"},
+        200: {"model": QueryOut, "description": "The cited answer"},
+        **error_responses(*AUTHENTICATED, *JSON_BODY, 403, 404, 409),
     },
 )
 async def query(request: Request, user: CurrentUser) -> dict[str, Any]:
@@ -78,6 +91,10 @@ async def query(request: Request, user: CurrentUser) -> dict[str, Any]:
         raise await _refuse(
             request, user, "forbidden", forbidden(), payload if isinstance(payload, dict) else None
         )
+    try:
+        require_json(request)
+    except AppError as error:
+        raise await _refuse(request, user, "invalid_input", error) from None
     if not parsed:
         raise await _refuse(
             request,
@@ -144,7 +161,13 @@ _FIRST_QUESTION = (
 _TURNS = select(func.count()).where(ChatTurn.session_id == ChatSession.session_id).scalar_subquery()
 
 
-@router.get("/history/", response_model=SessionList, summary="Mis sesiones de chat")
+@router.get(
+    "/history/",
+    response_model=SessionList,
+    summary="Mis sesiones de chat",
+    description="Who may call: any signed-in user; only their own sessions, newest first.",
+    responses=error_responses(*AUTHENTICATED, 422),
+)
 async def history(
     user: CurrentUser,
     session: SessionDep,
@@ -174,6 +197,8 @@ async def history(
     "/history/sessions/{session_id}",
     response_model=SessionDetail,
     summary="Los turnos de una de mis sesiones",
+    description="Who may call: the session's owner (anyone else's session is 404).",
+    responses=error_responses(*AUTHENTICATED, 404, 422),
 )
 async def session_detail(
     session_id: uuid.UUID, user: CurrentUser, session: SessionDep

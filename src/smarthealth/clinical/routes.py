@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from smarthealth.auth.dependencies import CurrentUser
+from smarthealth.contract import AUTHENTICATED, error_responses
 from smarthealth.db.session import SessionDep
 from smarthealth.models import DocumentType
 
@@ -19,7 +20,13 @@ class DocumentTypeOut(BaseModel):
     name: str
 
 
-@router.get("/document-types", summary="Tipos de documento", response_model=list[DocumentTypeOut])
+@router.get(
+    "/document-types",
+    summary="Tipos de documento",
+    description="Who may call: any signed-in user. The 8 Colombian document types.",
+    response_model=list[DocumentTypeOut],
+    responses=error_responses(*AUTHENTICATED),
+)
 async def document_types(_: CurrentUser, session: SessionDep) -> list[DocumentTypeOut]:
     rows = await session.scalars(select(DocumentType).order_by(DocumentType.document_type_id))
     return [

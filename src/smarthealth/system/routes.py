@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from smarthealth import __version__
+from smarthealth.contract import error_responses
 from smarthealth.db.session import DatabaseDep
 from smarthealth.errors import error_body
 
@@ -19,7 +20,7 @@ router = APIRouter(tags=["system"])
 HEALTH_TIMEOUT_S = 2.0
 
 
-@router.get("/", summary="Información de la API")
+@router.get("/", summary="Información de la API", description="Who may call: anyone.")
 async def api_info() -> dict[str, Any]:
     return {
         "name": "SmartHealth",
@@ -39,7 +40,9 @@ async def api_info() -> dict[str, Any]:
 @router.get(
     "/health",
     summary="Estado del servicio",
-    responses={503: {"description": "La base de datos no responde"}},
+    description="Who may call: anyone. 200 when the database answers, 503 "
+    "`DATABASE_UNAVAILABLE` (with `version` and `database.status`) otherwise.",
+    responses=error_responses(503),
 )
 async def health(database: DatabaseDep) -> JSONResponse:
     started = time.perf_counter()

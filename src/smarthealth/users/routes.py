@@ -6,9 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import func, select
+from starlette.convertors import Convertor, register_url_convertor
 
 from smarthealth.audit.service import ClientInfo
 from smarthealth.auth.dependencies import CurrentUser, forbidden, require_roles
+from smarthealth.contract import AUTHENTICATED, JSON_BODY, MediaTypeRoute, error_responses
 from smarthealth.db.session import SessionDep
 from smarthealth.errors import AppError
 from smarthealth.inputs import INT4_MAX
@@ -20,7 +22,7 @@ from smarthealth.users.service import (
     update_user,
 )
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=MediaTypeRoute)
 
 AdminUser = Annotated[User, Depends(require_roles("admin"))]
 # users.user_id is an int4: anything outside 1..2^31-1 cannot name an account (422, not a 500
@@ -28,27 +30,76 @@ AdminUser = Annotated[User, Depends(require_roles("admin"))]
 UserId = Annotated[int, Path(ge=1, le=INT4_MAX)]
 
 
-@router.get("/me", response_model=UserOut, summary="Mi perfil")
+class _AccountIdConvertor(Convertor[str]):
+    """Any path segment but `me`, so `/users/me` with a method it lacks (DELETE) is 405 rather
+    than a 422 for "me" not being a number; the value is validated (and bounded) as `UserId`."""
+
+    regex = "(?!me/?$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("account", _AccountIdConvertor())
+
+
+_CHANGE = error_responses(*AUTHENTICATED, *JSON_BODY, 403, 409, 429)
+_CHANGE_DOC = (
+    " Changing one's own password needs `current_password` (a wrong one is 403 "
+    "`INVALID_CURRENT_PASSWORD` and counts as a failed login: 429 after 5); only an "
+    "administrator may change a role or the active flag (403 otherwise); an e-mail in use is "
+    "409 `EMAIL_TAKEN`."
+)
+
+
+@router.get(
+    "/me",
+    response_model=UserOut,
+    summary="Mi perfil",
+    description="Who may call: any signed-in user (their own account).",
+    responses=error_responses(*AUTHENTICATED),
+)
 async def me(user: CurrentUser) -> User:
     return user
 
 
 # Before `/{user_id}`: routes match in order, and "me" is not an id.
-@router.put("/me", response_model=UserOut, summary="Reemplazar mi perfil")
+@router.put(
+    "/me",
+    response_model=UserOut,
+    summary="Reemplazar mi perfil",
+    description="Who may call: any signed-in user (their own account)." + _CHANGE_DOC,
+    responses=_CHANGE,
+)
 async def replace_me(
     body: UserReplace, caller: CurrentUser, session: SessionDep, request: Request
 ) -> User:
     return await replace_user(caller.user_id, body, caller, session, request)
 
 
-@router.patch("/me", response_model=UserOut, summary="Modificar mi perfil")
+@router.patch(
+    "/me",
+    response_model=UserOut,
+    summary="Modificar mi perfil",
+    description="Who may call: any signed-in user (their own account)." + _CHANGE_DOC,
+    responses=_CHANGE,
+)
 async def patch_me(
     body: UserPatch, caller: CurrentUser, session: SessionDep, request: Request
 ) -> User:
     return await patch_user(caller.user_id, body, caller, session, request)
 
 
-@router.get("/", response_model=UserPage, summary="Listar cuentas (administrador)")
+@router.get(
+    "/",
+    response_model=UserPage,
+    summary="Listar cuentas (administrador)",
+    description="Who may call: administrators.",
+    responses=error_responses(*AUTHENTICATED, 403, 422),
+)
 async def list_users(
     _: AdminUser,
     session: SessionDep,
@@ -97,7 +148,13 @@ def _authorise_changes(caller: User, target: User, changes: dict[str, Any]) -> N
         raise AppError(403, "FORBIDDEN", "No puede cambiar su propio rol ni su estado.")
 
 
-@router.get("/{user_id}", response_model=UserOut, summary="Ver una cuenta")
+@router.get(
+    "/{user_id:account}",
+    response_model=UserOut,
+    summary="Ver una cuenta",
+    description="Who may call: administrators (any account), or the account's owner.",
+    responses=error_responses(*AUTHENTICATED, 403, 404, 422),
+)
 async def get_user(user_id: UserId, caller: CurrentUser, session: SessionDep) -> User:
     return await _target(session, caller, user_id)
 
@@ -125,14 +182,26 @@ async def _change(
     raise refusal  # the failed attempt was recorded and committed above
 
 
-@router.put("/{user_id}", response_model=UserOut, summary="Reemplazar el perfil de una cuenta")
+@router.put(
+    "/{user_id:account}",
+    response_model=UserOut,
+    summary="Reemplazar el perfil de una cuenta",
+    description="Who may call: administrators (any account), or the account's owner." + _CHANGE_DOC,
+    responses=error_responses(*AUTHENTICATED, *JSON_BODY, 403, 404, 409, 429),
+)
 async def replace_user(
     user_id: UserId, body: UserReplace, caller: CurrentUser, session: SessionDep, request: Request
 ) -> User:
     return await _change(user_id, body.model_dump(exclude_none=True), caller, session, request)
 
 
-@router.patch("/{user_id}", response_model=UserOut, summary="Modificar una cuenta")
+@router.patch(
+    "/{user_id:account}",
+    response_model=UserOut,
+    summary="Modificar una cuenta",
+    description="Who may call: administrators (any account), or the account's owner." + _CHANGE_DOC,
+    responses=error_responses(*AUTHENTICATED, *JSON_BODY, 403, 404, 409, 429),
+)
 async def patch_user(
     user_id: UserId, body: UserPatch, caller: CurrentUser, session: SessionDep, request: Request
 ) -> User:
@@ -141,7 +210,14 @@ async def patch_user(
     )
 
 
-@router.delete("/{user_id}", response_model=UserOut, summary="Desactivar una cuenta")
+@router.delete(
+    "/{user_id:account}",
+    response_model=UserOut,
+    summary="Desactivar una cuenta",
+    description="Who may call: administrators (any account), or the account's owner. The "
+    "account stays; its access ends at once.",
+    responses=error_responses(*AUTHENTICATED, 403, 404, 422),
+)
 async def deactivate_user(
     user_id: UserId, caller: CurrentUser, session: SessionDep, request: Request
 ) -> User:
