@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import email.message
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from typing import Any, Literal
 
 from fastapi import Request
@@ -114,11 +114,16 @@ JSON_BODY = (400, 413, 415, 422)  # a JSON body: malformed, too big, wrong media
 PARAMETERS = (422,)  # query or path parameters that can be out of range
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The `responses=` of a route: each status with the shared error envelope."""
+def error_responses(
+    *statuses: int, specific: Mapping[int, tuple[str, str, str]] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route: each status with the shared error envelope.
+
+    `specific` replaces, for this route, what a status means (description, code, example
+    message) where the shared wording would not be true of it (`/metrics`'s 404)."""
     responses: dict[int | str, dict[str, Any]] = {}
-    for status in sorted(set(statuses)):
-        description, code, message = _STATUSES[status]
+    for status in sorted({*statuses, *(specific or {})}):
+        description, code, message = (specific or {}).get(status) or _STATUSES[status]
         example = {"status": "error", "error": {"code": code, "message": message}}
         responses[status] = {
             "model": ErrorEnvelope,
@@ -165,6 +170,17 @@ def unsupported_media_type(expected: str = JSON_MEDIA) -> AppError:
         f"Tipo de contenido no soportado; envíe {expected}.",
         {"expected": expected},
     )
+
+
+def require_media_type(request: Request, accepted: Collection[str], expected: str) -> None:
+    """415 unless the body (if any) is declared as one of the `accepted` media types; for
+    routes that read their body themselves (`/fhir/import`). `expected` names them, in Spanish
+    text, for the message."""
+    media_type = _media_type(request)
+    if media_type is None and not _has_body(request):
+        return
+    if media_type not in accepted:
+        raise unsupported_media_type(expected)
 
 
 def require_json(request: Request) -> None:

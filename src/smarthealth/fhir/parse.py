@@ -15,8 +15,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from smarthealth.fhir.resource_types import RESOURCE_TYPES
+
 BUNDLE_TYPES = ("transaction", "batch", "collection", "searchset")
 MAX_JSON_DEPTH = 64
+_RESOURCE_TYPES = frozenset(RESOURCE_TYPES)
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,9 @@ def entries_of(name: str, data: bytes) -> Iterator[Entry]:
     except UnicodeDecodeError:
         raise _bad(name, "INVALID_ENCODING", "El archivo no está codificado en UTF-8.") from None
     if name.endswith(".ndjson") or name.endswith(".ndjson.txt"):
-        for number, line in enumerate(text.splitlines(), start=1):
+        # NDJSON lines end at "\n" (or "\r\n"): not at U+2028, U+0085 and the other breaks
+        # `splitlines` knows, which JSON strings may hold as they are.
+        for number, line in enumerate(text.split("\n"), start=1):
             if line.strip():
                 resource = _load_json(name, line, number)
                 if not isinstance(resource, dict):
@@ -117,12 +122,36 @@ def entries_of(name: str, data: bytes) -> Iterator[Entry]:
             "UNSUPPORTED_BUNDLE",
             "Tipo de Bundle no admitido: use transaction, batch, collection o searchset.",
         )
-    for index, entry in enumerate(document.get("entry") or []):
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict):
+    yield from _bundle_entries(name, document)
+
+
+def _bundle_entries(name: str, bundle: dict[str, Any]) -> Iterator[Entry]:
+    """A Bundle's resources. The shape FHIR JSON gives a Bundle is required (`entry` a list of
+    objects, `resource` an object, `fullUrl` text; never null): anything else is no FHIR, not
+    something to skip (a number as `entry` was a 500). Checked whole before the first entry is
+    given out, so a malformed Bundle imports nothing."""
+    found: list[Entry] = []
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise _bad(name, "INVALID_BUNDLE", "El Bundle no es válido: `entry` debe ser una lista.")
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise _bad(name, "INVALID_BUNDLE", "Cada entrada del Bundle debe ser un objeto.", index)
+        if "resource" not in entry:
             continue  # a transaction's DELETE, or an empty entry: nothing to import
-        full_url = entry.get("fullUrl")
-        yield Entry(name, index, full_url if isinstance(full_url, str) else None, resource)
+        resource, full_url = entry["resource"], entry.get("fullUrl")
+        if not isinstance(resource, dict) or not isinstance(full_url, str | None):
+            raise _bad(
+                name,
+                "INVALID_BUNDLE",
+                "Una entrada del Bundle no es válida: `resource` debe ser un objeto y `fullUrl`, "
+                "texto.",
+                index,
+            )
+        if "fullUrl" in entry and full_url is None:
+            raise _bad(name, "INVALID_BUNDLE", "`fullUrl` no puede ser null.", index)
+        found.append(Entry(name, index, full_url, resource))
+    yield from found
 
 
 def files_under(paths: list[Path]) -> list[Path]:
@@ -155,6 +184,12 @@ def _model(resource_type: str) -> Any:
         cls = get_fhir_model_class(resource_type)
         _MODELS.classes[resource_type] = cls
     return cls
+
+
+def is_resource_type(name: str) -> bool:
+    """A resource type R4 defines ("Patient"), not any other string (nor a data type such as
+    "Address", which `fhir.resources` also models)."""
+    return name in _RESOURCE_TYPES
 
 
 def validate(entry: Entry) -> Issue | None:
