@@ -117,6 +117,14 @@ def text_schema(
     return WithJsonSchema(schema)
 
 
+def whole_number(value: Any) -> Any:
+    """JSON Schema counts `2.0` as the integer 2; text ("2") and booleans stay refused (with
+    `strict=True` on the field)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def storable(value: str) -> str:
     """For evidence, not input: control characters and lone surrogates become U+FFFD, so a
     refused value can still be recorded (PostgreSQL rejects NUL and invalid UTF-8)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -258,3 +259,45 @@ async def test_auditors_and_admins_list_with_filters_clinicians_may_not(ctx: Ctx
     )
     assert {r["user_id"] for r in reads} == {ctx.ids["auditor"], ctx.ids["admin"]}
     assert len(reads) == 7  # every successful read, JSON and CSV, and no refused one
+
+
+async def test_the_document_states_who_may_rate_and_what_can_fail(ctx: Ctx) -> None:
+    """Found by fuzzing: the routes did not declare statuses they return (401, 415, 503…), the
+    CSV had no schema, and the reason rule was not in the document."""
+    paths = ctx.app.openapi()["paths"]["/feedback"]
+    post, get = paths["post"], paths["get"]
+    declared = {"200", "201", "400", "401", "404", "409", "413", "415", "422", "503"}
+    assert set(post["responses"]) == declared
+    assert set(get["responses"]) == {"200", "401", "403", "422", "503"}
+    assert set(get["responses"]["200"]["content"]) == {"application/json", "text/csv"}
+    schema = ctx.app.openapi()["components"]["schemas"]["FeedbackIn"]
+    assert {"properties": {"rating": {"const": "down"}}} in schema["anyOf"]
+    assert "Who may call" in post["description"] and "Who may call" in get["description"]
+
+
+async def test_a_rating_sent_as_a_form_is_415(ctx: Ctx) -> None:
+    response = await ctx.client.post(
+        "/feedback",
+        content="rating=up&sequence_chat_id=1",
+        headers={**ctx.headers["clinician"], "content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 415, response.text
+    assert response.json()["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+async def test_a_whole_float_turn_number_is_that_integer(ctx: Ctx) -> None:
+    """JSON Schema counts 1.0 as an integer: it names turn 1, as in `/query/`."""
+    answer = await ctx.ask("clinician", "¿Tiene alergias?")
+    response = await ctx.client.post(
+        "/feedback",
+        content=json.dumps(
+            {
+                "session_id": answer["session_id"],
+                "sequence_chat_id": float(answer["sequence_chat_id"]),
+                "rating": "up",
+            }
+        ),
+        headers={**ctx.headers["clinician"], "content-type": "application/json"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["sequence_chat_id"] == answer["sequence_chat_id"]

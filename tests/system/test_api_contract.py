@@ -108,6 +108,21 @@ def test_the_query_body_and_answer_are_documented_with_spanish_examples(ctx: Ctx
     assert answer == {"$ref": "#/components/schemas/QueryOut"}
 
 
+def test_routes_that_answer_other_media_types_declare_them(ctx: Ctx) -> None:
+    """Prometheus text, CSV and FHIR JSON are declared as what they are; the errors beside them
+    stay the JSON envelope (the fuzzer checks each response against this)."""
+    paths = ctx.app.openapi()["paths"]
+    metrics = paths["/metrics"]["get"]["responses"]
+    assert set(metrics) == {"200", "401", "404"}  # 404: no SMARTHEALTH_METRICS_TOKEN set
+    assert metrics["200"]["content"] == {"text/plain": {"schema": {"type": "string"}}}
+    assert metrics["404"]["content"]["application/json"]["example"]["error"]["code"] == "NOT_FOUND"
+    assert "text/csv" in paths["/feedback"]["get"]["responses"]["200"]["content"]
+    everything = paths["/fhir/Patient/{patient_ref}/$everything"]["get"]["responses"]["200"]
+    assert set(everything["content"]) == {"application/fhir+json"}
+    summary = paths["/patients/{document_type_id}/{document_number}/summary"]["get"]
+    assert set(summary["responses"]) == {"200", "401", "403", "404", "422", "503"}
+
+
 def test_the_docs_page_describes_the_websocket_in_spanish(ctx: Ctx) -> None:
     description = ctx.app.openapi()["info"]["description"]
     assert "/ws/chat" in description and '"question": "¿Tiene alergias?"' in description

@@ -22,6 +22,7 @@ from smarthealth.inputs import (
     free_text,
     line_text,
     text_schema,
+    whole_number,
 )
 
 MAX_QUESTION = 2000
@@ -67,13 +68,6 @@ Question = Annotated[
         examples=["¿Qué medicamentos tiene prescritos?"],
     ),
 ]
-
-
-def _whole_number(value: Any) -> Any:
-    """JSON Schema counts `2.0` as the integer 2; text ("2") and booleans stay refused."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 # A server session's UUID, or a client's own label for one ("session-1733400000000").
@@ -125,7 +119,7 @@ class QueryIn(BaseModel):
     )
 
     session_id: SessionRef | None = None
-    document_type_id: Annotated[int, BeforeValidator(_whole_number)] = Field(
+    document_type_id: Annotated[int, BeforeValidator(whole_number)] = Field(
         ge=1,
         le=8,
         strict=True,

@@ -13,6 +13,7 @@ from smarthealth.chat.pipeline import QuestionPipeline
 from smarthealth.chat.schemas import QUERY_ROLES, DocumentNumber
 from smarthealth.clinical.summary import EVENT, patient_summary, record_refusal
 from smarthealth.clinical.summary_schemas import PatientSummary
+from smarthealth.contract import AUTHENTICATED, error_responses
 
 router = APIRouter(prefix="/patients", tags=["patients"])
 
@@ -22,17 +23,13 @@ router = APIRouter(prefix="/patients", tags=["patients"])
     response_model=PatientSummary,
     summary="Encabezado de la historia clínica de un paciente",
     description=(
-        "Nombre, documento, edad y sexo, grupo sanguíneo, alergias, problemas activos, "
-        "medicamentos vigentes y próxima cita. Solo clínicos y administradores; cada consulta "
-        "queda en la auditoría (con las filas mostradas) antes de responder."
+        "Who may call: clinicians and administrators (another role is 403, and audited). Name, "
+        "document, age and sex, blood type, allergies, active problems, current medications and "
+        "the next appointment. Every read is audited (with the rows shown) before anything is "
+        "sent: if it cannot be, 503 `AUDIT_UNAVAILABLE` and nothing shown. An unknown patient "
+        "is 404 `PATIENT_NOT_FOUND`."
     ),
-    responses={
-        401: {"description": "Sin token válido"},
-        403: {"description": "El rol no puede consultar pacientes"},
-        404: {"description": "Paciente inexistente (PATIENT_NOT_FOUND)"},
-        422: {"description": "Tipo o número de documento inválido"},
-        503: {"description": "No se pudo registrar el acceso (AUDIT_UNAVAILABLE)"},
-    },
+    responses=error_responses(*AUTHENTICATED, 403, 404, 422),
 )
 async def summary(
     request: Request,

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from smarthealth.audit.service import ClientInfo
 from smarthealth.auth.dependencies import CurrentUser, require_roles
+from smarthealth.contract import AUTHENTICATED, JSON_BODY, MediaTypeRoute, error_responses
 from smarthealth.db.session import Database, DatabaseDep, SessionDep
 from smarthealth.feedback import csv_export
 from smarthealth.feedback.schemas import FeedbackIn, FeedbackOut, FeedbackPage, Rating, Reason
@@ -27,7 +28,7 @@ from smarthealth.inputs import INT4_MAX, Timestamp
 from smarthealth.metrics import instruments
 from smarthealth.models import User
 
-router = APIRouter(prefix="/feedback", tags=["feedback"])
+router = APIRouter(prefix="/feedback", tags=["feedback"], route_class=MediaTypeRoute)
 
 Reader = Annotated[User, Depends(require_roles("auditor", "admin"))]
 
@@ -37,11 +38,28 @@ Reader = Annotated[User, Depends(require_roles("auditor", "admin"))]
     response_model=FeedbackOut,
     status_code=201,
     summary="Valorar una respuesta (👍 / 👎)",
+    description="Who may call: the owner of the turn (any signed-in user, on their own "
+    "answers). 201 for a new rating, 200 when it replaces the turn's earlier one. `reason` "
+    'only with `rating` "down". A turn that does not exist, or is another user\'s, is 404 '
+    "`TURN_NOT_FOUND`; one that did not end in an answer is 409 `TURN_NOT_ANSWERED`.",
     responses={
-        200: {"description": "Valoración cambiada (la respuesta ya tenía una)"},
-        404: {"description": "El turno no existe o no es de quien valora"},
-        409: {"description": "El turno no terminó con una respuesta"},
-        422: {"description": "Solicitud inválida"},
+        200: {"model": FeedbackOut, "description": "Rating changed (the turn had one)"},
+        **error_responses(
+            *AUTHENTICATED,
+            *JSON_BODY,
+            specific={
+                404: (
+                    "No such turn among the caller's own: TURN_NOT_FOUND",
+                    "TURN_NOT_FOUND",
+                    "La respuesta que intenta valorar no existe.",
+                ),
+                409: (
+                    "The turn did not end in an answer: TURN_NOT_ANSWERED",
+                    "TURN_NOT_ANSWERED",
+                    "Solo se pueden valorar respuestas completas.",
+                ),
+            },
+        ),
     },
 )
 async def submit(
@@ -73,9 +91,16 @@ Filter = Annotated[FeedbackFilter, Depends(_filter)]
     "",
     response_model=FeedbackPage,
     summary="Valoraciones de las respuestas (auditoría)",
+    description="Who may call: auditors and administrators (another role is 403). Newest "
+    "change first; `date_from` ≤ the rating's last change < `date_to` (ISO 8601). JSON pages, or "
+    "with `format=csv` the whole selection as a CSV file (`page` and `page_size` then ignored). "
+    "Every read is audited before anything is shown.",
     responses={
-        200: {"content": {"text/csv": {}}, "description": "JSON, o CSV con `format=csv`"},
-        403: {"description": "Solo auditores y administradores"},
+        200: {
+            "description": "A page of rated answers (JSON), or all of them as CSV (`format=csv`)",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **error_responses(*AUTHENTICATED, 403, 422),
     },
 )
 async def list_(

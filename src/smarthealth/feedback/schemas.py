@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -16,7 +17,7 @@ from pydantic import (
 )
 
 from smarthealth.chat.schemas import SessionRef
-from smarthealth.inputs import INT4_MAX, free_text
+from smarthealth.inputs import CONTROL_MULTILINE, INT4_MAX, free_text, text_schema, whole_number
 
 MAX_COMMENT = 1000
 
@@ -28,16 +29,26 @@ Comment = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=MAX_COMMENT),
     AfterValidator(free_text),
+    text_schema(f"^[^{CONTROL_MULTILINE}]*$", max_length=MAX_COMMENT),
 ]
+# `reason` says what was wrong: only with a 👎 (the document states it as JSON Schema).
+_REASON_ONLY_WITH_DOWN: dict[str, Any] = {
+    "anyOf": [
+        {"properties": {"rating": {"const": "down"}}},
+        {"properties": {"reason": {"type": "null"}}},
+    ]
+}
 
 
 class FeedbackIn(BaseModel):
     """One turn (its session, as a UUID or the client's label, and its number) and the rating."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_REASON_ONLY_WITH_DOWN)
 
     session_id: SessionRef
-    sequence_chat_id: int = Field(ge=1, le=INT4_MAX, strict=True)
+    sequence_chat_id: Annotated[int, BeforeValidator(whole_number)] = Field(
+        ge=1, le=INT4_MAX, strict=True
+    )
     rating: Rating
     reason: Reason | None = None
     comment: Comment | None = None
