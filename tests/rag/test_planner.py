@@ -270,3 +270,16 @@ def test_statuses_belong_to_their_subject() -> None:
     assert plan("¿Cuántas hospitalizaciones ha tenido en total?").status is None
     year = plan("¿En qué año le diagnosticaron artritis reumatoide?")
     assert (year.operation, year.attribute) == ("first", "date")
+
+
+def test_clinical_acronyms_and_visit_dates() -> None:
+    assert normalise("¿Tiene HTA?") == "tiene hta"  # not corrected into "ta"
+    assert plan("¿Tiene HTA?").conditions == ("I10",)
+    assert plan("¿Tiene DM2?").conditions == ("E11.9",)
+    visit = plan("¿Cuándo consultó por urgencias la última vez?")
+    assert (visit.subject, visit.encounter_type, visit.attribute) == (
+        "encounter",
+        "Urgencias",
+        "date",
+    )
+    assert plan("¿Desde qué momento tiene dislipidemia?").operation == "first"

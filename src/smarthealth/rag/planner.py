@@ -645,7 +645,9 @@ def _build(
         attribute = None
     if subject == "appointment" and reading.encounter_types and "next" not in reading.operations:
         subject = "encounter"  # "la última cita por videollamada": visits carry the kind
-    if subject == "encounter" and (reading.sections or reading.strong.get("note")):
+    if subject in ("note", "encounter") and attribute == "date":
+        subject = "encounter"  # "¿Cuándo consultó por urgencias?": the visit's date
+    elif subject == "encounter" and (reading.sections or reading.strong.get("note")):
         subject = "note"  # "el motivo / el plan de la última consulta", "la nota de urgencias"
     operation = _operation(reading, subject)
     named = reading.drugs or reading.classes or reading.conditions or reading.condition_words

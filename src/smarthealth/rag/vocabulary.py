@@ -392,8 +392,10 @@ def vocabulary() -> Vocabulary:
     by_sound: dict[str, str] = {}
     for w in [*sorted(core), *sorted(stems), *sorted(names)]:
         by_sound.setdefault(_sound(w), w)
+    # short aliases ("hta", "epoc" is longer) are known as they are, never correction targets
+    short = {w for _, name in condition_names() for w in name if len(w) == 3 and w.isalpha()}
     return Vocabulary(
-        frozenset(core | names),
+        frozenset(core | names | short),
         tuple(sorted(stems, key=len, reverse=True)),
         by_sound,
         tuple(sorted(core)),
