@@ -283,3 +283,11 @@ def test_clinical_acronyms_and_visit_dates() -> None:
         "date",
     )
     assert plan("¿Desde qué momento tiene dislipidemia?").operation == "first"
+
+
+def test_frequency_and_the_previous_appointment() -> None:
+    assert plan("¿A cuánto estaba la frecuencia?").vitals == ("hr",)
+    assert plan("¿Cuál es la frecuencia de la metformina?").attribute == "dose"
+    assert plan("¿Con qué frecuencia toma losartán?").attribute == "dose"
+    before = plan("¿Cuándo fue la cita anterior?")
+    assert (before.subject, before.operation) == ("appointment", "latest")

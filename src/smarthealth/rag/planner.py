@@ -641,6 +641,8 @@ def _build(
 ) -> QuestionPlan:
     if subject == "vital" and attribute in ("dose", "reaction", "treatment"):
         attribute = None
+    if subject == "medication" and attribute is None and reading.vitals == ["hr"]:
+        attribute = "dose"  # "la frecuencia de la metformina": how often, not a heart rate
     if attribute in _ATTRIBUTE_SUBJECTS and subject not in ("medication", "allergy", "diagnosis"):
         attribute = None
     if subject == "appointment" and reading.encounter_types and "next" not in reading.operations:
@@ -666,7 +668,8 @@ def _build(
     if attribute == "date" and operation in ("list", "attribute"):
         # "¿cuándo fue su última cita?" is the latest; "¿cuándo tiene cita?" the next
         past_status = set(reading.statuses) & {"Attended", "Cancelled", "NoShow"}
-        operation = "latest" if subject != "appointment" or past_status else "next"
+        past = past_status or "before" in reading.operations  # "¿la cita anterior?"
+        operation = "latest" if subject != "appointment" or past else "next"
         if subject in ("medication", "diagnosis") and not reading.operations:
             operation = "first" if not reading.yes_no else "exists"
     if operation == "attribute" and attribute is None:
