@@ -291,3 +291,17 @@ def test_frequency_and_the_previous_appointment() -> None:
     assert plan("¿Con qué frecuencia toma losartán?").attribute == "dose"
     before = plan("¿Cuándo fue la cita anterior?")
     assert (before.subject, before.operation) == ("appointment", "latest")
+
+
+def test_how_much_of_a_drug_is_its_dose() -> None:
+    for question in (
+        "¿Cuánto carvedilol toma?",
+        "¿Cuántos mg de metotrexato?",
+        "¿La furosemida a cuánto?",
+        "¿Cuántas veces al día toma carvedilol?",
+    ):
+        asked = plan(question)
+        assert (asked.subject, asked.attribute) == ("medication", "dose"), question
+    listed = plan("¿Qué medicamentos toma?")
+    second = plan_question("¿y el segundo cada cuánto?", Context(TODAY, listed, (7, 8, 9)))
+    assert (second.attribute, second.rows) == ("dose", (8,))

@@ -469,15 +469,21 @@ def _operation(reading: _Reading, subject: str) -> str:
         return "first"
     if "next" in ops and subject in ("appointment", "doctor", "specialty", "encounter"):
         return "next"
-    if reading.yes_no and subject in (
-        "allergy",
-        "medication",
-        "diagnosis",
-        "encounter",
-        "appointment",
-        "lab",
-        "immunization",
-        "procedure",
+    asks_part = set(reading.attributes) - {"date"}  # "¿La furosemida a cuánto?" wants a dose
+    if (
+        reading.yes_no
+        and not asks_part
+        and subject
+        in (
+            "allergy",
+            "medication",
+            "diagnosis",
+            "encounter",
+            "appointment",
+            "lab",
+            "immunization",
+            "procedure",
+        )
     ):
         return "exists"
     if "latest" in ops:
@@ -661,6 +667,8 @@ def _build(
         and not _WH_START.search(reading.text)
     ):
         operation = "exists"  # "¿Sigue con metformina?", "dx de reflujo?": whether it is there
+    if operation == "attribute" and (attribute is None or subject == "vital"):
+        operation = "list"  # "¿cuánto pesa?": a reading, not an attribute of one
     if subject in ("vital", "demographics") and operation == "list":
         operation = "latest"  # "¿IMC?", "¿saturando cuánto?": the latest reading
     if subject == "note" and operation == "list" and (reading.sections or reading.encounter_types):
@@ -724,6 +732,8 @@ _AT_THAT_VISIT = re.compile(
     r"\b(formularon|diagnosticaron|recetaron|mandaron|dieron|encontraron|dejaron|indicaron|"
     r"tomaron|midieron)\b"
 )
+_ORDINALS = {"primero": 0, "primer": 0, "primera": 0, "segundo": 1, "segunda": 1,
+             "tercero": 2, "tercer": 2, "tercera": 2, "cuarto": 3, "cuarta": 3}  # fmt: skip
 # A question that only asks which of the previous answer's things ("¿a qué medicamento?").
 _ELLIPTIC = re.compile(r"^(?:y\s+)?(?:a|con|de|para|por|en)\s+(?:que|cual|cuales|quien)\b")
 _PROCEDURE_ENDINGS = ("ectomia", "otomia", "ostomia", "scopia", "plastia", "centesis", "rrafia")
@@ -749,6 +759,9 @@ def _follow_up(
 ) -> QuestionPlan:
     """A question leaning on the previous turn: keep what it does not change."""
     rows = context.previous_rows
+    ordinal = next((_ORDINALS[w] for w in reading.text.split() if w in _ORDINALS), None)
+    if ordinal is not None and ordinal < len(rows):
+        rows = (rows[ordinal],)  # "¿y el segundo cada cuánto?": the second thing listed
     if subject is not None and subject != previous.subject and attribute is None:
         plan = replace(
             _build(reading, subject, None, window, cues, "rules"), follow_up=True, rows=rows

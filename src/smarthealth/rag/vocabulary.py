@@ -346,7 +346,7 @@ SHORTHAND = {
     "nro": "numero", "n°": "numero", "num": "numero", "cant": "cantidad",
     "hosp": "hospitalizacion", "hospi": "hospitalizacion", "urg": "urgencias",
     "meds": "medicamentos", "ctrl": "control", "cx": "cirugia", "doc": "doctor",
-    "sig": "siguiente", "x": "por",
+    "sig": "siguiente", "x": "por", "mg": "miligramos",
 }  # fmt: skip
 
 # Words of time windows (read by the planner's patterns, not the lexicon): known, correctable.
