@@ -305,3 +305,17 @@ def test_how_much_of_a_drug_is_its_dose() -> None:
     listed = plan("¿Qué medicamentos toma?")
     second = plan_question("¿y el segundo cada cuánto?", Context(TODAY, listed, (7, 8, 9)))
     assert (second.attribute, second.rows) == ("dose", (8,))
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("¿Ha tenido consultas por teléfono?", "Telemedicina"),
+        ("¿Cuándo fue la última atención remota?", "Telemedicina"),
+        ("¿Cuándo visitó el servicio de urgencias?", "Urgencias"),
+        ("¿Ha requerido manejo intrahospitalario?", "Hospitalización"),
+    ],
+)
+def test_visit_kinds_said_otherwise(question: str, kind: str) -> None:
+    asked = plan(question)
+    assert (asked.subject, asked.encounter_type) == ("encounter", kind)
