@@ -218,6 +218,11 @@ def test_how_long_since_is_not_a_yes_no_question() -> None:
         ("¿Cuantas vicitas tiene?", "cuantas visitas tiene"),
         ("¿Qué le recetaron el año pasdo?", "que le recetaron el ano pasado"),
         ("ultima PA tomada", "ultima pa tomada"),  # a real word is not "corrected"
+        ("¿Qué medicamenntos toma?", "que medicamentos toma"),
+        ("ctas pendientes", "citas pendientes"),  # a short word: the only neighbour of its kind
+        ("¿Quén lo atendió?", "quien lo atendio"),
+        ("alergias", "alergias"),  # known by a stem: not a misspelt longer one
+        ("¿IPA?", "ipa"),  # three letters are too few to guess
     ],
 )
 def test_more_misspellings(typo: str, fixed: str) -> None:

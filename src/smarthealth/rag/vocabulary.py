@@ -346,7 +346,8 @@ SHORTHAND = {
     "nro": "numero", "n°": "numero", "num": "numero", "cant": "cantidad",
     "hosp": "hospitalizacion", "hospi": "hospitalizacion", "urg": "urgencias",
     "meds": "medicamentos", "ctrl": "control", "cx": "cirugia", "doc": "doctor",
-    "sig": "siguiente", "x": "por", "mg": "miligramos",
+    "sig": "siguiente", "x": "por", "mg": "miligramos", "qien": "quien", "quen": "quien",
+    "kien": "quien", "qn": "quien",
 }  # fmt: skip
 
 # Words of time windows (read by the planner's patterns, not the lexicon): known, correctable.
@@ -372,7 +373,7 @@ def vocabulary() -> Vocabulary:
         for w in phrase.words:
             if w.endswith("*"):
                 stems.add(w[:-1])
-                if len(w) > 5:  # "proxim*" → "proxima", "proximo": typos are of whole words
+                if len(w) > 4:  # "proxim*" → "proxima", "proximo": typos are of whole words
                     endings = ("", "s") if w[-2] in "aeiou" else ("a", "o", "as", "os")
                     core.update(w[:-1] + ending for ending in endings)
             else:
@@ -427,21 +428,42 @@ def correct(word: str) -> str:
     if not knowing and (sound := _sound(word)) in vocab.by_sound:
         return vocab.by_sound[sound]
     for stem in vocab.stems:  # "diagnostio" → "diagnostic…"; longest first
-        if knowing and len(stem) <= len(knowing):
-            return word
-        if len(stem) >= 6 and len(word) >= len(stem) and OSA.distance(word[: len(stem)], stem) <= 1:
-            return stem + word[len(stem) :]
+        if knowing and len(stem) < len(knowing) + 3:
+            return word  # "alergias" is "alergi…", not a misspelt "alergic…"
+        if len(stem) < 6 or len(word) < len(stem) - 1:
+            continue
+        # the stem's letters with one typo: a changed, swapped, missing or extra letter
+        # ("medicametos" → "medicament…", "medicamenntos" → "medicament…")
+        fits = sorted(
+            (OSA.distance(word[:size], stem), len(word) - size, size)
+            for size in (len(stem), len(stem) - 1, len(stem) + 1)
+            if size <= len(word)
+        )
+        if fits and fits[0][0] <= 1:
+            return stem + word[fits[0][2] :]
     if knowing:
         return word
-    if len(word) == 5:  # "sagre" → "sangre": one edit, and only into the lexicon's words
-        best = process.extractOne(word, vocab.core, scorer=OSA.distance, score_cutoff=1)
-        return best[0] if best else word
-    if len(word) < 5:
-        return word
+    if len(word) <= 5:  # "sagre" → "sangre", "ctas" → "citas": one edit into the lexicon
+        return _closest_core(word, vocab) if len(word) >= 4 else word
     limit = 1 if len(word) < 9 else 2
     # the first of the closest: the lexicon's words before drug and condition names
     best = process.extractOne(word, vocab.choices, scorer=OSA.distance, score_cutoff=limit)
     return best[0] if best else word
+
+
+def _closest_core(word: str, vocab: Vocabulary) -> str:
+    """The lexicon word one edit away when there is no doubt which: the only one, else the only
+    one with the same first letter of the same length (a changed or swapped letter), else of
+    one more letter (a letter left out). A short word has too many neighbours to guess more."""
+    near = [c for c, _, _ in process.extract(word, vocab.core, scorer=OSA.distance,
+                                             score_cutoff=1, limit=None)]  # fmt: skip
+    if len(near) == 1:
+        return near[0]
+    for extra in (0, 1):
+        kind = [c for c in near if c[0] == word[0] and len(c) == len(word) + extra]
+        if kind:
+            return kind[0] if len(kind) == 1 else word
+    return word
 
 
 @functools.lru_cache(maxsize=4096)
