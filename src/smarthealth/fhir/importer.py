@@ -142,6 +142,9 @@ MESSAGES = {
     "INVALID_VALUE": "Un dato no tiene un valor válido.",
     "REFERENCE_NOT_FOUND": "Una referencia no se encontró en los datos importados.",
     "DATABASE_REJECTED": "La base de datos rechazó el registro (una restricción no se cumple).",
+    "NOT_STORABLE": "Al recurso le falta un dato que SmartHealth necesita para guardarlo; "
+    "no se importa.",
+    "PATIENT_INCOMPLETE": "Al paciente le falta el nombre o la fecha de nacimiento; no se importa.",
 }
 
 
@@ -332,7 +335,14 @@ class _PatientImport:
         try:
             await handler(entry)
         except MappingError as exc:
-            raise self._fail(entry, exc.code, exc.field) from None
+            if exc.code != "MISSING_FIELD":
+                raise self._fail(entry, exc.code, exc.field) from None
+            # Valid R4 (the field is optional there) but SmartHealth cannot hold it without
+            # this field (an Encounter without a start, a Condition coded only as text…):
+            # the resource is reported and skipped; the rest of the patient is imported. (What
+            # a handler may have written before, a code-system diagnosis or medication, is
+            # catalog data other resources may use.)
+            self._skip(entry, MESSAGES["NOT_STORABLE"], exc.field)
         except asyncpg.PostgresError as exc:
             where = getattr(exc, "constraint_name", None) or getattr(exc, "column_name", None)
             raise self._fail(entry, "DATABASE_REJECTED", where) from None
@@ -384,8 +394,13 @@ class _PatientImport:
         if known is not None:
             return known
         name = spanish_name(resource)
-        if name is None:
-            raise self._fail(entry, "MISSING_FIELD", "name")
+        missing = "name" if name is None else None if resource.get("birthDate") else "birthDate"
+        if name is None or missing:
+            # Valid R4 (both are optional there), but a chart needs them: reported, skipped.
+            self.importer.report.issues.append(
+                _issue(entry, "PATIENT_INCOMPLETE", MESSAGES["PATIENT_INCOMPLETE"], missing)
+            )
+            return None
         try:
             birth = mapping.local_date(resource.get("birthDate"), "birthDate")
         except MappingError as exc:
@@ -774,12 +789,7 @@ class _PatientImport:
                 if medication_id or (coded and coded.system in drug_systems)
                 else "environment"
             )
-        reactions = [x for x in r.get("reaction") or [] if isinstance(x, dict)]
-        reaction = severity = None
-        if reactions:
-            manifestations = reactions[0].get("manifestation") or []
-            reaction = mapping.text_of(manifestations[0]) if manifestations else None
-            severity = mapping.SEVERITY.get(str(reactions[0].get("severity")))
+        reaction, severity = mapping.reactions(r)
         noted = (
             r.get("recordedDate")
             or r.get("onsetDateTime")
@@ -854,6 +864,13 @@ class _PatientImport:
         if self.store.unchanged(entry) is not None:
             return
         r = entry.resource
+        blood = mapping.blood_type(r)
+        if blood is not None:  # the patient's blood type, not a lab result of its own
+            await self.store.update(
+                "patients", "patient_id", self.patient_id, {"blood_type": blood}
+            )
+            self.store.remember(entry, "patients", self.patient_id, self.patient_id)
+            return
         record = await self._record(entry)
         vitals = mapping.vital_values(r) if record is not None else None
         if vitals is not None and record is not None:
