@@ -304,11 +304,80 @@ async def test_import_route_roles(
         await conn.close()
     assert audit["user_id"] == admin
     assert json.loads(audit["details"])["patients"]["imported"] == 1
-    bad = await client.post(
-        "/fhir/import", content=b"{not json", headers={**headers, **bearer(app, admin, "admin")}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "code"),
+    [
+        (b"{not json", "application/fhir+json", "INVALID_JSON"),
+        (b"\xff\xfe garbage", "application/fhir+json", "INVALID_JSON"),
+        (b'{"resourceType": "Patient"}\n{oops\n', "application/fhir+ndjson", "INVALID_JSON"),
+        (b'{"hello": "world"}', "application/fhir+json", "INVALID_FHIR"),
+        (b"[1, 2, 3]", "application/json", "INVALID_FHIR"),
+        (b'{"resourceType": "Spaceship", "id": "x"}', "application/fhir+json", "INVALID_FHIR"),
+        (b'{"resourceType": "Bundle", "type": "document"}', "application/json", "INVALID_FHIR"),
+        (b'{"resourceType": "Patient"}\n{"id": "1"}\n', "application/fhir+ndjson", "INVALID_FHIR"),
+    ],
+)
+async def test_import_route_refuses_what_is_not_fhir(
+    db_url: str,
+    password_hash: str,
+    api: tuple[FastAPI, httpx.AsyncClient],
+    body: bytes,
+    content_type: str,
+    code: str,
+) -> None:
+    """Not JSON at all, or JSON that is no FHIR resource: 400 with the error envelope (stable
+    code, Spanish message, no parser text), not a 200 report; nothing is imported or audited."""
+    app, client = api
+    admin = await insert_user(db_url, password_hash, "admin")
+    conn = await asyncpg.connect(to_libpq_url(db_url))
+    try:
+        audits = await conn.fetchval(
+            "SELECT count(*) FROM smart_health.audit_logs WHERE event_type = 'fhir.import'"
+        )
+        response = await client.post(
+            "/fhir/import",
+            content=body,
+            headers={"content-type": content_type, **bearer(app, admin, "admin")},
+        )
+        assert response.status_code == 400, response.text
+        payload = response.json()
+        assert payload["status"] == "error"
+        assert payload["error"]["code"] == code
+        assert payload["error"]["message"].startswith("El cuerpo")
+        assert "Expecting" not in response.text and "Traceback" not in response.text
+        assert audits == await conn.fetchval(
+            "SELECT count(*) FROM smart_health.audit_logs WHERE event_type = 'fhir.import'"
+        )
+    finally:
+        await conn.close()
+
+
+async def test_import_route_reports_a_broken_patient_as_partial(
+    db_url: str, password_hash: str, api: tuple[FastAPI, httpx.AsyncClient]
+) -> None:
+    """A readable bundle whose patient is invalid R4: 200, status "partial", the error located
+    in the report (per-patient problems are the report's, not an HTTP error)."""
+    app, client = api
+    admin = await insert_user(db_url, password_hash, "admin")
+    bundle = patient_bundle(21)
+    bundle["entry"][0]["resource"]["birthDate"] = "not-a-date"
+    response = await client.post(
+        "/fhir/import",
+        content=json.dumps(bundle),
+        headers={"content-type": "application/fhir+json", **bearer(app, admin, "admin")},
     )
-    assert bad.status_code == 200
-    assert bad.json()["report"]["issues"][0]["code"] == "INVALID_JSON"
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "partial"
+    assert body["report"]["patients"]["failed"] == 1
+    [issue] = [i for i in body["report"]["issues"] if i["code"] != "SKIPPED"]
+    assert (issue["code"], issue["resource_type"], issue["field"]) == (
+        "INVALID_RESOURCE",
+        "Patient",
+        "birthDate",
+    )
 
 
 async def test_everything_route_roles_and_audit(

@@ -157,6 +157,17 @@ def _model(resource_type: str) -> Any:
     return cls
 
 
+def is_resource_type(name: str) -> bool:
+    """A resource type R4 defines ("Patient"), not any other string."""
+    if not name or not name.isalpha() or not name[:1].isupper():
+        return False
+    try:
+        _model(name)
+    except (KeyError, ValueError, ImportError, AttributeError):
+        return False
+    return True
+
+
 def validate(entry: Entry) -> Issue | None:
     """None when the resource is valid R4 (as `fhir.resources` R4B checks it), else the first
     problem, located by field path (never the library's message, which may quote values)."""

@@ -2,7 +2,11 @@
 (clinician, admin).
 
 The import is synchronous: the body (one Bundle, one resource, or NDJSON; up to 32 MiB) is
-imported while the request waits and the report is the response (200). Larger loads — a
+imported while the request waits and the report is the response (200, `status` "success", or
+"partial" when a patient failed or was skipped: per-patient problems are in the report, located).
+A body that is not JSON/NDJSON at all is a 400 `INVALID_JSON`; JSON that is not a FHIR resource
+(no known `resourceType`, or a Bundle of a type that cannot be imported) is a 400 `INVALID_FHIR`;
+over 32 MiB, the app's 413 `PAYLOAD_TOO_LARGE`. Larger loads — a
 hospital's bulk export of thousands of patients — go through `smarthealth import fhir`, which
 streams files from disk with a progress bar; a job queue for the API would need job state
 shared by every worker, and the command line already covers that case.
@@ -25,6 +29,7 @@ from smarthealth.db.session import DatabaseDep
 from smarthealth.errors import AppError, is_database_unavailable
 from smarthealth.fhir.exporter import export_patient
 from smarthealth.fhir.identity import DOCUMENT_TYPES
+from smarthealth.fhir.parse import InputFileError, entries_of, is_resource_type
 from smarthealth.fhir.service import export_event, import_event, run_import
 from smarthealth.models import User
 
@@ -54,6 +59,7 @@ async def import_resources(
         raise AppError(422, "INVALID_INPUT", "El cuerpo está vacío: envíe un Bundle FHIR.")
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     name = "request.ndjson" if kind in NDJSON_TYPES else "request.json"
+    _check_body(name, body)
     report = await run_import(database.url, [(name, body)], request.app.state.settings)
     async with database.sessions() as session, session.begin():
         await record_event(
@@ -66,6 +72,39 @@ async def import_resources(
         rows_changed=report.changed,
     )
     return {"status": "success" if not report.failed else "partial", "report": report.as_dict()}
+
+
+BODY_ERRORS = {
+    "INVALID_JSON": ("INVALID_JSON", "El cuerpo no es JSON ni NDJSON válido."),
+    "INVALID_ENCODING": ("INVALID_JSON", "El cuerpo no está codificado en UTF-8."),
+    "NOT_A_RESOURCE": ("INVALID_FHIR", "El cuerpo no es un recurso FHIR R4 (falta resourceType)."),
+    "UNSUPPORTED_BUNDLE": (
+        "INVALID_FHIR",
+        "El cuerpo es un Bundle de un tipo no admitido: use transaction, batch, collection o "
+        "searchset.",
+    ),
+}
+
+
+def _check_body(name: str, body: bytes) -> None:
+    """400 when the body as a whole cannot be read as FHIR; what is wrong inside a readable
+    body (one patient, one resource) is the import report's business."""
+    try:
+        entries = list(entries_of(name, body))
+    except InputFileError as exc:
+        code, message = BODY_ERRORS.get(exc.issue.code, BODY_ERRORS["INVALID_JSON"])
+        details: dict[str, Any] = {"reason": exc.issue.code}
+        if exc.issue.index is not None:
+            details["line"] = exc.issue.index
+        raise AppError(400, code, message, details=details) from None
+    unknown = next((e for e in entries if not is_resource_type(e.resource_type)), None)
+    if unknown is not None and (len(entries) == 1 or name.endswith(".ndjson")):
+        raise AppError(
+            400,
+            "INVALID_FHIR",
+            "El cuerpo no es un recurso FHIR R4: tipo de recurso desconocido.",
+            details={"line": unknown.index} if name.endswith(".ndjson") else None,
+        )
 
 
 def _patient_ref(ref: str) -> tuple[int, str]:
