@@ -223,6 +223,9 @@ def test_how_long_since_is_not_a_yes_no_question() -> None:
         ("¿Quén lo atendió?", "quien lo atendio"),
         ("alergias", "alergias"),  # known by a stem: not a misspelt longer one
         ("¿IPA?", "ipa"),  # three letters are too few to guess
+        ("odsis", "dosis"),  # the first two letters swapped
+        ("acio", "acio"),  # one edit from "nacio", but not with its first letter
+        ("prfesional", "profesional"),  # not "presion…": a short stem needs its exact letters
     ],
 )
 def test_more_misspellings(typo: str, fixed: str) -> None:
@@ -324,3 +327,11 @@ def test_how_much_of_a_drug_is_its_dose() -> None:
 def test_visit_kinds_said_otherwise(question: str, kind: str) -> None:
     asked = plan(question)
     assert (asked.subject, asked.encounter_type) == ("encounter", kind)
+
+
+def test_how_much_is_a_dose_only_of_a_drug() -> None:
+    assert plan("¿La furosemida a cuánto?").attribute == "dose"
+    vital = plan("¿Cuál fue la última presión?")
+    before = plan_question("¿Y cuánto tenía en el control anterior?", Context(TODAY, vital, (1,)))
+    assert (before.subject, before.vitals) == ("vital", ("bp",))
+    assert plan("¿Hace cuánto toma omeprazol?").operation == "first"

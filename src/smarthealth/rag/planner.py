@@ -426,6 +426,8 @@ def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Readi
     text = _read_lexicon(reading, text)
     if reading.purpose is not None and "treatment" not in reading.attributes:
         reading.attributes.append("treatment")
+    if reading.drugs and "dose" not in reading.attributes and _HOW_MUCH.search(reading.text):
+        reading.attributes.append("dose")  # "¿cuánto carvedilol toma?", "¿la furosemida a cuánto?"
     reading.condition_words = _residual_condition_words(text)
     # words the Spanish↔English table knows (a vaccine, a food, a procedure), to find them in an
     # imported record's displays
@@ -469,7 +471,7 @@ def _operation(reading: _Reading, subject: str) -> str:
         return "first"
     if "next" in ops and subject in ("appointment", "doctor", "specialty", "encounter"):
         return "next"
-    asks_part = set(reading.attributes) - {"date"}  # "¿La furosemida a cuánto?" wants a dose
+    asks_part = "dose" in reading.attributes  # "¿La furosemida a cuánto?" wants a dose
     if (
         reading.yes_no
         and not asks_part
@@ -732,6 +734,7 @@ _AT_THAT_VISIT = re.compile(
     r"\b(formularon|diagnosticaron|recetaron|mandaron|dieron|encontraron|dejaron|indicaron|"
     r"tomaron|midieron)\b"
 )
+_HOW_MUCH = re.compile(r"(?<!hace )\bcuanto\b(?! tiempo)")
 _ORDINALS = {"primero": 0, "primer": 0, "primera": 0, "segundo": 1, "segunda": 1,
              "tercero": 2, "tercer": 2, "tercera": 2, "cuarto": 3, "cuarta": 3}  # fmt: skip
 # A question that only asks which of the previous answer's things ("¿a qué medicamento?").
@@ -800,7 +803,9 @@ def _follow_up(
             rows=rows,
             vitals=(),
         )
-    if attribute == "dose":
+    if attribute == "dose" or (
+        attribute is None and previous.subject == "medication" and _HOW_MUCH.search(reading.text)
+    ):  # "¿y la dosis?", "¿cuánto?" after a drug
         return replace(
             base, subject="medication", operation="attribute", attribute="dose", rows=rows
         )

@@ -436,7 +436,7 @@ def correct(word: str) -> str:
         # ("medicametos" → "medicament…", "medicamenntos" → "medicament…")
         fits = sorted(
             (OSA.distance(word[:size], stem), len(word) - size, size)
-            for size in (len(stem), len(stem) - 1, len(stem) + 1)
+            for size in (len(stem), *((len(stem) - 1, len(stem) + 1) if len(stem) >= 9 else ()))
             if size <= len(word)
         )
         if fits and fits[0][0] <= 1:
@@ -452,11 +452,13 @@ def correct(word: str) -> str:
 
 
 def _closest_core(word: str, vocab: Vocabulary) -> str:
-    """The lexicon word one edit away when there is no doubt which: the only one, else the only
-    one with the same first letter of the same length (a changed or swapped letter), else of
+    """The lexicon word one edit away, with the same first letter, when there is no doubt which:
+    the only one, else the only one of the same length (a changed or swapped letter), else of
     one more letter (a letter left out). A short word has too many neighbours to guess more."""
     near = [c for c, _, _ in process.extract(word, vocab.core, scorer=OSA.distance,
                                              score_cutoff=1, limit=None)]  # fmt: skip
+    # same first letter ("acio" is not "nacio"), or the first two swapped ("emses" → "meses")
+    near = [c for c in near if c[0] == word[0] or c[:2] == word[1::-1]]
     if len(near) == 1:
         return near[0]
     for extra in (0, 1):
