@@ -484,8 +484,8 @@ def _medications(run: _Run) -> Execution:
     if op == "first":
         return _found(plan, first_per(rows, lambda r: r.facts.get("ingredient"))[:MAX_ROWS])
     if op == "exists":
-        named = plan.drugs or plan.drug_classes or plan.conditions or plan.purpose
-        if active or (latest and (named or plan.window or plan.status == "ever")):
+        asked = plan.drugs or plan.drug_classes or plan.conditions or plan.purpose
+        if active or (latest and (asked or plan.window or plan.status == "ever")):
             # a named drug prescribed once is a "Sí" ("se le formuló …, terminó …")
             return Execution(plan, "yes", tuple(active or latest)[:MAX_ROWS])
         # "¿Recibe algún medicamento?" with nothing in force: "No", with the last prescribed

@@ -13,6 +13,7 @@ import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Protocol, TypeVar
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
@@ -119,14 +120,29 @@ class DrugClass:
     label: str
 
 
+class _Named(Protocol):
+    @property
+    def phrase(self) -> Phrase: ...
+
+
+_N = TypeVar("_N", bound=_Named)
+
+
+def _longest_first(items: list[_N]) -> tuple[tuple[_N, re.Pattern[str]], ...]:
+    """Each entry with its pattern, the longest phrase first (read before its words)."""
+    items.sort(key=lambda i: (-len(i.phrase.words), -sum(len(w) for w in i.phrase.words)))
+    return tuple((i, i.phrase.pattern) for i in items)
+
+
+def _named(text: str) -> Phrase:
+    return Phrase(tuple(fold(text).split()), ())
+
+
 @functools.cache
 def drug_classes() -> tuple[tuple[DrugClass, re.Pattern[str]], ...]:
-    classes = [
-        DrugClass(Phrase(tuple(fold(p).split()), ()), tuple(c[0].split()), c[1])
-        for p, c in _table("drug_classes.txt")
-    ]
-    classes.sort(key=lambda d: -len(d.phrase.words))
-    return tuple((d, d.phrase.pattern) for d in classes)
+    return _longest_first(
+        [DrugClass(_named(p), tuple(c[0].split()), c[1]) for p, c in _table("drug_classes.txt")]
+    )
 
 
 @dataclass(frozen=True)
@@ -140,12 +156,9 @@ class LabTest:
 def lab_tests() -> tuple[tuple[LabTest, re.Pattern[str]], ...]:
     """Laboratory tests named in Spanish, with their LOINC codes (`data/labs.txt`); longest
     first."""
-    found = [
-        LabTest(Phrase(tuple(fold(p).split()), ()), tuple(c[0].split()), c[1])
-        for p, c in _table("labs.txt")
-    ]
-    found.sort(key=lambda t: (-len(t.phrase.words), -sum(len(w) for w in t.phrase.words)))
-    return tuple((t, t.phrase.pattern) for t in found)
+    return _longest_first(
+        [LabTest(_named(p), tuple(c[0].split()), c[1]) for p, c in _table("labs.txt")]
+    )
 
 
 @functools.cache
@@ -171,17 +184,12 @@ class Symptom(DrugClass):
 def symptoms() -> tuple[tuple[Symptom, re.Pattern[str]], ...]:
     """Symptoms named after "para" in "¿qué toma para el dolor?", with the drug classes that
     treat them and the conditions they name (`data/symptoms.txt`); longest first."""
-    found = [
-        Symptom(
-            Phrase(tuple(fold(p).split()), ()),
-            tuple(c[0].split()),
-            c[1],
-            tuple(c[2].split()) if len(c) > 2 else (),
-        )
-        for p, c in _table("symptoms.txt")
-    ]
-    found.sort(key=lambda d: -len(d.phrase.words))
-    return tuple((d, d.phrase.pattern) for d in found)
+    return _longest_first(
+        [
+            Symptom(_named(p), tuple(c[0].split()), c[1], tuple(c[2].split()) if c[2:] else ())
+            for p, c in _table("symptoms.txt")
+        ]
+    )
 
 
 def same_word(a: str, b: str) -> bool:
