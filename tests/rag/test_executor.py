@@ -362,3 +362,13 @@ def test_the_latest_note_is_read_whole() -> None:
     assert plan_question("¿Cuál fue la impresión diagnóstica?", Context(NOW.date())).subject == (
         "diagnosis"
     )
+
+
+def test_nothing_in_force_is_a_no_with_the_last_prescribed() -> None:
+    ended = [_prescription(24, "metformina", "A10BA02", 400)]
+    text, rows = answer("¿Recibe algún medicamento?", record=ended)
+    assert text.startswith("No tiene medicamentos vigentes; lo último formulado: metformina")
+    assert rows == [24]
+    # a named drug prescribed once is a "Sí", said in the past
+    text, rows = answer("¿Le han formulado metformina?", record=ended)
+    assert text.startswith("Sí, se le formuló metformina 50 mg") and "terminó el" in text

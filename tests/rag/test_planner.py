@@ -218,6 +218,14 @@ def test_how_long_since_is_not_a_yes_no_question() -> None:
         ("¿Cuantas vicitas tiene?", "cuantas visitas tiene"),
         ("¿Qué le recetaron el año pasdo?", "que le recetaron el ano pasado"),
         ("ultima PA tomada", "ultima pa tomada"),  # a real word is not "corrected"
+        ("¿Qué medicamenntos toma?", "que medicamentos toma"),
+        ("ctas pendientes", "citas pendientes"),  # a short word: the only neighbour of its kind
+        ("¿Quén lo atendió?", "quien lo atendio"),
+        ("alergias", "alergias"),  # known by a stem: not a misspelt longer one
+        ("¿IPA?", "ipa"),  # three letters are too few to guess
+        ("odsis", "dosis"),  # the first two letters swapped
+        ("acio", "acio"),  # one edit from "nacio", but not with its first letter
+        ("prfesional", "profesional"),  # not "presion…": a short stem needs its exact letters
     ],
 )
 def test_more_misspellings(typo: str, fixed: str) -> None:
@@ -270,3 +278,60 @@ def test_statuses_belong_to_their_subject() -> None:
     assert plan("¿Cuántas hospitalizaciones ha tenido en total?").status is None
     year = plan("¿En qué año le diagnosticaron artritis reumatoide?")
     assert (year.operation, year.attribute) == ("first", "date")
+
+
+def test_clinical_acronyms_and_visit_dates() -> None:
+    assert normalise("¿Tiene HTA?") == "tiene hta"  # not corrected into "ta"
+    assert plan("¿Tiene HTA?").conditions == ("I10",)
+    assert plan("¿Tiene DM2?").conditions == ("E11.9",)
+    visit = plan("¿Cuándo consultó por urgencias la última vez?")
+    assert (visit.subject, visit.encounter_type, visit.attribute) == (
+        "encounter",
+        "Urgencias",
+        "date",
+    )
+    assert plan("¿Desde qué momento tiene dislipidemia?").operation == "first"
+
+
+def test_frequency_and_the_previous_appointment() -> None:
+    assert plan("¿A cuánto estaba la frecuencia?").vitals == ("hr",)
+    assert plan("¿Cuál es la frecuencia de la metformina?").attribute == "dose"
+    assert plan("¿Con qué frecuencia toma losartán?").attribute == "dose"
+    before = plan("¿Cuándo fue la cita anterior?")
+    assert (before.subject, before.operation) == ("appointment", "latest")
+
+
+def test_how_much_of_a_drug_is_its_dose() -> None:
+    for question in (
+        "¿Cuánto carvedilol toma?",
+        "¿Cuántos mg de metotrexato?",
+        "¿La furosemida a cuánto?",
+        "¿Cuántas veces al día toma carvedilol?",
+    ):
+        asked = plan(question)
+        assert (asked.subject, asked.attribute) == ("medication", "dose"), question
+    listed = plan("¿Qué medicamentos toma?")
+    second = plan_question("¿y el segundo cada cuánto?", Context(TODAY, listed, (7, 8, 9)))
+    assert (second.attribute, second.rows) == ("dose", (8,))
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("¿Ha tenido consultas por teléfono?", "Telemedicina"),
+        ("¿Cuándo fue la última atención remota?", "Telemedicina"),
+        ("¿Cuándo visitó el servicio de urgencias?", "Urgencias"),
+        ("¿Ha requerido manejo intrahospitalario?", "Hospitalización"),
+    ],
+)
+def test_visit_kinds_said_otherwise(question: str, kind: str) -> None:
+    asked = plan(question)
+    assert (asked.subject, asked.encounter_type) == ("encounter", kind)
+
+
+def test_how_much_is_a_dose_only_of_a_drug() -> None:
+    assert plan("¿La furosemida a cuánto?").attribute == "dose"
+    vital = plan("¿Cuál fue la última presión?")
+    before = plan_question("¿Y cuánto tenía en el control anterior?", Context(TODAY, vital, (1,)))
+    assert (before.subject, before.vitals) == ("vital", ("bp",))
+    assert plan("¿Hace cuánto toma omeprazol?").operation == "first"

@@ -143,6 +143,8 @@ async def export_patient(conn: asyncpg.Connection, patient_id: int) -> dict[str,
     pid = f"p{patient_id}"
     subject = _ref("Patient", pid)
     bundle.add(_patient(p, pid))
+    if p["blood_type"]:
+        bundle.add(_blood_type(p, pid, subject))
     records = await _fetch(
         conn,
         RECORDS_SQL,
@@ -245,6 +247,21 @@ def _patient(p: asyncpg.Record, pid: str) -> dict[str, Any]:
             address["city"] = p["city"]
         resource["address"] = [address]
     return resource
+
+
+def _blood_type(p: asyncpg.Record, pid: str, subject: dict[str, str]) -> dict[str, Any]:
+    """The patient's blood type as the ABO and Rh group Observation (LOINC 882-1)."""
+    return {
+        "resourceType": "Observation",
+        "id": f"{pid}-blood-type",
+        "status": "final",
+        "category": [
+            _concept("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory")
+        ],
+        "code": _concept("http://loinc.org", "882-1", "ABO and Rh group [Type] in Blood"),
+        "subject": subject,
+        "valueCodeableConcept": {"text": p["blood_type"]},
+    }
 
 
 async def _practitioners(conn: asyncpg.Connection, bundle: _Bundle, ids: list[int]) -> None:
@@ -363,7 +380,7 @@ def _encounter(bundle: _Bundle, r: asyncpg.Record, subject: dict[str, str]) -> N
             }
         )
     for code, column in VITAL_COLUMNS.items():
-        if column in ("systolic_pressure", "diastolic_pressure") or code == "2708-6":
+        if column in ("systolic_pressure", "diastolic_pressure") or code in ("2708-6", "8331-1"):
             continue
         if r[column] is None:
             continue

@@ -24,7 +24,7 @@ from smarthealth.fhir.identity import DOCUMENT_TYPES, document_of, spanish_name
 from smarthealth.fhir.mapping import MappingError
 from smarthealth.fhir.parse import Entry, InputFileError, Issue, entries_of, validate
 from smarthealth.fhir.refs import ReferenceIndex, external_id, reference_of
-from smarthealth.fhir.store import RowStore, S
+from smarthealth.fhir.store import Known, RowStore, S
 
 IMPORTED_TYPES = (
     "Patient",
@@ -111,6 +111,10 @@ class ImportOptions:
     today: dt.date | None = None
 
 
+def _setting(value: str) -> str:
+    return value if value in ("on", "off", "local", "remote_write", "remote_apply") else "on"
+
+
 class _Failed(Exception):
     def __init__(self, issue: Issue) -> None:
         super().__init__(issue.code)
@@ -138,6 +142,9 @@ MESSAGES = {
     "INVALID_VALUE": "Un dato no tiene un valor válido.",
     "REFERENCE_NOT_FOUND": "Una referencia no se encontró en los datos importados.",
     "DATABASE_REJECTED": "La base de datos rechazó el registro (una restricción no se cumple).",
+    "NOT_STORABLE": "Al recurso le falta un dato que SmartHealth necesita para guardarlo; "
+    "no se importa.",
+    "PATIENT_INCOMPLETE": "Al paciente le falta el nombre o la fecha de nacimiento; no se importa.",
 }
 
 
@@ -156,6 +163,11 @@ class Importer:
         self.catalog_diagnoses: dict[str, int] = {}
         self.specialties: dict[str, int] = {}
         self.specialty_names: dict[str, int] = {}
+        # Across patients, what committed transactions wrote or found: the mappings of shared
+        # resources (practitioners), and local ids by code ("medication", system, code) …
+        self.shared_known: dict[tuple[str, str], Known] = {}
+        self.codes: dict[tuple[str, ...], int] = {}
+        self.roles: dict[str, list[Entry]] | None = None  # PractitionerRoles by practitioner
 
     async def _load_catalogs(self) -> None:
         for r in await self.conn.fetch(
@@ -209,26 +221,36 @@ class Importer:
                 )
                 continue
             groups[f"Patient/{external_id(target)}"].append(entry)
-        for key, members in groups.items():
-            await self._patient(key, patients.get(key), members, index)
-            self.on_patient(1)
+        # An import can be run again (it is idempotent): a crash may lose the last patients'
+        # commits but never leaves one half-written, so commits need not wait for the disk.
+        previous = await self.conn.fetchval("SHOW synchronous_commit")
+        await self.conn.execute("SET synchronous_commit TO off")
+        try:
+            for key, members in groups.items():
+                await self._patient(key, patients.get(key), members, index)
+                self.on_patient(1)
+        finally:
+            await self.conn.execute(f"SET synchronous_commit TO {_setting(previous)}")
         self.report.seconds = time.perf_counter() - started
         return self.report
 
     async def _patient(
         self, key: str, patient: Entry | None, members: list[Entry], index: ReferenceIndex
     ) -> None:
-        for entry in ([patient] if patient else []) + members:
+        everything = ([patient] if patient else []) + members
+        rows: Counter[tuple[str, str]] = Counter()
+        job = _PatientImport(self, index, RowStore(self.conn, rows, self.shared_known))
+        await job.store.prefetch(everything)
+        for entry in everything:
+            if job.store.imported_before(entry):
+                continue  # this exact resource was valid when it was imported
             problem = validate(entry)
             if problem is not None:
                 self.report.patients_failed += 1
                 self.report.issues.append(problem)
                 return
-        rows: Counter[tuple[str, str]] = Counter()
-        job = _PatientImport(self, index, RowStore(self.conn, rows))
         try:
             async with self.conn.transaction():
-                await job.store.prefetch(([patient] if patient else []) + members)
                 if patient is not None:
                     patient_id = await job.patient(patient)
                     if patient_id is None:
@@ -256,10 +278,16 @@ class Importer:
                 job.patient_id = patient_id
                 for entry in sorted(members, key=lambda e: ORDER.get(e.resource_type, 99)):
                     await job.resource(entry)
+                await job.finish()
         except _Failed as exc:
             self.report.patients_failed += 1
             self.report.issues.append(exc.issue)
             return
+        # committed: what this patient wrote of shared rows serves the next patients
+        self.codes.update(job.codes)
+        for shared, known in job.store.known.items():
+            if shared[0] in SHARED_TYPES:
+                self.shared_known[shared] = known
         self.report.rows.update(rows)
         self.report.issues.extend(job.notes)
         self.report.skipped.update(job.skipped)
@@ -280,6 +308,20 @@ class _PatientImport:
         self.skipped: Counter[str] = Counter()
         self.conditions: dict[str, int] = {}  # Condition external id → diagnosis_id
         self.first_diagnosis: set[int] = set()  # records that already have a principal one
+        self.new_records: set[int] = set()  # medical records inserted by this transaction
+        # what vital-sign Observations and notes set on a record: one UPDATE per record
+        self.record_values: dict[int, dict[str, Any]] = defaultdict(dict)
+        self.codes: dict[tuple[str, ...], int] = {}  # found or written here; kept on commit
+
+    async def finish(self) -> None:
+        """The writes kept for the end of the patient's transaction."""
+        for record, values in self.record_values.items():
+            await self.store.update("medical_records", "medical_record_id", record, values)
+        await self.store.flush()
+
+    def _code(self, key: tuple[str, ...]) -> int | None:
+        found = self.codes.get(key)
+        return found if found is not None else self.importer.codes.get(key)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -293,7 +335,14 @@ class _PatientImport:
         try:
             await handler(entry)
         except MappingError as exc:
-            raise self._fail(entry, exc.code, exc.field) from None
+            if exc.code != "MISSING_FIELD":
+                raise self._fail(entry, exc.code, exc.field) from None
+            # Valid R4 (the field is optional there) but SmartHealth cannot hold it without
+            # this field (an Encounter without a start, a Condition coded only as text…):
+            # the resource is reported and skipped; the rest of the patient is imported. (What
+            # a handler may have written before, a code-system diagnosis or medication, is
+            # catalog data other resources may use.)
+            self._skip(entry, MESSAGES["NOT_STORABLE"], exc.field)
         except asyncpg.PostgresError as exc:
             where = getattr(exc, "constraint_name", None) or getattr(exc, "column_name", None)
             raise self._fail(entry, "DATABASE_REJECTED", where) from None
@@ -345,8 +394,13 @@ class _PatientImport:
         if known is not None:
             return known
         name = spanish_name(resource)
-        if name is None:
-            raise self._fail(entry, "MISSING_FIELD", "name")
+        missing = "name" if name is None else None if resource.get("birthDate") else "birthDate"
+        if name is None or missing:
+            # Valid R4 (both are optional there), but a chart needs them: reported, skipped.
+            self.importer.report.issues.append(
+                _issue(entry, "PATIENT_INCOMPLETE", MESSAGES["PATIENT_INCOMPLETE"], missing)
+            )
+            return None
         try:
             birth = mapping.local_date(resource.get("birthDate"), "birthDate")
         except MappingError as exc:
@@ -376,12 +430,7 @@ class _PatientImport:
             raise self._fail(
                 entry, "DATABASE_REJECTED", getattr(exc, "constraint_name", None)
             ) from None
-        await self.conn.execute(
-            f"UPDATE {S}.fhir_external_ids SET patient_id = $1 "
-            "WHERE resource_type = 'Patient' AND external_id = $2",
-            patient_id,
-            external_id(entry),
-        )
+        self.store.set_patient(entry, patient_id)
         return patient_id
 
     # -- shared: doctors, medications, diagnoses ----------------------------------------------
@@ -428,18 +477,26 @@ class _PatientImport:
         doctor_id = await self.store.write(
             target, "doctors", "doctor_id", values, None, existing_id=existing
         )
-        await self._doctor_specialties(doctor_id, holder)
+        await self._doctor_specialties(doctor_id, target)
         return doctor_id
 
-    async def _doctor_specialties(self, doctor_id: int, holder: Entry) -> None:
+    def _roles(self) -> dict[str, list[Entry]]:
+        """The PractitionerRoles of this import by their practitioner (built once)."""
+        if self.importer.roles is None:
+            roles: dict[str, list[Entry]] = defaultdict(list)
+            for role in self.index.by_url.values():
+                if role.resource_type != "PractitionerRole":
+                    continue
+                target = self.index.resolve(reference_of(role.resource.get("practitioner")), role)
+                if target is not None and role not in roles[external_id(target)]:
+                    roles[external_id(target)].append(role)
+            self.importer.roles = dict(roles)
+        return self.importer.roles
+
+    async def _doctor_specialties(self, doctor_id: int, practitioner: Entry) -> None:
         """Specialties from the PractitionerRoles that name this doctor (SmartHealth's own
         specialty codes, or a display equal to a specialty's name)."""
-        for role in self.index.by_url.values():
-            if role.resource_type != "PractitionerRole":
-                continue
-            target = self.index.resolve(reference_of(role.resource.get("practitioner")), role)
-            if target is None or await self._local_doctor(target) != doctor_id:
-                continue
+        for role in self._roles().get(external_id(practitioner), []):
             for position, concept in enumerate(role.resource.get("specialty") or []):
                 specialty = self._specialty(concept)
                 if specialty is not None:
@@ -451,10 +508,6 @@ class _PatientImport:
                         position == 0,
                     )
 
-    async def _local_doctor(self, target: Entry) -> int | None:
-        known = self.store.lookup(target)
-        return known.local_id if known else None
-
     def _specialty(self, concept: Any) -> int | None:
         own = mapping.coding_in(concept, codes.SPECIALTY_SYSTEM)
         if own and own in self.importer.specialties:
@@ -463,19 +516,21 @@ class _PatientImport:
         return self.importer.specialty_names.get(text.lower()) if text else None
 
     async def _unknown_doctor(self) -> int:
-        found = await self.conn.fetchval(
-            f"SELECT doctor_id FROM {S}.doctors WHERE medical_license = $1",
-            UNKNOWN_DOCTOR_LICENSE,
-        )
-        if found is not None:
-            return int(found)
-        return int(
-            await self.conn.fetchval(
+        key = ("doctor", UNKNOWN_DOCTOR_LICENSE)
+        found = self._code(key)
+        if found is None:
+            found = await self.conn.fetchval(
+                f"SELECT doctor_id FROM {S}.doctors WHERE medical_license = $1",
+                UNKNOWN_DOCTOR_LICENSE,
+            )
+        if found is None:
+            found = await self.conn.fetchval(
                 f"INSERT INTO {S}.doctors (first_name, last_name, gender, medical_license) "
                 "VALUES ('Profesional', 'no registrado', 'O', $1) RETURNING doctor_id",
                 UNKNOWN_DOCTOR_LICENSE,
             )
-        )
+        self.codes[key] = int(found)
+        return int(found)
 
     async def medication(self, resource: dict[str, Any], holder: Entry) -> int:
         concept = resource.get("medicationCodeableConcept")
@@ -495,16 +550,20 @@ class _PatientImport:
         if atc and atc in catalog:
             return catalog[atc]
         drug = mapping.coded(concept, field_name, prefer=("RxNorm", "CUM", "ATC"))
-        found = await self.conn.fetchval(
-            f"SELECT medication_id FROM {S}.medications WHERE code_system = $1 AND code = $2",
-            drug.system[:20],
-            drug.code,
-        )
+        key = ("medication", drug.system[:20], drug.code)
+        found = self._code(key)
+        if found is None:
+            found = await self.conn.fetchval(
+                f"SELECT medication_id FROM {S}.medications WHERE code_system = $1 AND code = $2",
+                drug.system[:20],
+                drug.code,
+            )
         if found is not None:
+            self.codes[key] = int(found)
             return int(found)
         name = drug.display[:120]
         self.store.rows[("medications", "inserted")] += 1
-        return int(
+        self.codes[key] = int(
             await self.conn.fetchval(
                 f"INSERT INTO {S}.medications (atc_code, commercial_name, active_ingredient, "
                 "strength, form, presentation, therapeutic_class, route, default_dose, "
@@ -518,34 +577,41 @@ class _PatientImport:
                 drug.display,
             )
         )
+        return self.codes[key]
 
     async def diagnosis(self, concept: Any, field_name: str) -> int:
         icd = mapping.icd10(concept)
         if icd is not None:
             code, description = icd
-            found = self.importer.catalog_diagnoses.get(code)
+            found = self.importer.catalog_diagnoses.get(code) or self._code(("icd", code))
             if found is not None:
                 return found
-            diagnosis_id = await self.conn.fetchval(
+            row = await self.conn.fetchrow(
                 f"INSERT INTO {S}.diagnoses (icd_code, description) VALUES ($1, $2) "
                 "ON CONFLICT (icd_code) DO UPDATE SET icd_code = EXCLUDED.icd_code "
-                "RETURNING diagnosis_id",
+                "RETURNING diagnosis_id, xmax = 0 AS inserted",
                 code,
                 description,
             )
-            self.store.rows[("diagnoses", "inserted")] += 1
-            return int(diagnosis_id)
+            if row["inserted"]:
+                self.store.rows[("diagnoses", "inserted")] += 1
+            self.codes[("icd", code)] = int(row["diagnosis_id"])
+            return int(row["diagnosis_id"])
         condition = mapping.coded(concept, field_name, prefer=("SNOMED CT",))
         system = condition.system[:20]
-        found = await self.conn.fetchval(
-            f"SELECT diagnosis_id FROM {S}.diagnoses WHERE code_system = $1 AND code = $2",
-            system,
-            condition.code,
-        )
+        key = ("diagnosis", system, condition.code)
+        found = self._code(key)
+        if found is None:
+            found = await self.conn.fetchval(
+                f"SELECT diagnosis_id FROM {S}.diagnoses WHERE code_system = $1 AND code = $2",
+                system,
+                condition.code,
+            )
         if found is not None:
+            self.codes[key] = int(found)
             return int(found)
         self.store.rows[("diagnoses", "inserted")] += 1
-        return int(
+        self.codes[key] = int(
             await self.conn.fetchval(
                 f"INSERT INTO {S}.diagnoses (icd_code, description, code_system, code, display) "
                 "VALUES (NULL, $1, $2, $3, $4) RETURNING diagnosis_id",
@@ -555,6 +621,7 @@ class _PatientImport:
                 condition.display,
             )
         )
+        return self.codes[key]
 
     # -- patient-scoped resources ------------------------------------------------------------
 
@@ -627,7 +694,8 @@ class _PatientImport:
             "registration_datetime": start,
             "discharge_datetime": discharge,
         }
-        await self.store.write(
+        new = self.store.lookup(entry) is None
+        record = await self.store.write(
             entry,
             "medical_records",
             "medical_record_id",
@@ -635,6 +703,8 @@ class _PatientImport:
             self.patient_id,
             insert_only={"summary_text": ""},
         )
+        if new:
+            self.new_records.add(record)
 
     async def _condition(self, entry: Entry) -> None:
         known = self.store.unchanged(entry)
@@ -674,7 +744,7 @@ class _PatientImport:
             "abatement_date": mapping.local_date(abatement, "abatement[x]") if abatement else None,
         }
         existing = None
-        if record is not None:
+        if record is not None and record not in self.new_records:  # a new record has none
             existing = await self.conn.fetchval(
                 f"SELECT record_diagnosis_id FROM {S}.record_diagnoses "
                 "WHERE medical_record_id = $1 AND diagnosis_id = $2",
@@ -719,12 +789,7 @@ class _PatientImport:
                 if medication_id or (coded and coded.system in drug_systems)
                 else "environment"
             )
-        reactions = [x for x in r.get("reaction") or [] if isinstance(x, dict)]
-        reaction = severity = None
-        if reactions:
-            manifestations = reactions[0].get("manifestation") or []
-            reaction = mapping.text_of(manifestations[0]) if manifestations else None
-            severity = mapping.SEVERITY.get(str(reactions[0].get("severity")))
+        reaction, severity = mapping.reactions(r)
         noted = (
             r.get("recordedDate")
             or r.get("onsetDateTime")
@@ -799,11 +864,18 @@ class _PatientImport:
         if self.store.unchanged(entry) is not None:
             return
         r = entry.resource
+        blood = mapping.blood_type(r)
+        if blood is not None:  # the patient's blood type, not a lab result of its own
+            await self.store.update(
+                "patients", "patient_id", self.patient_id, {"blood_type": blood}
+            )
+            self.store.remember(entry, "patients", self.patient_id, self.patient_id)
+            return
         record = await self._record(entry)
         vitals = mapping.vital_values(r) if record is not None else None
         if vitals is not None and record is not None:
-            await self.store.update("medical_records", "medical_record_id", record, vitals)
-            await self.store.remember(entry, "medical_records", record, self.patient_id)
+            self.record_values[record].update(vitals)
+            self.store.remember(entry, "medical_records", record, self.patient_id)
             return
         values = {"patient_id": self.patient_id, "medical_record_id": record}
         values.update(mapping.observation_values(r))
@@ -858,10 +930,8 @@ class _PatientImport:
         if record is None:
             self._skip(entry, "El documento no está asociado a una atención.", "context")
             return
-        await self.store.update(
-            "medical_records", "medical_record_id", record, {"summary_text": note}
-        )
-        await self.store.remember(entry, "medical_records", record, self.patient_id)
+        self.record_values[record]["summary_text"] = note
+        self.store.remember(entry, "medical_records", record, self.patient_id)
 
 
 async def import_fhir(

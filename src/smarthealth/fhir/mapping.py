@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -49,6 +50,7 @@ VITAL_COLUMNS = {
     "8867-4": "heart_rate",
     "9279-1": "respiratory_rate",
     "8310-5": "temperature_c",
+    "8331-1": "temperature_c",  # oral temperature (Synthea's)
     "59408-5": "oxygen_saturation",
     "2708-6": "oxygen_saturation",
     "29463-7": "weight_kg",
@@ -307,6 +309,54 @@ def _quantity(resource: dict[str, Any]) -> tuple[Decimal | None, str | None, str
 
 def loinc(resource: dict[str, Any]) -> str | None:
     return coding_in(resource.get("code"), "http://loinc.org")
+
+
+BLOOD_TYPE_LOINC = "882-1"  # ABO and Rh group [Type] in Blood
+_BLOOD_TYPE = re.compile(
+    r"\b(AB|A|B|O)\s*(?:RH\s*(?:\(D\))?\s*)?(\+|-|POS(?:ITIVE|ITIVO)?\b|NEG(?:ATIVE|ATIVO)?\b)"
+)
+
+
+def blood_type(resource: dict[str, Any]) -> str | None:
+    """ "A+", "O-"… from an ABO and Rh group Observation (LOINC 882-1): its value's text or
+    displays ("A+", "A Rh(D) positive", "Blood group O Rh(D) negative (finding)", "AB
+    negativo"), or None when it is not one or does not say both group and Rh."""
+    if loinc(resource) != BLOOD_TYPE_LOINC:
+        return None
+    concept = resource.get("valueCodeableConcept")
+    texts = [text_of(concept)] + [c.get("display") for c in codings(concept)]
+    texts.append(resource.get("valueString"))
+    for text in texts:
+        if not isinstance(text, str):
+            continue
+        match = _BLOOD_TYPE.search(text.upper())
+        if match:
+            sign = "+" if match[2][0] in "+P" else "-"
+            return match[1] + sign
+    return None
+
+
+def reactions(resource: dict[str, Any]) -> tuple[str | None, str | None]:
+    """An AllergyIntolerance's reactions as one text (every manifestation of every reaction,
+    in order, without repeats: Synthea lists hives, dyspnea… as separate reactions) and the
+    most severe severity given."""
+    seen: list[str] = []
+    worst: str | None = None
+    for reaction in resource.get("reaction") or []:
+        if not isinstance(reaction, dict):
+            continue
+        for manifestation in reaction.get("manifestation") or []:
+            text = text_of(manifestation)
+            if text and text not in seen:
+                seen.append(text)
+        severity = SEVERITY.get(str(reaction.get("severity")))
+        order = list(SEVERITY.values())
+        if severity and (worst is None or order.index(severity) > order.index(worst)):
+            worst = severity
+    text = ", ".join(seen)
+    if len(text) > 200:
+        text = text[:199].rsplit(", ", 1)[0] + "…"
+    return text or None, worst
 
 
 def vital_values(resource: dict[str, Any]) -> dict[str, Decimal] | None:

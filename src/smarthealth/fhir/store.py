@@ -2,6 +2,9 @@
 
 A resource whose digest matches the one imported before is not mapped again (0 rows changed);
 a changed one updates its row unless it is older (`meta.lastUpdated`) than what was imported.
+
+The mappings a patient's transaction makes are written together, in one statement, before it
+commits (`flush`): one round trip instead of one per resource.
 """
 
 from __future__ import annotations
@@ -51,10 +54,18 @@ def _param(value: Any) -> Any:
 class RowStore:
     """One patient's (or the shared resources') writes, inside the caller's transaction."""
 
-    def __init__(self, conn: asyncpg.Connection, rows: Counter[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        rows: Counter[tuple[str, str]],
+        known: dict[tuple[str, str], Known] | None = None,
+    ) -> None:
         self.conn = conn
         self.rows = rows
-        self.known: dict[tuple[str, str], Known] = {}
+        # what earlier (committed) patients of this import already mapped: shared resources
+        self.known: dict[tuple[str, str], Known] = dict(known or {})
+        self.pending: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self.digests: dict[int, str] = {}  # by id() of a resource this store's caller holds
 
     async def prefetch(self, entries: list[Entry]) -> None:
         keys = [(e.resource_type, external_id(e)) for e in entries if e.id or e.full_url]
@@ -77,41 +88,70 @@ class RowStore:
     def lookup(self, entry: Entry) -> Known | None:
         return self.known.get((entry.resource_type, external_id(entry)))
 
+    def digest_of(self, entry: Entry) -> str:
+        found = self.digests.get(id(entry.resource))
+        if found is None:
+            found = self.digests[id(entry.resource)] = digest(entry.resource)
+        return found
+
+    def imported_before(self, entry: Entry) -> bool:
+        """This exact resource (same digest) was imported before."""
+        known = self.lookup(entry)
+        return known is not None and known.content_hash == self.digest_of(entry)
+
     def unchanged(self, entry: Entry) -> int | None:
         """The local id when this exact resource (or a newer version) was imported before."""
         known = self.lookup(entry)
         if known is None:
             return None
         newer = last_updated(entry.resource)
-        same = known.content_hash == digest(entry.resource)
+        same = known.content_hash == self.digest_of(entry)
         older = newer is not None and known.last_updated is not None and newer < known.last_updated
         if same or older:
             self.rows[(known.local_table, "unchanged")] += 1
             return known.local_id
         return None
 
-    async def remember(
-        self, entry: Entry, table: str, local_id: int, patient_id: int | None
-    ) -> None:
+    def remember(self, entry: Entry, table: str, local_id: int, patient_id: int | None) -> None:
+        """Map this resource to its row; written to `fhir_external_ids` by `flush`."""
         key = (entry.resource_type, external_id(entry))
-        known = Known(table, local_id, digest(entry.resource), last_updated(entry.resource))
-        await self.conn.execute(
-            f"INSERT INTO {S}.fhir_external_ids (resource_type, external_id, local_table, "
-            "local_id, patient_id, content_hash, version_id, last_updated) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-            "ON CONFLICT (resource_type, external_id) DO UPDATE SET local_table = $3, "
-            "local_id = $4, patient_id = $5, content_hash = $6, version_id = $7, "
-            "last_updated = $8, imported_at = now()",
-            key[0],
-            key[1],
+        known = Known(table, local_id, self.digest_of(entry), last_updated(entry.resource))
+        version = str((entry.resource.get("meta") or {}).get("versionId") or "")[:64] or None
+        self.pending[key] = (
+            *key,
             table,
             local_id,
             patient_id,
             known.content_hash,
-            str((entry.resource.get("meta") or {}).get("versionId") or "")[:64] or None,
+            version,
             known.last_updated,
         )
         self.known[key] = known
+
+    def set_patient(self, entry: Entry, patient_id: int) -> None:
+        key = (entry.resource_type, external_id(entry))
+        row = self.pending.get(key)
+        if row is not None:
+            self.pending[key] = (*row[:4], patient_id, *row[5:])
+
+    async def flush(self) -> None:
+        """Write the pending mappings (inside the caller's transaction), in one statement."""
+        if not self.pending:
+            return
+        columns = list(zip(*self.pending.values(), strict=True))
+        await self.conn.execute(
+            f"INSERT INTO {S}.fhir_external_ids (resource_type, external_id, local_table, "
+            "local_id, patient_id, content_hash, version_id, last_updated) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], "
+            "$5::bigint[], $6::text[], $7::text[], $8::timestamptz[]) "
+            "ON CONFLICT (resource_type, external_id) DO UPDATE SET "
+            "local_table = EXCLUDED.local_table, local_id = EXCLUDED.local_id, "
+            "patient_id = EXCLUDED.patient_id, content_hash = EXCLUDED.content_hash, "
+            "version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated, "
+            "imported_at = now()",
+            *[list(c) for c in columns],
+        )
+        self.pending.clear()
 
     async def insert(self, table: str, id_column: str, values: dict[str, Any]) -> int:
         columns = list(values)
@@ -167,5 +207,5 @@ class RowStore:
             local_id = await self.insert(table, id_column, {**values, **(insert_only or {})})
         else:
             await self.update(table, id_column, local_id, values)
-        await self.remember(entry, table, local_id, patient_id)
+        self.remember(entry, table, local_id, patient_id)
         return local_id

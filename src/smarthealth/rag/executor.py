@@ -484,11 +484,12 @@ def _medications(run: _Run) -> Execution:
     if op == "first":
         return _found(plan, first_per(rows, lambda r: r.facts.get("ingredient"))[:MAX_ROWS])
     if op == "exists":
-        return (
-            Execution(plan, "yes", tuple(active or latest)[:MAX_ROWS])
-            if latest
-            else Execution(plan, "no")
-        )
+        asked = plan.drugs or plan.drug_classes or plan.conditions or plan.purpose
+        if active or (latest and (asked or plan.window or plan.status == "ever")):
+            # a named drug prescribed once is a "Sí" ("se le formuló …, terminó …")
+            return Execution(plan, "yes", tuple(active or latest)[:MAX_ROWS])
+        # "¿Recibe algún medicamento?" with nothing in force: "No", with the last prescribed
+        return Execution(plan, "no", context=tuple(latest[:MAX_ROWS]))
     if op == "attribute" and plan.attribute in ("doctor", "specialty"):
         return _found(plan, newest_first(rows)[:1])
     if plan.window is not None:

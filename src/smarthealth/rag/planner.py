@@ -426,6 +426,8 @@ def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Readi
     text = _read_lexicon(reading, text)
     if reading.purpose is not None and "treatment" not in reading.attributes:
         reading.attributes.append("treatment")
+    if reading.drugs and "dose" not in reading.attributes and _HOW_MUCH.search(reading.text):
+        reading.attributes.append("dose")  # "¿cuánto carvedilol toma?", "¿la furosemida a cuánto?"
     reading.condition_words = _residual_condition_words(text)
     # words the Spanish↔English table knows (a vaccine, a food, a procedure), to find them in an
     # imported record's displays
@@ -469,15 +471,21 @@ def _operation(reading: _Reading, subject: str) -> str:
         return "first"
     if "next" in ops and subject in ("appointment", "doctor", "specialty", "encounter"):
         return "next"
-    if reading.yes_no and subject in (
-        "allergy",
-        "medication",
-        "diagnosis",
-        "encounter",
-        "appointment",
-        "lab",
-        "immunization",
-        "procedure",
+    asks_part = "dose" in reading.attributes  # "¿La furosemida a cuánto?" wants a dose
+    if (
+        reading.yes_no
+        and not asks_part
+        and subject
+        in (
+            "allergy",
+            "medication",
+            "diagnosis",
+            "encounter",
+            "appointment",
+            "lab",
+            "immunization",
+            "procedure",
+        )
     ):
         return "exists"
     if "latest" in ops:
@@ -641,11 +649,15 @@ def _build(
 ) -> QuestionPlan:
     if subject == "vital" and attribute in ("dose", "reaction", "treatment"):
         attribute = None
+    if subject == "medication" and attribute is None and reading.vitals == ["hr"]:
+        attribute = "dose"  # "la frecuencia de la metformina": how often, not a heart rate
     if attribute in _ATTRIBUTE_SUBJECTS and subject not in ("medication", "allergy", "diagnosis"):
         attribute = None
     if subject == "appointment" and reading.encounter_types and "next" not in reading.operations:
         subject = "encounter"  # "la última cita por videollamada": visits carry the kind
-    if subject == "encounter" and (reading.sections or reading.strong.get("note")):
+    if subject in ("note", "encounter") and attribute == "date":
+        subject = "encounter"  # "¿Cuándo consultó por urgencias?": the visit's date
+    elif subject == "encounter" and (reading.sections or reading.strong.get("note")):
         subject = "note"  # "el motivo / el plan de la última consulta", "la nota de urgencias"
     operation = _operation(reading, subject)
     named = reading.drugs or reading.classes or reading.conditions or reading.condition_words
@@ -657,6 +669,8 @@ def _build(
         and not _WH_START.search(reading.text)
     ):
         operation = "exists"  # "¿Sigue con metformina?", "dx de reflujo?": whether it is there
+    if operation == "attribute" and (attribute is None or subject == "vital"):
+        operation = "list"  # "¿cuánto pesa?": a reading, not an attribute of one
     if subject in ("vital", "demographics") and operation == "list":
         operation = "latest"  # "¿IMC?", "¿saturando cuánto?": the latest reading
     if subject == "note" and operation == "list" and (reading.sections or reading.encounter_types):
@@ -664,7 +678,8 @@ def _build(
     if attribute == "date" and operation in ("list", "attribute"):
         # "¿cuándo fue su última cita?" is the latest; "¿cuándo tiene cita?" the next
         past_status = set(reading.statuses) & {"Attended", "Cancelled", "NoShow"}
-        operation = "latest" if subject != "appointment" or past_status else "next"
+        past = past_status or "before" in reading.operations  # "¿la cita anterior?"
+        operation = "latest" if subject != "appointment" or past else "next"
         if subject in ("medication", "diagnosis") and not reading.operations:
             operation = "first" if not reading.yes_no else "exists"
     if operation == "attribute" and attribute is None:
@@ -719,6 +734,9 @@ _AT_THAT_VISIT = re.compile(
     r"\b(formularon|diagnosticaron|recetaron|mandaron|dieron|encontraron|dejaron|indicaron|"
     r"tomaron|midieron)\b"
 )
+_HOW_MUCH = re.compile(r"(?<!hace )\bcuanto\b(?! tiempo)")
+_ORDINALS = {"primero": 0, "primer": 0, "primera": 0, "segundo": 1, "segunda": 1,
+             "tercero": 2, "tercer": 2, "tercera": 2, "cuarto": 3, "cuarta": 3}  # fmt: skip
 # A question that only asks which of the previous answer's things ("¿a qué medicamento?").
 _ELLIPTIC = re.compile(r"^(?:y\s+)?(?:a|con|de|para|por|en)\s+(?:que|cual|cuales|quien)\b")
 _PROCEDURE_ENDINGS = ("ectomia", "otomia", "ostomia", "scopia", "plastia", "centesis", "rrafia")
@@ -744,6 +762,9 @@ def _follow_up(
 ) -> QuestionPlan:
     """A question leaning on the previous turn: keep what it does not change."""
     rows = context.previous_rows
+    ordinal = next((_ORDINALS[w] for w in reading.text.split() if w in _ORDINALS), None)
+    if ordinal is not None and ordinal < len(rows):
+        rows = (rows[ordinal],)  # "¿y el segundo cada cuánto?": the second thing listed
     if subject is not None and subject != previous.subject and attribute is None:
         plan = replace(
             _build(reading, subject, None, window, cues, "rules"), follow_up=True, rows=rows
@@ -782,7 +803,9 @@ def _follow_up(
             rows=rows,
             vitals=(),
         )
-    if attribute == "dose":
+    if attribute == "dose" or (
+        attribute is None and previous.subject == "medication" and _HOW_MUCH.search(reading.text)
+    ):  # "¿y la dosis?", "¿cuánto?" after a drug
         return replace(
             base, subject="medication", operation="attribute", attribute="dose", rows=rows
         )

@@ -13,6 +13,7 @@ import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Protocol, TypeVar
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
@@ -119,14 +120,29 @@ class DrugClass:
     label: str
 
 
+class _Named(Protocol):
+    @property
+    def phrase(self) -> Phrase: ...
+
+
+_N = TypeVar("_N", bound=_Named)
+
+
+def _longest_first(items: list[_N]) -> tuple[tuple[_N, re.Pattern[str]], ...]:
+    """Each entry with its pattern, the longest phrase first (read before its words)."""
+    items.sort(key=lambda i: (-len(i.phrase.words), -sum(len(w) for w in i.phrase.words)))
+    return tuple((i, i.phrase.pattern) for i in items)
+
+
+def _named(text: str) -> Phrase:
+    return Phrase(tuple(fold(text).split()), ())
+
+
 @functools.cache
 def drug_classes() -> tuple[tuple[DrugClass, re.Pattern[str]], ...]:
-    classes = [
-        DrugClass(Phrase(tuple(fold(p).split()), ()), tuple(c[0].split()), c[1])
-        for p, c in _table("drug_classes.txt")
-    ]
-    classes.sort(key=lambda d: -len(d.phrase.words))
-    return tuple((d, d.phrase.pattern) for d in classes)
+    return _longest_first(
+        [DrugClass(_named(p), tuple(c[0].split()), c[1]) for p, c in _table("drug_classes.txt")]
+    )
 
 
 @dataclass(frozen=True)
@@ -140,12 +156,9 @@ class LabTest:
 def lab_tests() -> tuple[tuple[LabTest, re.Pattern[str]], ...]:
     """Laboratory tests named in Spanish, with their LOINC codes (`data/labs.txt`); longest
     first."""
-    found = [
-        LabTest(Phrase(tuple(fold(p).split()), ()), tuple(c[0].split()), c[1])
-        for p, c in _table("labs.txt")
-    ]
-    found.sort(key=lambda t: (-len(t.phrase.words), -sum(len(w) for w in t.phrase.words)))
-    return tuple((t, t.phrase.pattern) for t in found)
+    return _longest_first(
+        [LabTest(_named(p), tuple(c[0].split()), c[1]) for p, c in _table("labs.txt")]
+    )
 
 
 @functools.cache
@@ -171,17 +184,12 @@ class Symptom(DrugClass):
 def symptoms() -> tuple[tuple[Symptom, re.Pattern[str]], ...]:
     """Symptoms named after "para" in "¿qué toma para el dolor?", with the drug classes that
     treat them and the conditions they name (`data/symptoms.txt`); longest first."""
-    found = [
-        Symptom(
-            Phrase(tuple(fold(p).split()), ()),
-            tuple(c[0].split()),
-            c[1],
-            tuple(c[2].split()) if len(c) > 2 else (),
-        )
-        for p, c in _table("symptoms.txt")
-    ]
-    found.sort(key=lambda d: -len(d.phrase.words))
-    return tuple((d, d.phrase.pattern) for d in found)
+    return _longest_first(
+        [
+            Symptom(_named(p), tuple(c[0].split()), c[1], tuple(c[2].split()) if c[2:] else ())
+            for p, c in _table("symptoms.txt")
+        ]
+    )
 
 
 def same_word(a: str, b: str) -> bool:
@@ -346,7 +354,8 @@ SHORTHAND = {
     "nro": "numero", "n°": "numero", "num": "numero", "cant": "cantidad",
     "hosp": "hospitalizacion", "hospi": "hospitalizacion", "urg": "urgencias",
     "meds": "medicamentos", "ctrl": "control", "cx": "cirugia", "doc": "doctor",
-    "sig": "siguiente", "x": "por",
+    "sig": "siguiente", "x": "por", "mg": "miligramos", "qien": "quien", "quen": "quien",
+    "kien": "quien", "qn": "quien",
 }  # fmt: skip
 
 # Words of time windows (read by the planner's patterns, not the lexicon): known, correctable.
@@ -372,7 +381,7 @@ def vocabulary() -> Vocabulary:
         for w in phrase.words:
             if w.endswith("*"):
                 stems.add(w[:-1])
-                if len(w) > 5:  # "proxim*" → "proxima", "proximo": typos are of whole words
+                if len(w) > 4:  # "proxim*" → "proxima", "proximo": typos are of whole words
                     endings = ("", "s") if w[-2] in "aeiou" else ("a", "o", "as", "os")
                     core.update(w[:-1] + ending for ending in endings)
             else:
@@ -392,8 +401,10 @@ def vocabulary() -> Vocabulary:
     by_sound: dict[str, str] = {}
     for w in [*sorted(core), *sorted(stems), *sorted(names)]:
         by_sound.setdefault(_sound(w), w)
+    # short aliases ("hta", "epoc" is longer) are known as they are, never correction targets
+    short = {w for _, name in condition_names() for w in name if len(w) == 3 and w.isalpha()}
     return Vocabulary(
-        frozenset(core | names),
+        frozenset(core | names | short),
         tuple(sorted(stems, key=len, reverse=True)),
         by_sound,
         tuple(sorted(core)),
@@ -425,21 +436,44 @@ def correct(word: str) -> str:
     if not knowing and (sound := _sound(word)) in vocab.by_sound:
         return vocab.by_sound[sound]
     for stem in vocab.stems:  # "diagnostio" → "diagnostic…"; longest first
-        if knowing and len(stem) <= len(knowing):
-            return word
-        if len(stem) >= 6 and len(word) >= len(stem) and OSA.distance(word[: len(stem)], stem) <= 1:
-            return stem + word[len(stem) :]
+        if knowing and len(stem) < len(knowing) + 3:
+            return word  # "alergias" is "alergi…", not a misspelt "alergic…"
+        if len(stem) < 6 or len(word) < len(stem) - 1:
+            continue
+        # the stem's letters with one typo: a changed, swapped, missing or extra letter
+        # ("medicametos" → "medicament…", "medicamenntos" → "medicament…")
+        fits = sorted(
+            (OSA.distance(word[:size], stem), len(word) - size, size)
+            for size in (len(stem), *((len(stem) - 1, len(stem) + 1) if len(stem) >= 9 else ()))
+            if size <= len(word)
+        )
+        if fits and fits[0][0] <= 1:
+            return stem + word[fits[0][2] :]
     if knowing:
         return word
-    if len(word) == 5:  # "sagre" → "sangre": one edit, and only into the lexicon's words
-        best = process.extractOne(word, vocab.core, scorer=OSA.distance, score_cutoff=1)
-        return best[0] if best else word
-    if len(word) < 5:
-        return word
+    if len(word) <= 5:  # "sagre" → "sangre", "ctas" → "citas": one edit into the lexicon
+        return _closest_core(word, vocab) if len(word) >= 4 else word
     limit = 1 if len(word) < 9 else 2
     # the first of the closest: the lexicon's words before drug and condition names
     best = process.extractOne(word, vocab.choices, scorer=OSA.distance, score_cutoff=limit)
     return best[0] if best else word
+
+
+def _closest_core(word: str, vocab: Vocabulary) -> str:
+    """The lexicon word one edit away, with the same first letter, when there is no doubt which:
+    the only one, else the only one of the same length (a changed or swapped letter), else of
+    one more letter (a letter left out). A short word has too many neighbours to guess more."""
+    near = [c for c, _, _ in process.extract(word, vocab.core, scorer=OSA.distance,
+                                             score_cutoff=1, limit=None)]  # fmt: skip
+    # same first letter ("acio" is not "nacio"), or the first two swapped ("emses" → "meses")
+    near = [c for c in near if c[0] == word[0] or c[:2] == word[1::-1]]
+    if len(near) == 1:
+        return near[0]
+    for extra in (0, 1):
+        kind = [c for c in near if c[0] == word[0] and len(c) == len(word) + extra]
+        if kind:
+            return kind[0] if len(kind) == 1 else word
+    return word
 
 
 @functools.lru_cache(maxsize=4096)

@@ -14,7 +14,14 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 
 from smarthealth.rag.chunking import APPOINTMENT_STATUS, DIAGNOSIS_KIND
 from smarthealth.rag.engines.base import AnswerContext, DraftAnswer, SourceFact
-from smarthealth.rag.executor import BOGOTA, VITAL_KEYS, Execution, Row, names_condition
+from smarthealth.rag.executor import (
+    BOGOTA,
+    VITAL_KEYS,
+    Execution,
+    Row,
+    in_force,
+    names_condition,
+)
 from smarthealth.rag.plan import VITAL_NAMES, VITAL_UNITS, QuestionPlan
 from smarthealth.rag.text import fold, lexical_query
 from smarthealth.rag.vocabulary import base_name, condition_labels
@@ -126,7 +133,11 @@ def _asked_condition(plan: QuestionPlan) -> str:
 
 def _prescription_line(r: Row, today: dt.date) -> str:
     end = dt.date.fromisoformat(r.facts["end"])
-    period = f"vigente hasta el {_d(end)}" if end >= today else f"formulado el {_d(r.day)}, terminó"
+    period = (
+        f"vigente hasta el {_d(end)}"
+        if in_force(r, today)
+        else f"formulado el {_d(r.day)}, terminó el {_d(min(end, today))}"
+    )
     return f"{_drug(r)}, {r.facts['dosage']} {r.facts['frequency']} ({period})"
 
 
@@ -150,6 +161,11 @@ def _medication(w: _Writer) -> str:
     plan, ex = w.plan, w.ex
     if ex.verdict == "no" and plan.status == "inactive":
         return f"No tiene medicamentos suspendidos o terminados en la historia clínica de {w.name}."
+    if ex.verdict == "no" and ex.context:  # prescribed before, not in force today
+        asked = _asked_drug(plan)
+        what = "medicamentos vigentes" if asked == "ese medicamento" else f"{asked} vigente"
+        ended = w.rows_text(ex.context, lambda r: _prescription_line(r, w.ctx.today))
+        return f"No tiene {what}; lo último formulado: {ended}."
     if ex.verdict == "no":
         return f"No, no encuentro {_asked_drug(plan)} entre los medicamentos formulados a {w.name}."
     rows, today = ex.rows, w.ctx.today
@@ -173,7 +189,8 @@ def _medication(w: _Writer) -> str:
         return f"{ex.count} medicamento(s){w.window() or state}{listed}"
     if plan.operation == "exists":
         others = f" También: {w.rows_text(rows[1:], line)}." if len(rows) > 1 else ""
-        return f"Sí, tiene formulado {line(rows[0])}{w.cite(rows[0])}.{others}"
+        had = "tiene formulado" if in_force(rows[0], today) else "se le formuló"
+        return f"Sí, {had} {line(rows[0])}{w.cite(rows[0])}.{others}"
     if plan.operation == "first":
         return " ".join(
             f"{r.facts['ingredient'].capitalize()}: formulado por primera vez el "
