@@ -372,3 +372,27 @@ def test_nothing_in_force_is_a_no_with_the_last_prescribed() -> None:
     # a named drug prescribed once is a "Sí", said in the past
     text, rows = answer("¿Le han formulado metformina?", record=ended)
     assert text.startswith("Sí, se le formuló metformina 50 mg") and "terminó el" in text
+
+
+def test_active_problems_leave_out_what_passed() -> None:
+    def dx(chunk_id: int, days_ago: int, icd: str | None, name: str, **facts: Any) -> Row:
+        return _row(chunk_id, "diagnosis", NOW - dt.timedelta(days=days_ago), icd_code=icd,
+                    description=name, kind="Principal", **facts)  # fmt: skip
+
+    record = [
+        dx(1, 400, "I10", "Hipertensión esencial (primaria)"),  # chronic in the catalog
+        dx(2, 700, "A09", "Diarrea y gastroenteritis"),  # acute, long ago
+        dx(3, 10, "J06.9", "Infección aguda de las vías respiratorias superiores"),  # recent
+        dx(
+            4,
+            30,
+            None,
+            "Essential hypertension (disorder)",
+            code_system="SNOMED CT",
+            code="59621000",
+            clinical_status="resolved",
+        ),
+    ]
+    text, rows = answer("¿Qué problemas activos tiene?", record=record)
+    assert text.startswith("Problemas activos:") and sorted(rows) == [1, 3]
+    assert "SNOMED CT 59621000" not in text and "None" not in text

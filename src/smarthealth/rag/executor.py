@@ -402,8 +402,17 @@ def active_problems(rows: Iterable[Row], today: dt.date) -> list[Row]:
     return [
         r
         for r in latest_per(diagnoses, dx_key)
-        if r.facts.get("icd_code") in chronic or (r.day is not None and r.day >= since)
+        if r.facts.get("clinical_status") not in ENDED_CONDITIONS
+        and (
+            r.facts.get("icd_code") in chronic
+            or r.facts.get("clinical_status") in ("active", "recurrence", "relapse")
+            or (r.day is not None and r.day >= since)
+        )
     ]
+
+
+# An imported condition's clinical status that says it is over.
+ENDED_CONDITIONS = frozenset({"inactive", "remission", "resolved"})
 
 
 @dataclass(frozen=True)
@@ -573,6 +582,10 @@ def _diagnoses(run: _Run) -> Execution:
         codes = {dx_key(r) for r in run.previous("diagnosis")}
         rows = [r for r in rows if dx_key(r) in codes]
     latest = latest_per(rows, dx_key)
+    if plan.status == "active":  # "¿qué problemas activos tiene?": the header's definition
+        latest = active_problems(latest, run.today)
+        if plan.operation in ("latest", "list"):
+            return _found(plan, latest[:MAX_LISTED]) if latest else Execution(plan, "no")
     op = plan.operation
     if op == "count":
         return Execution(plan, "count", tuple(latest[:MAX_ROWS]), len(latest))

@@ -743,6 +743,7 @@ _PROCEDURE_ENDINGS = ("ectomia", "otomia", "ostomia", "scopia", "plastia", "cent
 # The statuses each subject's rows can be filtered by.
 _STATUSES = {
     "medication": ("active", "inactive", "ever"),
+    "diagnosis": ("active",),
     "lab": ("abnormal",),
     "appointment": ("Attended", "Cancelled", "NoShow", "Scheduled", "Confirmed", "upcoming"),
     "doctor": ("Attended", "Cancelled", "NoShow", "Scheduled", "Confirmed", "upcoming"),

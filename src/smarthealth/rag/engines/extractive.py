@@ -275,11 +275,19 @@ def _allergy(w: _Writer) -> str:
 
 
 def _diagnosis_name(r: Row) -> str:
-    return f"{r.facts['description']} (CIE-10 {r.facts['icd_code']})"
+    f = r.facts
+    code = (
+        f"CIE-10 {f['icd_code']}"
+        if f.get("icd_code")
+        else f"{f.get('code_system')} {f.get('code')}"
+    )
+    return f"{f['description']} ({code})"
 
 
 def _diagnosis(w: _Writer) -> str:
     plan, ex = w.plan, w.ex
+    if ex.verdict == "no" and plan.status == "active" and not plan.conditions:
+        return f"No tiene problemas activos registrados en la historia clínica de {w.name}."
     if ex.verdict == "no":
         return f"No, no encuentro {_asked_condition(plan)} entre los diagnósticos de {w.name}."
     rows = ex.rows
@@ -310,6 +318,8 @@ def _diagnosis(w: _Writer) -> str:
         )
         return f"En la consulta más reciente ({_d(rows[0].day)}) se registró: {listed}."
     listed = w.rows_text(rows, lambda r: f"{_diagnosis_name(r)}, última vez el {_d(r.day)}")
+    if plan.status == "active":
+        return f"Problemas activos: {listed}."
     return f"Diagnósticos registrados: {listed}."
 
 
