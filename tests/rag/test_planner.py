@@ -335,3 +335,14 @@ def test_how_much_is_a_dose_only_of_a_drug() -> None:
     before = plan_question("¿Y cuánto tenía en el control anterior?", Context(TODAY, vital, (1,)))
     assert (before.subject, before.vitals) == ("vital", ("bp",))
     assert plan("¿Hace cuánto toma omeprazol?").operation == "first"
+
+
+def test_how_long_ago_and_who_saw_him() -> None:
+    for question in (
+        "¿Cuánto lleva con la dislipidemia?",
+        "¿Antigüedad del diagnóstico de hipertensión?",
+        "¿Hace cuántos meses toma carvedilol?",
+    ):
+        assert plan(question).operation == "first", question
+    seen = plan("¿Cuántas veces lo vieron en 2026?")
+    assert (seen.subject, seen.operation) == ("encounter", "count")
