@@ -330,7 +330,7 @@ def mentions(word: str, have: Sequence[str]) -> bool:
 def dx_key(row: Row) -> Any:
     """One diagnosis, however coded: its ICD-10 code, else its own system's code."""
     f = row.facts
-    return f.get("icd_code") or (f.get("code_system"), f.get("code")) or f.get("description")
+    return f.get("icd_code") or (f.get("code_system"), f.get("code") or f.get("description"))
 
 
 def _unspecified(code: str) -> bool:
