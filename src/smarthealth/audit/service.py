@@ -5,14 +5,20 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import structlog
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smarthealth.errors import AppError
+from smarthealth.errors import AppError, is_database_unavailable
 from smarthealth.inputs import storable
 from smarthealth.models import AuditLog
+
+if TYPE_CHECKING:
+    from smarthealth.db.session import Database
+
+log = structlog.get_logger(__name__)
 
 MAX_USER_AGENT = 400
 
@@ -94,3 +100,16 @@ def audit_unavailable() -> AppError:
         "AUDIT_UNAVAILABLE",
         "No se pudo registrar el acceso a la historia clínica; no se muestra información.",
     )
+
+
+async def record_access(database: Database, event: AuditEvent) -> None:
+    """Commit an access row before anything of the record is sent, or refuse to show anything
+    (503 AUDIT_UNAVAILABLE; a database that went away stays its own error)."""
+    try:
+        async with database.sessions() as session, session.begin():
+            await record_event(session, event)
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            raise
+        log.error("audit_access_failed", error_type=type(exc).__name__)
+        raise audit_unavailable() from None

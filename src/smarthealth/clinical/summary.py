@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from sqlalchemy import text
 
-from smarthealth.audit.service import AuditEvent, ClientInfo, audit_unavailable, record_event
+from smarthealth.audit.service import AuditEvent, ClientInfo, record_access, record_event
 from smarthealth.clinical.patients import find_patient
 from smarthealth.clinical.summary_schemas import (
     AllergyOut,
@@ -28,7 +28,7 @@ from smarthealth.clinical.summary_schemas import (
     ProblemOut,
 )
 from smarthealth.db.session import Database
-from smarthealth.errors import AppError, is_database_unavailable
+from smarthealth.errors import AppError
 from smarthealth.models import Patient
 from smarthealth.rag.engines.redaction import age_phrase
 from smarthealth.rag.executor import BOGOTA, SUMMARY_PLAN, RecordSummary, Row, load_rows, summarize
@@ -54,19 +54,6 @@ async def record_refusal(database: Database, event: AuditEvent, outcome: str) ->
             await record_event(session, event)
     except Exception as exc:
         log.error("audit_write_failed", error_type=type(exc).__name__)
-
-
-async def record_access(database: Database, event: AuditEvent) -> None:
-    """Commit the access row, or refuse to show anything (503)."""
-    event.outcome = "disclosed"
-    try:
-        async with database.sessions() as session, session.begin():
-            await record_event(session, event)
-    except Exception as exc:
-        if is_database_unavailable(exc):
-            raise
-        log.error("audit_access_failed", error_type=type(exc).__name__)
-        raise audit_unavailable() from None
 
 
 async def patient_summary(
@@ -95,6 +82,7 @@ async def patient_summary(
         pending = bool(await session.scalar(PENDING_SQL, {"p": patient.patient_id}))
     event.patient_id = patient.patient_id
     event.source_ids = [r.chunk_id for r in summary.rows]
+    event.outcome = "disclosed"
     await record_access(database, event)
     return build_summary(patient, code, summary, moment, pending)
 

@@ -23,12 +23,12 @@ import structlog
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 
-from smarthealth.audit.service import ClientInfo, record_event
+from smarthealth.audit.service import ClientInfo, record_access, record_event
 from smarthealth.auth.dependencies import require_roles
 from smarthealth.config import to_libpq_url
 from smarthealth.contract import AUTHENTICATED, error_responses, require_media_type
 from smarthealth.db.session import DatabaseDep
-from smarthealth.errors import AppError, is_database_unavailable
+from smarthealth.errors import AppError
 from smarthealth.fhir.exporter import export_patient
 from smarthealth.fhir.identity import DOCUMENT_TYPES
 from smarthealth.fhir.parse import InputFileError, entries_of, is_resource_type
@@ -227,18 +227,7 @@ async def everything(
         event = export_event(user.user_id, client, "disclosed", patient_id, type_id, number)
         if patient_id is None:
             event.outcome = "patient_not_found"
-        try:
-            async with database.sessions() as session, session.begin():
-                await record_event(session, event)
-        except Exception as exc:
-            if is_database_unavailable(exc):
-                raise
-            log.error("audit_access_failed", error_type=type(exc).__name__)
-            raise AppError(
-                503,
-                "AUDIT_UNAVAILABLE",
-                "No se pudo registrar el acceso a la historia clínica; no se muestra información.",
-            ) from None
+        await record_access(database, event)
         if patient_id is None:
             raise AppError(404, "PATIENT_NOT_FOUND", "No se encontró el paciente.")
         bundle = await export_patient(conn, patient_id)
