@@ -4,6 +4,7 @@ direct answer first, "No" when the record says no, only the asked-for rows, loca
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 from smarthealth.rag.engines.base import AnswerContext, SourceFact
@@ -189,15 +190,7 @@ def test_an_empty_record_abstains_without_sources() -> None:
 
 
 def _for(row: Row, icd_code: str, diagnosis: str) -> Row:
-    return Row(
-        row.chunk_id,
-        row.source_type,
-        row.source_id,
-        row.record_id,
-        row.occurred_at,
-        row.content,
-        {**row.facts, "icd_code": icd_code, "diagnosis": diagnosis},
-    )
+    return replace(row, facts={**row.facts, "icd_code": icd_code, "diagnosis": diagnosis})
 
 
 TREATED = [
@@ -309,7 +302,7 @@ def test_who_prescribed_cites_the_visit_that_names_the_doctor() -> None:
         specialty="Cardiología",
     )
     drug = _prescription(12, "warfarina sódica", "B01AA03", 5)
-    drug = Row(12, "prescription", 12, 90, drug.occurred_at, drug.content, drug.facts)
+    drug = replace(drug, record_id=90)
     text, rows = answer("¿Quién le formuló la warfarina?", record=[drug, visit])
     assert text.startswith("Warfarina sódica lo formuló Dr. Luis Gómez (Cardiología)")
     assert rows == [12, 90]
@@ -335,7 +328,7 @@ def test_follow_ups_about_a_visit_and_a_named_condition() -> None:
     visit = _row(90, "encounter", NOW - dt.timedelta(days=5), doctor="Dr. Luis Gómez",
                  specialty="Cardiología")  # fmt: skip
     drug = _prescription(12, "warfarina sódica", "B01AA03", 5)
-    drug = Row(12, "prescription", 12, 90, drug.occurred_at, drug.content, drug.facts)
+    drug = replace(drug, record_id=90)
     old = _prescription(24, "metformina", "A10BA02", 400)  # another visit's
     record = [visit, drug, old]
     text, rows = answer("¿Qué le formularon?", "¿Cuándo fue su última consulta?", record=record)
