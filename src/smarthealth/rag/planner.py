@@ -682,8 +682,6 @@ def _build(
         operation = "latest" if subject != "appointment" or past else "next"
         if subject in ("medication", "diagnosis") and not reading.operations:
             operation = "first" if not reading.yes_no else "exists"
-    if operation == "attribute" and attribute is None:
-        operation = "list"
     if subject == "appointment" and operation == "list" and not reading.statuses:
         operation = "next" if "next" in reading.operations else operation
     if subject in ("doctor", "specialty") and attribute is None:
