@@ -744,7 +744,11 @@
 
   function onSourcePanelClose() {
     highlightSource(null, null);
-    if (state.lastCitation && state.lastCitation.isConnected) state.lastCitation.focus();
+    // The close event comes a task after the panel closed: give focus back to the citation only
+    // if it was not taken meanwhile (the user may already be typing the next question).
+    const active = document.activeElement;
+    const adrift = !active || active === document.body || $("source-panel").contains(active);
+    if (adrift && state.lastCitation && state.lastCitation.isConnected) state.lastCitation.focus();
     state.lastCitation = null;
   }
 
