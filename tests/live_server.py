@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
+import asyncpg
+import httpx
 import uvicorn
 from fastapi import FastAPI
+
+from smarthealth.config import to_libpq_url
 
 
 def free_port() -> int:
@@ -50,3 +58,84 @@ class LiveServer:
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+
+
+class GunicornServer:
+    """`gunicorn smarthealth.app:create_app()` with two uvicorn workers, as the README runs it.
+
+    `env` is the whole environment of the master; its output goes to `log`.
+    """
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log_path = log
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def __enter__(self) -> GunicornServer:
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(gunicorn),
+                    "smarthealth.app:create_app()",
+                    "-k",
+                    "uvicorn_worker.UvicornWorker",
+                    "-w",
+                    "2",
+                    "-b",
+                    f"127.0.0.1:{self.port}",
+                    "--timeout",
+                    "60",
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            self._wait_healthy(90)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_healthy(self, seconds: float) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log_path.read_text()
+            try:
+                if httpx.get(f"{self.http}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"gunicorn did not become healthy: {self.log_path.read_text()}")
+
+    def __exit__(self, *_: object) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(30)
+
+
+async def first_patient(db_url: str) -> asyncpg.Record:
+    """The document of the seeded patient with the lowest id."""
+    conn = await asyncpg.connect(to_libpq_url(db_url))
+    try:
+        row = await conn.fetchrow(
+            "SELECT document_type_id, document_number FROM smart_health.patients "
+            "ORDER BY patient_id LIMIT 1"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return row

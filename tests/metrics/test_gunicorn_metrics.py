@@ -7,15 +7,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import asyncpg
 import httpx
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -23,7 +18,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from smarthealth.auth.tokens import issue_token
 from smarthealth.config import to_libpq_url
 from tests.conftest import insert_user
-from tests.live_server import free_port
+from tests.live_server import GunicornServer, first_patient
 from tests.metrics.test_metrics_endpoint import samples, value
 
 SECRET = "gunicorn-metrics-" + "g" * 40
@@ -59,19 +54,7 @@ def _hit_root(base: str, times: int) -> None:
 
 def test_two_workers_counts_add_up(tmp_path: Path, db_url: str, password_hash: str) -> None:
     user = asyncio.run(insert_user(db_url, password_hash))
-
-    async def _patient() -> asyncpg.Record:
-        conn = await asyncpg.connect(to_libpq_url(db_url))
-        try:
-            return await conn.fetchrow(
-                "SELECT document_type_id, document_number FROM smart_health.patients "
-                "ORDER BY patient_id LIMIT 1"
-            )
-        finally:
-            await conn.close()
-
-    patient = asyncio.run(_patient())
-    port = free_port()
+    patient = asyncio.run(first_patient(db_url))
     env = {
         **{k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
         "DATABASE_URL": to_libpq_url(db_url),
@@ -79,84 +62,64 @@ def test_two_workers_counts_add_up(tmp_path: Path, db_url: str, password_hash: s
         "SMARTHEALTH_DATA_DIR": str(tmp_path),
         "SMARTHEALTH_METRICS_TOKEN": TOKEN,
     }
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    log = (tmp_path / "gunicorn.log").open("wb")
-    process = subprocess.Popen(
-        [
-            str(gunicorn),
-            "smarthealth.app:create_app()",
-            "-k",
-            "uvicorn_worker.UvicornWorker",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "60",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     folders: list[Path] = []
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+        with GunicornServer(env, tmp_path / "gunicorn.log") as server:
+            # the app chose a folder of its own for this master's workers
+            folders = list(Path(tempfile.gettempdir()).glob(f"smarthealth-metrics-{server.pid}-*"))
+            assert len(folders) == 1, folders
+            base = server.http
+            sent = 0
+            for _ in range(10):  # until both workers have served some (almost always the first)
+                _hit_root(base, 24)
+                sent += 24
+                if len([n for n in _per_worker(folders[0]).values() if n > 0]) == 2:
                     break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        # the app chose a folder of its own for this master's workers
-        folders = list(Path(tempfile.gettempdir()).glob(f"smarthealth-metrics-{process.pid}-*"))
-        assert len(folders) == 1, folders
+            workers = _per_worker(folders[0])
+            assert len([n for n in workers.values() if n > 0]) == 2, workers
 
-        sent = 0
-        for _ in range(10):  # until both workers have served some (almost always the first)
-            _hit_root(base, 24)
-            sent += 24
-            if len([n for n in _per_worker(folders[0]).values() if n > 0]) == 2:
-                break
-        workers = _per_worker(folders[0])
-        assert len([n for n in workers.values() if n > 0]) == 2, workers
-
-        headers = {"Authorization": f"Bearer {issue_token(user, 'clinician', SECRET, 10).token}"}
-        body = {
-            "document_type_id": patient["document_type_id"],
-            "document_number": patient["document_number"],
-        }
-        with httpx.Client(base_url=base, timeout=30) as client:
-            for question in ("¿Tiene alergias?", "¿Cuál fue la última presión?", "¿Tiene hijos?"):
-                asked = client.post("/query/", json={**body, "question": question}, headers=headers)
-                assert asked.status_code == 200, asked.text
-            refused = client.get("/metrics", headers={"Authorization": "Bearer wrong"})
-            assert refused.status_code == 401
-            scrapes = [
-                client.get(
-                    "/metrics", headers={"Authorization": f"Bearer {TOKEN}", "Connection": "close"}
+            headers = {
+                "Authorization": f"Bearer {issue_token(user, 'clinician', SECRET, 10).token}"
+            }
+            body = {
+                "document_type_id": patient["document_type_id"],
+                "document_number": patient["document_number"],
+            }
+            with httpx.Client(base_url=base, timeout=30) as client:
+                for question in (
+                    "¿Tiene alergias?",
+                    "¿Cuál fue la última presión?",
+                    "¿Tiene hijos?",
+                ):
+                    asked = client.post(
+                        "/query/", json={**body, "question": question}, headers=headers
+                    )
+                    assert asked.status_code == 200, asked.text
+                refused = client.get("/metrics", headers={"Authorization": "Bearer wrong"})
+                assert refused.status_code == 401
+                scrapes = [
+                    client.get(
+                        "/metrics",
+                        headers={"Authorization": f"Bearer {TOKEN}", "Connection": "close"},
+                    )
+                    for _ in range(4)
+                ]
+            for scrape in scrapes:
+                assert scrape.status_code == 200, scrape.text
+                seen = samples(scrape.text)
+                assert seen[ROOT] == sent == sum(workers.values())
+                assert (
+                    value(seen, "smarthealth_question_duration_seconds_count", engine="extractive")
+                    == 3
                 )
-                for _ in range(4)
-            ]
-        for scrape in scrapes:
-            assert scrape.status_code == 200, scrape.text
-            seen = samples(scrape.text)
-            assert seen[ROOT] == sent == sum(workers.values())
-            assert (
-                value(seen, "smarthealth_question_duration_seconds_count", engine="extractive") == 3
-            )
-            outcomes = sum(
-                value(seen, "smarthealth_answers_total", outcome=o)
-                for o in ("answered", "abstained", "fallback", "refused", "cancelled", "error")
-            )
-            assert outcomes == 3
-            assert value(seen, "smarthealth_database_up") == 1
-            # connections in use: summed over live workers, none held between requests
-            assert value(seen, "smarthealth_db_pool_connections_in_use") == 0
+                outcomes = sum(
+                    value(seen, "smarthealth_answers_total", outcome=o)
+                    for o in ("answered", "abstained", "fallback", "refused", "cancelled", "error")
+                )
+                assert outcomes == 3
+                assert value(seen, "smarthealth_database_up") == 1
+                # connections in use: summed over live workers, none held between requests
+                assert value(seen, "smarthealth_db_pool_connections_in_use") == 0
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
-        log.close()
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
