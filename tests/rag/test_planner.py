@@ -346,3 +346,90 @@ def test_how_long_ago_and_who_saw_him() -> None:
         assert plan(question).operation == "first", question
     seen = plan("¿Cuántas veces lo vieron en 2026?")
     assert (seen.subject, seen.operation) == ("encounter", "count")
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        (
+            "¿Cómo ha ido la presión en estos tres meses?",
+            (2026, 3, 15),
+            (2026, 6, 16),
+        ),
+        ("pesos desde hace 4 meses", (2026, 2, 15), (2026, 6, 16)),
+        ("FC ultimos 3m", (2026, 3, 15), (2026, 6, 16)),
+        ("¿cuántas consultas van desde el 15 de marzo?", (2026, 3, 15), None),
+        ("¿cuántas consultas van desde el 20 de noviembre?", (2025, 11, 20), None),
+        ("¿Qué le formularon durante el año pasado?", (2025, 1, 1), (2026, 1, 1)),
+    ],
+)
+def test_time_windows_said_otherwise(
+    question: str, start: tuple[int, int, int], end: tuple[int, int, int] | None
+) -> None:
+    window = plan(question).window
+    assert window is not None
+    assert window.start == dt.date(*start)
+    assert window.end == (dt.date(*end) if end else None)
+
+
+def test_six_m_is_a_window_only_after_a_window_word() -> None:
+    assert plan("talla de 1.70 m?").window is None
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "¿A cuántas citas no ha ido?",
+        "¿cuántas veces se ha volado las citas?",
+        "¿Cuándo fue la última cita a la que no vino?",
+        "¿Ha dejado de ir a alguna cita?",
+    ],
+)
+def test_a_negated_attendance_is_a_missed_appointment(question: str) -> None:
+    p = plan(question)
+    assert (p.subject, p.status) == ("appointment", "NoShow")
+
+
+def test_the_last_clause_says_whether_it_asks_yes_or_no() -> None:
+    # "¿…, cuándo fue?" asks when even though it opens like a yes/no question
+    p = plan("¿La última hospitalización, cuándo fue?")
+    assert (p.subject, p.operation, p.encounter_type) == ("encounter", "latest", "Hospitalización")
+    p = plan("y de metformina, ya se la formularon?")
+    assert (p.subject, p.operation) == ("medication", "exists")
+
+
+def test_a_clause_saying_why_the_question_is_asked_does_not_decide_its_subject() -> None:
+    p = plan("Antes de formularle, ¿cuál fue la última creatinina?")
+    assert p.subject == "lab"
+    p = plan("Para revisar la adherencia al tratamiento: peso de los últimos 6 meses")
+    assert (p.subject, p.operation, p.vitals) == ("vital", "series", ("weight",))
+    # a purpose that names a symptom is the question's own
+    p = plan("Para la fiebre, ¿qué medicamentos tiene?")
+    assert p.subject == "medication" and p.purpose is not None
+
+
+@pytest.mark.parametrize(
+    ("question", "subject"),
+    [
+        ("¿saturaba bien en urgencias?", "vital"),
+        ("¿cuándo tuvo la última cita por video?", "encounter"),
+        ("¿vive con alguien?", "out_of_record"),
+        ("¿quién lo cuida en casa?", "out_of_record"),
+        ("¿Me pasas la fecha de nacimiento?", "demographics"),
+        ("FN?", "demographics"),
+        ("¿qué me cuentas de la paciente?", "summary"),
+        ("resúmeme la historia", "summary"),
+    ],
+)
+def test_ordinary_wordings(question: str, subject: str) -> None:
+    assert plan(question).subject == subject
+
+
+def test_a_summary_verb_with_a_subject_summarises_that_subject() -> None:
+    p = plan("Resume las frecuencias cardiacas del último año")
+    assert (p.subject, p.operation, p.vitals) == ("vital", "series", ("hr",))
+    assert plan("Resume el motivo de la última consulta").subject == "note"
+
+
+def test_surgical_history_in_shorthand_asks_for_procedures() -> None:
+    assert plan("antecedentes qx?").subject == "procedure"

@@ -99,9 +99,10 @@ _UNITS = {
     "anos": 365,
 }
 _LAST_N = re.compile(
-    r"\b(?:ultim[oa]s?|pasad[oa]s?)\s+(\d+|" + "|".join(_NUMBER_WORDS) + r")?\s*"
-    r"(dias?|semanas?|mes(?:es)?|anos?|trimestres?|semestres?)\b"
-)
+    r"\b(?:ultim[oa]s?|pasad[oa]s?|est[oa]s|desde hace|durante (?:los|las))\s+"
+    r"(\d+|" + "|".join(_NUMBER_WORDS) + r")?\s*"
+    r"(dias?|semanas?|mes(?:es)?|m|anos?|trimestres?|semestres?)\b"
+)  # "6m" is six months only after one of these words ("1.70 m" is a height)
 _IN_N = re.compile(r"\ben\s+(?:los\s+|las\s+)?(\d+|" + "|".join(_NUMBER_WORDS) + r")\s+"
                    r"(dias|semanas|meses|anos)\b")  # fmt: skip
 _YEAR = re.compile(r"\b(?:en|del|de|durante|el ano|para)\s+(?:el\s+)?(?:ano\s+)?((?:19|20)\d{2})\b")
@@ -114,6 +115,7 @@ _SINCE_YEAR = re.compile(r"\bdesde\s+(?:el\s+)?(?:ano\s+)?((?:19|20)\d{2})\b")
 _BEFORE_YEAR = re.compile(r"\bantes\s+de(?:l)?\s+(?:ano\s+)?((?:19|20)\d{2})\b")
 _MONTHS = ("enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre "
            "diciembre").split()  # fmt: skip
+_SINCE_DAY = re.compile(r"\bdesde\s+el\s+(\d{1,2})\s+de\s+(" + "|".join(_MONTHS) + r")\b")
 _SINCE_MONTH = re.compile(r"\bdesde\s+(?:el\s+(?:mes\s+de\s+)?)?(" + "|".join(_MONTHS) + r")\b")
 
 
@@ -345,18 +347,30 @@ def _window(text: str, today: dt.date) -> tuple[TimeWindow, tuple[int, int]] | N
         if match := pattern.search(text):
             raw = match.group(1)
             n = 1 if raw is None else int(raw) if raw.isdigit() else _NUMBER_WORDS[raw]
-            unit = match.group(2)
+            unit = "meses" if match.group(2) == "m" else match.group(2)
+            if unit == "meses" and raw is None and match.group(2) == "m":
+                continue
             start = months_back(n * _UNITS[unit])
             return TimeWindow(
                 start, today + dt.timedelta(days=1), _span_label(n, unit)
             ), match.span()
-    if match := _THIS_YEAR.search(text):
-        return TimeWindow(dt.date(today.year, 1, 1), None, "este año"), match.span()
-    if match := _LAST_YEAR.search(text):
+    if match := _LAST_YEAR.search(text):  # before "durante el año" in "durante el año pasado"
         window = TimeWindow(
             dt.date(today.year - 1, 1, 1), dt.date(today.year, 1, 1), "el año pasado"
         )
         return window, match.span()
+    if match := _SINCE_DAY.search(text):  # "desde el 1 de enero": its latest, as "desde enero"
+        day, month = int(match.group(1)), _MONTHS.index(match.group(2)) + 1
+        year = today.year if (month, day) <= (today.month, today.day) else today.year - 1
+        try:
+            first_day = dt.date(year, month, day)
+        except ValueError:  # "el 31 de febrero": no window
+            first_day = None
+        if first_day is not None:
+            label = f"desde el {day} de {match.group(2)}"
+            return TimeWindow(first_day, None, label), match.span()
+    if match := _THIS_YEAR.search(text):
+        return TimeWindow(dt.date(today.year, 1, 1), None, "este año"), match.span()
     if match := _SINCE_MONTH.search(text):  # "desde enero": its latest start, this year or last
         month = _MONTHS.index(match.group(1)) + 1
         year = today.year if month <= today.month else today.year - 1
@@ -441,7 +455,23 @@ def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Readi
     reading.yes_no = reading.yes_no or bool(
         _YES_NO_START.search(reading.text) and not _WH_START.search(reading.text)
     )  # "¿Hace ejercicio?" asks yes or no, "¿Hace cuánto…?" asks when
+    if (last := _last_clause(question)) is not None:
+        # the question is its last clause: "¿La última cita que sí cumplió, cuándo fue?" asks
+        # when; "¿Qué hay del diclofenaco, se lo han formulado?" asks whether
+        if _WH_START.search(last):
+            reading.yes_no = False
+        elif _YES_NO_START.search(last):
+            reading.yes_no = True
     return reading
+
+
+_CLAUSE_BREAK = re.compile(r"[,;:]")
+
+
+def _last_clause(question: str) -> str | None:
+    """The last clause of a question said in several (None when it is said in one)."""
+    clauses = [c for c in (normalise(p) for p in _CLAUSE_BREAK.split(question)) if c]
+    return clauses[-1] if len(clauses) > 1 else None
 
 
 def _subject(reading: _Reading) -> str | None:
@@ -509,7 +539,22 @@ class Context:
 _ATTRIBUTE_SUBJECTS = {"dose": "medication", "treatment": "medication", "reaction": "allergy"}
 
 
+# A clause that says why the question is asked before asking it: "Antes de formular, …",
+# "Para la ronda: …". Its words are not the question's subject.
+_PREAMBLE = re.compile(
+    r"^\W*(?:antes de|para|con el fin de|a fin de|de cara a)\b[^,:;]*[,:;]\s*(?P<rest>.+)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
 def plan_question(question: str, context: Context) -> QuestionPlan:
+    if (preamble := _PREAMBLE.match(fold(question))) is not None:
+        said = read(preamble.group(0)[: preamble.start("rest")], context.today, context.doctors)
+        rest = read(preamble.group("rest"), context.today, context.doctors)
+        named = said.drugs or said.classes or said.conditions or said.purpose or said.labs
+        # "Para la tos, ¿qué toma?" keeps its purpose
+        if (rest.strong or rest.topics) and not named:
+            return plan_question(preamble.group("rest"), context)
     reading = read(question, context.today, context.doctors)
     window = reading.window
     subject = _subject(reading)
@@ -576,6 +621,8 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
     )
     if is_follow_up and previous is not None:
         return _follow_up(reading, previous, context, subject, attribute, window, cues)
+    if subject is None and set(reading.weak) == {"summary"}:
+        subject = "summary"  # "Resume la historia": a summary when nothing else is named
     if subject is None and reading.weak:
         weak = max(reading.weak.values())
         guess = next(s for s in PRIORITY if reading.weak.get(s) == weak)

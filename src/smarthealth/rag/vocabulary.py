@@ -65,7 +65,8 @@ COMMON = frozenset(
     dieron mando sabe saber siente sintio esto tengo favor dime dame decir muestra mostrar
     cual cuales hubo habia sido pesado venido vuelto tomado actual estado algunos tenido
     tenia tener recibido presentado usado hecho puesto decidido dicho llevado seguido
-    tomada tomadas tomados registro registrada registrado""".split()
+    tomada tomadas tomados registro registrada registrado pasas pasame pase necesito
+    necesita quiero quisiera puedes podrias regalas regalame cumpliendo""".split()
 )
 
 
@@ -355,7 +356,8 @@ SHORTHAND = {
     "hosp": "hospitalizacion", "hospi": "hospitalizacion", "urg": "urgencias",
     "meds": "medicamentos", "ctrl": "control", "cx": "cirugia", "doc": "doctor",
     "sig": "siguiente", "x": "por", "mg": "miligramos", "qien": "quien", "quen": "quien",
-    "kien": "quien", "qn": "quien",
+    "kien": "quien", "qn": "quien", "fn": "fecha de nacimiento", "fnac": "fecha de nacimiento",
+    "qx": "quirurgicos", "esp": "especialidad", "esps": "especialidades",
 }  # fmt: skip
 
 # Words of time windows (read by the planner's patterns, not the lexicon): known, correctable.
