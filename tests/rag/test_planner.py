@@ -433,3 +433,62 @@ def test_a_summary_verb_with_a_subject_summarises_that_subject() -> None:
 
 def test_surgical_history_in_shorthand_asks_for_procedures() -> None:
     assert plan("antecedentes qx?").subject == "procedure"
+
+
+def test_words_before_a_colon_are_context_not_the_question() -> None:
+    p = plan("Pregunta rápida: ¿en qué ciudad vive?")
+    assert (p.subject, p.demographic) == ("demographics", "city")
+    p = plan("Estoy armando el resumen de egreso: ¿qué especialidades lo han visto?")
+    assert p.subject == "specialty"
+    # a summary that names its parts stays a summary
+    assert plan("Necesito un resumen: diagnósticos, medicamentos y alergias").subject == "summary"
+
+
+def test_asking_whether_inside_a_request_is_a_yes_no_question() -> None:
+    p = plan("Favor confirmar si ha estado hospitalizado y la fecha de la última vez")
+    assert (p.subject, p.operation, p.encounter_type) == ("encounter", "exists", "Hospitalización")
+
+
+def test_a_missed_or_cancelled_visit_is_an_appointment_in_the_past() -> None:
+    p = plan("¿Cuál fue la última cita programada que canceló?")
+    assert (p.subject, p.operation, p.status) == ("appointment", "latest", "Cancelled")
+    p = plan("¿cuándo fue la última consulta a la que faltó?")
+    assert (p.subject, p.status) == ("appointment", "NoShow")
+
+
+def test_the_doctor_who_wrote_a_section_is_asked_only_with_who() -> None:
+    p = plan("¿qué plan dejó la doctora la última vez?")
+    assert (p.subject, p.attribute) == ("note", None)
+    assert plan("¿quién escribió el plan?").attribute == "doctor"
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("¿cuándo fue la última vez que fue a la guardia?", ("encounter", "Urgencias")),
+        ("DNI?", ("demographics", "document")),
+        ("No. de hospitalizaciones", ("encounter", "count")),
+        ("sodio sérico", ("lab", None)),
+        ("¿cada cuánto y con qué intervalo?", ("medication", "dose")),
+        ("¿de qué se trata el caso?", ("summary", None)),
+    ],
+)
+def test_regional_and_formal_wordings(question: str, expected: tuple[str, str | None]) -> None:
+    p = plan(question)
+    second = {
+        "encounter": p.encounter_type if expected[1] != "count" else p.operation,
+        "demographics": p.demographic,
+        "medication": p.attribute,
+    }.get(p.subject)
+    assert (p.subject, second) == expected
+
+
+def test_this_calendar_year_said_otherwise() -> None:
+    window = plan("¿cuántas consultas lleva en el presente año?").window
+    assert window is not None and window.start == dt.date(2026, 1, 1)
+
+
+def test_how_it_is_treated_after_a_diagnosis_asks_its_treatment() -> None:
+    first = plan("¿Tiene hipotiroidismo?")
+    p = plan("¿y con qué se trata?", first)
+    assert p.subject == "medication"

@@ -108,7 +108,8 @@ _IN_N = re.compile(r"\ben\s+(?:los\s+|las\s+)?(\d+|" + "|".join(_NUMBER_WORDS) +
 _YEAR = re.compile(r"\b(?:en|del|de|durante|el ano|para)\s+(?:el\s+)?(?:ano\s+)?((?:19|20)\d{2})\b")
 _THIS_YEAR = re.compile(
     r"\b(?:este ano|en lo que va del ano|en lo corrido del ano|(?:en )?el ano en curso|"
-    r"(?:del|en el) ano actual|durante el ano|(?:del|en el) ano(?!\s+(?:pasado|anterior|\d)))\b"
+    r"(?:del|en el) ano actual|(?:en )?el presente ano|durante el ano|"
+    r"(?:del|en el) ano(?!\s+(?:pasado|anterior|\d)))\b"
 )
 _LAST_YEAR = re.compile(r"\b(?:el )?ano pasado\b")
 _SINCE_YEAR = re.compile(r"\bdesde\s+(?:el\s+)?(?:ano\s+)?((?:19|20)\d{2})\b")
@@ -151,9 +152,13 @@ class _Reading:
     window: TimeWindow | None = None
 
 
+_NUMBER_OF = re.compile(r"\bno\.\s*de\b", re.IGNORECASE)
+
+
 def normalise(question: str) -> str:
     """Folded, with each unknown word replaced by the known word it stands for."""
     folded = fold(question).replace("sat o2", "sato2").replace("t °", "t°")
+    folded = _NUMBER_OF.sub("numero de", folded)  # "No. de consultas" is not a "no"
     tokens = (SHORTHAND.get(t, t) for t in _TOKEN.findall(folded))
     return " ".join(split_joined(correct(t)) for t in tokens)
 
@@ -455,6 +460,13 @@ def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Readi
     reading.yes_no = reading.yes_no or bool(
         _YES_NO_START.search(reading.text) and not _WH_START.search(reading.text)
     )  # "¿Hace ejercicio?" asks yes or no, "¿Hace cuánto…?" asks when
+    if _ASKS_WHETHER.search(reading.text):
+        reading.yes_no = True  # "Favor confirmar si tiene…", "dime si ha estado hospitalizado"
+    if set(reading.statuses) & {"Attended", "Cancelled", "NoShow"}:
+        # "la inasistencia más reciente a una cita programada": a past appointment, which had
+        # been scheduled
+        reading.statuses = [st for st in reading.statuses if st != "upcoming"]
+        reading.operations = [op for op in reading.operations if op != "next"]
     if (last := _last_clause(question)) is not None:
         # the question is its last clause: "¿La última cita que sí cumplió, cuándo fue?" asks
         # when; "¿Qué hay del diclofenaco, se lo han formulado?" asks whether
@@ -466,6 +478,11 @@ def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Readi
 
 
 _CLAUSE_BREAK = re.compile(r"[,;:]")
+_ASKS_WHO = re.compile(r"\bquien|\b(?:que|cual) (?:medic|doctor|dr)|\bnombre\b")
+_ASKS_WHETHER = re.compile(
+    r"\b(?:dime|digame|decirme|informar|informe|informarme|indicar|indique|indicarme|confirmar|"
+    r"confirme|confirmarme|saber|verificar|verifique|revisar|revise|averiguar|preguntar)\s+si\b"
+)
 
 
 def _last_clause(question: str) -> str | None:
@@ -542,9 +559,10 @@ _ATTRIBUTE_SUBJECTS = {"dose": "medication", "treatment": "medication", "reactio
 # A clause that says why the question is asked before asking it: "Antes de formular, …",
 # "Para la ronda: …". Its words are not the question's subject.
 _PREAMBLE = re.compile(
-    r"^\W*(?:antes de|para|con el fin de|a fin de|de cara a)\b[^,:;]*[,:;]\s*(?P<rest>.+)$",
+    r"^\W*(?:(?:antes de|para|con el fin de|a fin de|de cara a)\b[^,:;?]*[,:;]|[^:?]*:)"
+    r"\s*(?P<rest>.+)$",
     re.IGNORECASE | re.DOTALL,
-)
+)  # or any words before a colon: "Una duda: …", "Estoy revisando el caso: …"
 
 
 def plan_question(question: str, context: Context) -> QuestionPlan:
@@ -552,8 +570,10 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
         said = read(preamble.group(0)[: preamble.start("rest")], context.today, context.doctors)
         rest = read(preamble.group("rest"), context.today, context.doctors)
         named = said.drugs or said.classes or said.conditions or said.purpose or said.labs
-        # "Para la tos, ¿qué toma?" keeps its purpose
-        if (rest.strong or rest.topics) and not named:
+        asks = rest.strong or rest.topics or rest.drugs or rest.conditions or rest.demographics
+        # "Para la tos, ¿qué toma?" keeps its purpose; "Un resumen: diagnósticos, medicación y
+        # alergias" is a summary
+        if asks and not named and not (said.strong.get("summary") and _parts(rest)):
             return plan_question(preamble.group("rest"), context)
     reading = read(question, context.today, context.doctors)
     window = reading.window
@@ -574,6 +594,8 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
         subject = RECORDED_TOPICS[reading.topics[0]]  # an imported chart may hold them
     if subject is None and reading.encounter_types:
         subject = "encounter"
+    if subject == "encounter" and set(reading.statuses) & {"Cancelled", "NoShow"}:
+        subject = "appointment"  # "la última consulta que dejó plantada": a missed appointment
     if subject == "demographics" and "first" in reading.operations:
         # "¿Hace cuántos años tiene artritis?" asks since when, not the age
         if reading.conditions or reading.condition_words:
@@ -596,6 +618,8 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
     attribute = reading.attributes[0] if reading.attributes else None
     if attribute == "date" and len(reading.attributes) > 1:
         attribute = reading.attributes[1]
+    if attribute == "doctor" and reading.sections and not _ASKS_WHO.search(reading.text):
+        attribute = None  # "¿qué plan dejó el dr?" asks the plan, not who wrote it
     if subject is None and attribute in _ATTRIBUTE_SUBJECTS and previous is None:
         subject = _ATTRIBUTE_SUBJECTS[attribute]
     if subject is None and previous is None and attribute in ("doctor", "specialty"):

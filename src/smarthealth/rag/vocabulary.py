@@ -66,7 +66,8 @@ COMMON = frozenset(
     cual cuales hubo habia sido pesado venido vuelto tomado actual estado algunos tenido
     tenia tener recibido presentado usado hecho puesto decidido dicho llevado seguido
     tomada tomadas tomados registro registrada registrado pasas pasame pase necesito
-    necesita quiero quisiera puedes podrias regalas regalame cumpliendo""".split()
+    necesita quiero quisiera puedes podrias regalas regalame cumpliendo presente confirmar
+    confirme informar informe indicar indique verificar verifique revisar revise""".split()
 )
 
 
