@@ -41,6 +41,7 @@ from smarthealth.middleware import (
 from smarthealth.rag.embeddings import create_embedder
 from smarthealth.rag.engines.factory import create_answer_engine
 from smarthealth.rag.indexer import BackgroundIndexer
+from smarthealth.rag.planner import warm_up_planner
 from smarthealth.system.routes import router as system_router
 from smarthealth.users.routes import router as users_router
 from smarthealth.web.routes import router as web_router
@@ -75,13 +76,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         indexer = BackgroundIndexer(to_libpq_url(url), embedder, on_pass=count_indexer_pass)
         app.state.indexer = indexer
         indexer_task = asyncio.create_task(indexer.run(), name="chunk-indexer")
-        # Load the query model now, not on the first question.
+        # Load the query model and the planner's vocabularies now, not on the first question.
         warm_up = asyncio.create_task(embedder.embed_query("consulta"), name="embedder-warm-up")
+        planner_warm_up = asyncio.create_task(asyncio.to_thread(warm_up_planner))
         log.info("startup", embedded=server is not None and server.embedded is not None)
         try:
             yield
         finally:
-            for task in (indexer_task, warm_up):
+            for task in (indexer_task, warm_up, planner_warm_up):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task

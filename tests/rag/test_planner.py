@@ -438,7 +438,7 @@ def test_surgical_history_in_shorthand_asks_for_procedures() -> None:
 def test_words_before_a_colon_are_context_not_the_question() -> None:
     p = plan("Pregunta rápida: ¿en qué ciudad vive?")
     assert (p.subject, p.demographic) == ("demographics", "city")
-    p = plan("Estoy armando el resumen de egreso: ¿qué especialidades lo han visto?")
+    p = plan("Estoy armando el resumen: ¿qué especialidades lo han visto?")
     assert p.subject == "specialty"
     # a summary that names its parts stays a summary
     assert plan("Necesito un resumen: diagnósticos, medicamentos y alergias").subject == "summary"
@@ -492,3 +492,64 @@ def test_how_it_is_treated_after_a_diagnosis_asks_its_treatment() -> None:
     first = plan("¿Tiene hipotiroidismo?")
     p = plan("¿y con qué se trata?", first)
     assert p.subject == "medication"
+
+
+@pytest.mark.parametrize(
+    ("word", "typed"),
+    [("pido", True), ("mire", True), ("relacione", True), ("alerjias", False), ("sita", False)],
+)
+def test_an_ordinary_spanish_word_is_not_corrected_into_a_rarer_one(word: str, typed: bool) -> None:
+    # "le pido" is not "le pico" (a peak: the highest reading), "mire" is not "mide"
+    from smarthealth.rag.vocabulary import correct
+
+    assert (correct(word) == word) is typed
+
+
+def test_sentences_said_before_the_question_set_the_scene() -> None:
+    p = plan("Voy a formular. Le pido que me indique la última temperatura registrada.")
+    assert (p.subject, p.operation, p.vitals) == ("vital", "latest", ("temp",))
+    p = plan("Buenos días. ¿Tiene alergias a medicamentos o a alguna otra cosa?")
+    assert p.subject == "allergy"
+    # an abbreviation's full stop is no sentence: "Dr. prox. cita" asks the next appointment's
+    p = plan("Dr. prox. cita")
+    assert (p.subject, p.operation, p.attribute) == ("appointment", "next", "doctor")
+    # a context that names a window keeps it
+    p = plan("Revisando el año pasado: ¿qué medicamentos le formularon?")
+    assert p.window is not None and p.window.label == "el año pasado"
+
+
+def test_an_allergy_to_medicines_is_an_allergy_question() -> None:
+    assert plan("¿le da alergia algún remedio?").subject == "allergy"
+    assert plan("RAM a penicilinas").subject == "allergy"
+    assert plan("¿alguna reacción adversa a medicamentos?").subject == "allergy"
+    # two things asked together stay two
+    assert set(plan("¿Tiene alergias y qué medicamentos toma?").parts) == {"allergy", "medication"}
+
+
+def test_whether_then_when_is_a_yes_no_question_and_when_alone_is_not() -> None:
+    assert plan("¿Ha estado hospitalizado? ¿Cuándo?").operation == "exists"
+    p = plan("oiga, y la última urgencia cuándo fue?")
+    assert (p.operation, p.attribute) == ("latest", "date")
+    assert plan("¿Qué medicinas está tomando?").operation != "exists"
+
+
+@pytest.mark.parametrize(
+    ("question", "label"),
+    [("meds 2024", "2024"), ("peso 6m", "últimos 6 meses"), ("¿qué toma en estos días?", None)],
+)
+def test_terse_windows(question: str, label: str | None) -> None:
+    window = plan(question).window
+    assert (window.label if window else None) == label
+
+
+def test_pa_before_a_question_word_is_para() -> None:
+    p = plan("¿y la próxima cita pa cuándo es?")
+    assert (p.subject, p.operation) == ("appointment", "next")
+    assert plan("PA de la última consulta").vitals == ("bp",)
+
+
+def test_a_summary_request_that_names_a_condition_asks_about_it() -> None:
+    p = plan("Revise la historia completa y dígame si figura asma")
+    assert (p.subject, p.operation) == ("diagnosis", "exists")
+    assert plan("cuénteme rápido quién es y qué tiene").attribute is None
+    assert plan("número de documento").operation == "latest"

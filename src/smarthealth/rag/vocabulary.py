@@ -10,6 +10,7 @@ words, the known word one or two edits away (`rapidfuzz`, optimal string alignme
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -17,6 +18,7 @@ from typing import Protocol, TypeVar
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
+from wordfreq import get_frequency_dict
 
 from smarthealth.rag.text import fold
 
@@ -67,7 +69,8 @@ COMMON = frozenset(
     tenia tener recibido presentado usado hecho puesto decidido dicho llevado seguido
     tomada tomadas tomados registro registrada registrado pasas pasame pase necesito
     necesita quiero quisiera puedes podrias regalas regalame cumpliendo presente confirmar
-    confirme informar informe indicar indique verificar verifique revisar revise""".split()
+    confirme informar informe indicar indique verificar verifique revisar revise confirma mire
+    mira oiga oye bueno perdon""".split()
 )
 
 
@@ -358,7 +361,8 @@ SHORTHAND = {
     "meds": "medicamentos", "ctrl": "control", "cx": "cirugia", "doc": "doctor",
     "sig": "siguiente", "x": "por", "mg": "miligramos", "qien": "quien", "quen": "quien",
     "kien": "quien", "qn": "quien", "fn": "fecha de nacimiento", "fnac": "fecha de nacimiento",
-    "qx": "quirurgicos", "esp": "especialidad", "esps": "especialidades",
+    "qx": "quirurgicos", "esp": "especialidad", "esps": "especialidades", "frec": "frecuencia",
+    "nac": "nacimiento", "evol": "evolucion",
 }  # fmt: skip
 
 # Words of time windows (read by the planner's patterns, not the lexicon): known, correctable.
@@ -424,9 +428,40 @@ def _known(word: str, vocab: Vocabulary) -> bool:
     )
 
 
+# A word at least this common in Spanish (Zipf: log10 of uses per billion words) is taken as
+# typed on purpose when the correction would be a rarer word: "pido" (4.6) is not "pico" (4.4),
+# "mire" is not "mide", "relacione" is not "reaccione"; "vistas" (4.2) may still be "visitas"
+# (4.5), and "sita" or "alerjias", rare, are the typos they look like.
+ORDINARY_ZIPF = 3.0
+
+
+@functools.cache
+def spanish_frequencies() -> dict[str, float]:
+    """Zipf frequency of each accent-folded Spanish word (wordfreq's list, installed with it;
+    nothing is downloaded)."""
+    zipf: dict[str, float] = {}
+    for word, frequency in get_frequency_dict("es").items():
+        value = math.log10(frequency * 1e9)
+        if value < ORDINARY_ZIPF - 1:
+            continue
+        key = fold(word)
+        zipf[key] = max(value, zipf.get(key, 0.0))
+    return zipf
+
+
 @functools.lru_cache(maxsize=8192)
 def correct(word: str) -> str:
     """The known word a misspelt `word` stands for, or `word` itself."""
+    fixed = _correction(word)
+    if fixed != word:
+        zipf = spanish_frequencies()
+        typed = zipf.get(word, 0.0)
+        if typed >= ORDINARY_ZIPF and typed >= zipf.get(fixed, 0.0):
+            return word
+    return fixed
+
+
+def _correction(word: str) -> str:
     vocab = vocabulary()
     if len(word) < 3 or word.isdigit() or word in vocab.exact or word in COMMON:
         return word
