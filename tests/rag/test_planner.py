@@ -553,3 +553,33 @@ def test_a_summary_request_that_names_a_condition_asks_about_it() -> None:
     assert (p.subject, p.operation) == ("diagnosis", "exists")
     assert plan("cuénteme rápido quién es y qué tiene").attribute is None
     assert plan("número de documento").operation == "latest"
+
+
+def test_a_common_word_is_not_a_drug_that_starts_like_it() -> None:
+    # "entrega" shares five letters with "Entresto" (sacubitril + valsartán)
+    p = plan("Para la entrega de turno, ¿qué medicamentos tiene vigentes?")
+    assert (p.subject, p.drugs) == ("medication", ())
+    assert plan("¿Está embarazada?").subject == "diagnosis"  # "embarazada" is of "embarazo"
+
+
+def test_what_is_said_after_the_question_does_not_change_it() -> None:
+    p = plan("¿Le han dicho que tiene asma? La mamá cree que sí.")
+    assert (p.subject, p.operation) == ("diagnosis", "exists")
+    p = plan("¿Cuál fue la última cita? Necesito la especialidad.")
+    assert p.attribute == "specialty"
+
+
+def test_only_an_asked_clause_makes_a_yes_no_question() -> None:
+    p = plan("La hija dice que ya fue a su última cita, ¿cuándo fue?")
+    assert (p.subject, p.operation) == ("appointment", "latest")
+
+
+def test_a_summary_asked_by_name_of_some_parts_says_whose_they_are() -> None:
+    assert plan("resúmeme: diagnósticos, medicamentos y alergias").parts[0] == "demographics"
+    assert "demographics" not in plan("¿qué alergias tiene y qué medicamentos toma?").parts
+
+
+def test_the_visit_before_after_a_reading_is_that_visits_reading() -> None:
+    first = plan("¿Cuál fue la última presión arterial?")
+    p = plan("¿Y en la cita de antes?", first)
+    assert (p.subject, p.vitals, p.before) == ("vital", ("bp",), True)

@@ -754,7 +754,7 @@ def _summary(run: _Run) -> Execution:
     """The whole chart at a glance, or only the parts asked for (then in full)."""
     parts = run.plan.parts
     few = MAX_ROWS if parts else 4
-    card = [] if parts else run.of("demographics")[:1]
+    card = run.of("demographics")[:1] if not parts or "demographics" in parts else []
     diagnoses = latest_per(run.of("diagnosis"), dx_key)[:few]
     prescriptions = latest_per(run.of("prescription"), lambda r: r.facts.get("ingredient"))
     active = (current_medications(prescriptions, run.today) or prescriptions)[:few]
@@ -762,7 +762,7 @@ def _summary(run: _Run) -> Execution:
     upcoming = upcoming_appointments(run.of("appointment"), run.now)[:1]
     chosen = {"diagnosis": diagnoses, "medication": active, "allergy": allergies}
     chosen["appointment"] = upcoming
-    asked = parts or SUMMARY_PARTS
+    asked = tuple(part for part in parts if part in chosen) or SUMMARY_PARTS
     rows = [*card, *(r for part in asked for r in chosen[part])]
     return Execution(run.plan, "found", tuple(rows))
 

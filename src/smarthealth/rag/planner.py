@@ -35,6 +35,7 @@ from smarthealth.rag.vocabulary import (
     lab_tests,
     lexicon,
     same_word,
+    spanish_frequencies,
     specialties,
     split_joined,
     symptoms,
@@ -192,6 +193,26 @@ def _names_by_key(
     return {k: tuple(v) for k, v in index.items()}
 
 
+# A word this common (Zipf) that a name only starts like is the common word, not the name.
+COMMON_WORD_ZIPF = 4.0
+_INFLECTIONS = frozenset({"", "a", "o", "as", "os", "e", "es", "s"})
+
+
+def _names(word: str, typed: str, inflected: bool = True) -> bool:
+    """Whether a typed word is `word` of a name, inflected ("amlodipino" for "amlodipina"). A
+    common Spanish word is never another word that merely starts like it ("entrega" is not
+    "entresto"), and, where `inflected` is False, not even an inflection of it ("rápido" is not
+    the "rápida" of a condition's name)."""
+    if not same_word(word, typed):
+        return False
+    if typed == word or spanish_frequencies().get(typed, 0.0) < COMMON_WORD_ZIPF:
+        return True
+    pairs = enumerate(zip(word, typed, strict=False))
+    stem = next((i for i, (a, b) in pairs if a != b), min(len(word), len(typed)))
+    inflection = word[stem:] in _INFLECTIONS and typed[stem:] in _INFLECTIONS
+    return inflected and (inflection or stem >= 6)  # "embarazada" is of "embarazo"
+
+
 def _find_names(
     tokens: list[str], names: tuple[tuple[str, tuple[str, ...]], ...]
 ) -> list[tuple[str, set[int]]]:
@@ -204,7 +225,7 @@ def _find_names(
     for key, name in candidates:
         positions: set[int] = set()
         for word in name:
-            hit = next((i for i, t in enumerate(tokens) if t and same_word(word, t)), None)
+            hit = next((i for i, t in enumerate(tokens) if t and _names(word, t)), None)
             if hit is None:
                 break
             positions.add(hit)
@@ -427,7 +448,7 @@ def _residual_condition_words(text: str) -> list[str]:
         and t not in QUALIFIERS
         and not t.startswith("_")
         and not t.isdigit()
-        and any(same_word(t, w) for w in _condition_words().get(_key(t), ()))
+        and any(_names(w, t, inflected=False) for w in _condition_words().get(_key(t), ()))
     ]
 
 
@@ -478,14 +499,15 @@ def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Readi
         reading.strong.pop("medication", None)
         reading.strong["allergy"] = max(1, reading.strong["allergy"])
     clauses = _clauses(question)
-    reading.asks_which = bool(_WH_START.search(clauses[-1]) or _WH_ANYWHERE.search(clauses[-1]))
-    if len(clauses) > 1 and _asks_whether(clauses[0]):
+    last = clauses[-1][0]
+    reading.asks_which = bool(_WH_START.search(last) or _WH_ANYWHERE.search(last))
+    if len(clauses) > 1 and clauses[0][1] and _asks_whether(clauses[0][0]):
         reading.yes_no = True  # "¿Ha estado hospitalizado? ¿Cuándo?": "Sí, …; la última…"
     elif reading.asks_which:
         # "¿y la última cita a la que sí vino cuándo fue?" asks when; "¿qué medicinas está
         # tomando?" asks which, although "está tomando" alone asks whether
         reading.yes_no = False
-    elif len(clauses) > 1 and _asks_whether(clauses[-1]):
+    elif len(clauses) > 1 and _asks_whether(last):
         reading.yes_no = True  # "¿Qué hay del diclofenaco, se lo han formulado?"
     if _ASKS_WHETHER.search(reading.text):
         reading.yes_no = True  # "Favor confirmar si tiene…", "dime si ha estado hospitalizado"
@@ -497,7 +519,7 @@ def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Readi
     return reading
 
 
-_CLAUSE_BREAK = re.compile(r"[,;:?]")
+_CLAUSE = re.compile(r"[^,;:?]+[,;:?]?")
 _WH_ANYWHERE = re.compile(r"\b(?:cuando|cual|cuales|quien|quienes|donde|cuant[oa]s?)\b")
 _ALLERGEN_IS_A_DRUG = re.compile(
     r"\b(?:alergi|alergic|ram\b|reaccion)\w*\s+(?:(?!(?:y|e|que|cual\w*|toma\w*)\b)\w+\s+){0,3}"
@@ -506,13 +528,19 @@ _ALLERGEN_IS_A_DRUG = re.compile(
 _ASKS_WHO = re.compile(r"\bquien|\b(?:que|cual) (?:medic|doctor|dr)|\bnombre\b")
 _ASKS_WHETHER = re.compile(
     r"\b(?:dime|digame|decirme|informar|informe|informarme|indicar|indique|indicarme|confirmar|"
-    r"confirme|confirma|confirmarme|saber|verificar|verifique|revisar|revise|averiguar|preguntar)\s+si\b"
+    r"confirme|confirma|confirmarme|saber|sabe|sabes|pregunta|preguntan|verificar|verifique|revisar|revise|averiguar|preguntar)\s+si\b"
 )
 
 
-def _clauses(question: str) -> list[str]:
-    """The clauses of a question, folded ("¿Ha estado hospitalizado? ¿Cuándo?" has two)."""
-    return [c for c in (normalise(p) for p in _CLAUSE_BREAK.split(question)) if c] or [""]
+def _clauses(question: str) -> list[tuple[str, bool]]:
+    """The clauses of a question, folded, each with whether it was asked ("¿…?"): "¿Ha estado
+    hospitalizado? ¿Cuándo?" asks two; "La hija dice que ya fue, ¿cuándo?" says one, asks one."""
+    found = []
+    for match in _CLAUSE.finditer(question):
+        said = match.group(0)
+        if text := normalise(said.rstrip(",;:?")):
+            found.append((text, said.endswith("?") or "¿" in said))
+    return found or [("", False)]
 
 
 def _asks_whether(clause: str) -> bool:
@@ -604,6 +632,14 @@ def _letters(text: str) -> str:
     return "".join(unicodedata.normalize("NFD", c)[0].lower()[0] for c in text)
 
 
+def _asks(reading: _Reading) -> bool:
+    """Whether words say what they ask about (a subject, a topic, a named thing)."""
+    return bool(
+        reading.strong or reading.topics or reading.drugs or reading.conditions
+        or reading.demographics
+    )  # fmt: skip
+
+
 def _without_context(question: str, context: Context) -> str | None:
     """The question without the words said before it, when they only set the scene: "Voy a
     administrar el medicamento; verifico la FC: ¿cuál fue la última?" asks the heart rate. Words
@@ -611,19 +647,29 @@ def _without_context(question: str, context: Context) -> str | None:
     kind of visit) are the question's own, and it is kept whole."""
     text = unicodedata.normalize("NFC", question)
     asked_until = text.rfind("?")  # words after the question are an addendum, not the question
+    if asked_until >= 0 and (tail := text[asked_until + 1 :].strip()):
+        # "¿Tiene obesidad? El hijo cree que sí.": what the tail says is no question of its own
+        after = read(tail, context.today, context.doctors)
+        said_nothing = not (
+            after.strong or after.attributes or after.operations or after.drugs
+            or after.conditions or after.classes or after.window or after.demographics
+        )  # fmt: skip
+        if said_nothing and _asks(read(text[: asked_until + 1], context.today, context.doctors)):
+            return text[: asked_until + 1]
     cuts = {m.end() for m in _CONTEXT_END.finditer(text) if m.end() < len(text.rstrip())}
     if opener := _OPENER.match(_letters(text)):
         cuts.add(opener.end())
     for cut in sorted((c for c in cuts if asked_until < 0 or c <= asked_until), reverse=True):
         said = read(text[:cut], context.today, context.doctors)
         rest = read(text[cut:], context.today, context.doctors)
-        if not (rest.strong or rest.topics or rest.drugs or rest.conditions or rest.demographics):
+        if not _asks(rest):
             continue  # "…: ¿cuál fue la última?" needs what was said before it
         named = (
             said.drugs or said.classes or said.conditions or said.purpose or said.labs
             or said.window or said.encounter_types
         )  # fmt: skip
-        if named or (said.strong.get("summary") and _parts(rest)):
+        summary = said.strong.get("summary") or said.weak.get("summary")
+        if named or (summary and _parts(rest)):
             return None  # "Un resumen: diagnósticos, medicación y alergias" is a summary
         return text[cut:]
     return None
@@ -641,6 +687,8 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
     previous = context.previous
 
     if not reading.strong.get("summary") and (parts := _parts(reading)):
+        if reading.weak.get("summary"):  # "resúmeme: dx, meds y alergias" says whose they are
+            parts = ("demographics", *parts)
         return QuestionPlan("summary", parts=parts, cues=cues)
     if reading.topics and reading.topics[0] in ABOUT_SOMEONE_ELSE:
         # "¿De qué enfermedades sufrían los papás?": not the patient's own diagnoses
@@ -728,7 +776,7 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
         subject = "diagnosis" if reading.conditions else "medication"
     if subject == "diagnosis" and (reading.drugs or reading.classes) and not reading.conditions:
         subject = "medication"
-    if subject == "note" and reading.conditions and reading.yes_no:
+    if subject == "note" and (reading.conditions or reading.condition_words) and reading.yes_no:
         subject = "diagnosis"  # "¿Le han encontrado gonartrosis?" asks about a diagnosis
     if subject == "summary":
         attribute = None  # "cuénteme quién es y qué tiene": the summary, not who attended
@@ -895,6 +943,9 @@ def _follow_up(
 ) -> QuestionPlan:
     """A question leaning on the previous turn: keep what it does not change."""
     rows = context.previous_rows
+    if "before" in reading.operations and subject in ("appointment", "encounter"):
+        if previous.subject in ("vital", "lab"):
+            subject = None  # "¿Y en la cita de antes?" after a reading: that visit's reading
     ordinal = next((_ORDINALS[w] for w in reading.text.split() if w in _ORDINALS), None)
     if ordinal is not None and ordinal < len(rows):
         rows = (rows[ordinal],)  # "¿y el segundo cada cuánto?": the second thing listed

@@ -32,7 +32,8 @@ STOPWORDS = frozenset(
     sobre su sus tambien tiene tienen tuvo un una unas uno unos y ya paciente pacientes senor
     senora usted favor dime decir dame cual hay alguna tiene tenia ha sido esta estan
     historia clinica registro registrado registrada necesito necesita quiero quisiera confirma
-    confirme indique informe verifique periodo relacione relacionara relacionar""".split()
+    confirme indique informe verifique periodo relacione relacionara relacionar confirmas rapido
+    rapidito urgente""".split()
 )
 _TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9a-z]+)?")
 _ICD = re.compile(r"^[a-z][0-9]{2}(\.[0-9a-z]{1,2})?$")
