@@ -153,3 +153,35 @@ def test_non_drug_allergies_leave_the_drugs_out_and_say_no_when_there_are_none()
     drugs_only = [r for r in RECORD if r.chunk_id != 11]
     text, rows = answer("¿Tiene alergias no medicamentosas?", record=drugs_only)
     assert text.startswith("No tiene registradas alergias a alimentos") and "amoxicilina" in text
+
+
+def test_a_weak_vaccine_cue_with_a_named_disease_needs_no_exemplar() -> None:
+    question = "¿Ya le aplicaron la del tétanos?"
+    for exemplar in (None, ("unknown", 0.0)):
+        p = plan_question(question, Context(TODAY, exemplar=exemplar))
+        assert (p.subject, p.operation, p.terms, p.source) == (
+            "immunization",
+            "exists",
+            ("tetanos",),
+            "weak",
+        )
+    vague = plan_question("¿Qué le aplicaron?", Context(TODAY, exemplar=("unknown", 0.0)))
+    assert vague.subject == "unknown"  # nothing named: the exemplar still has to agree
+
+
+def test_each_vaccine_is_a_list() -> None:
+    p = plan_question("¿En qué fecha recibió cada vacuna?", Context(TODAY))
+    assert (p.subject, p.operation) == ("immunization", "list")
+
+
+@pytest.mark.parametrize(
+    ("question", "subject"),
+    [
+        ("¿Cuánto dio la hemoglobina glicosilada que le mandaron?", "lab"),
+        ("¿Qué intervenciones le han hecho?", "procedure"),
+        ("¿Le hicieron un electro?", "procedure"),
+        ("¿Qué le mandaron para la tensión?", "medication"),
+    ],
+)
+def test_a_named_test_or_procedure_word_decides_the_subject(question: str, subject: str) -> None:
+    assert plan_question(question, Context(TODAY)).subject == subject

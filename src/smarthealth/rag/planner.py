@@ -473,7 +473,7 @@ _NON_DRUG = re.compile(
 )
 _PLURAL_RECORDED = re.compile(
     r"\b(vacunas|vacs|inmunizaciones|procedimientos|cirugias|operaciones|intervenciones|"
-    r"antecedentes quirurgicos|qx)\b"
+    r"antecedentes quirurgicos|qx|cada)\b"  # "¿en qué fecha recibió cada vacuna?": all of them
 )
 _EXPLICIT_LATEST = re.compile(r"\b(ultim[oa]s?|mas recientes?|reciente)\b")
 
@@ -613,8 +613,11 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
     if subject is None and reading.weak:
         weak = max(reading.weak.values())
         guess = next(s for s in PRIORITY if reading.weak.get(s) == weak)
-        if context.exemplar is None or context.exemplar[0] == guess:
-            subject, source = guess, "weak" if context.exemplar is None else "exemplar"
+        # "¿le aplicaron la de tétanos?": a weak cue with a thing such records name settles it
+        named_record = guess in ("immunization", "procedure") and bool(reading.terms)
+        if context.exemplar is None or context.exemplar[0] == guess or named_record:
+            agreed = context.exemplar is not None and context.exemplar[0] == guess
+            subject, source = guess, "exemplar" if agreed else "weak"
     if subject is None and context.exemplar is not None:
         subject, source = context.exemplar[0], "exemplar"
         if subject == "out_of_record":
@@ -632,6 +635,8 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
             return QuestionPlan("unknown", source="none", cues=cues)
     if subject == "diagnosis" and (reading.drugs or reading.classes) and not reading.conditions:
         subject = "medication"
+    if subject == "medication" and reading.labs and not (reading.drugs or reading.classes):
+        subject = "lab"  # "¿cuánto dio el colesterol que le mandaron?": the test, not a drug
     if subject == "note" and reading.conditions and reading.yes_no:
         subject = "diagnosis"  # "¿Le han encontrado gonartrosis?" asks about a diagnosis
     if "abnormal" in reading.statuses and subject in ("note", "diagnosis") and not entities:
