@@ -80,8 +80,9 @@ async def _truth(db_url: str, patient_id: int) -> dict[str, Any]:
     today = TEMPLATE_TODAY
     allergies = await _fetch(
         db_url,
-        "SELECT DISTINCT m.active_ingredient FROM smart_health.patient_allergies a "
-        "JOIN smart_health.medications m USING (medication_id) WHERE a.patient_id = $1",
+        "SELECT DISTINCT coalesce(m.active_ingredient, a.substance) AS active_ingredient "
+        "FROM smart_health.patient_allergies a "
+        "LEFT JOIN smart_health.medications m USING (medication_id) WHERE a.patient_id = $1",
         patient_id,
     )
     # each drug's latest prescription (by date), current when it runs until today

@@ -120,8 +120,9 @@ SELECT (SELECT count(*) FROM smart_health.medical_records) AS records,
        (SELECT count(*) FROM smart_health.patients) AS patients,
        (SELECT count(*) FROM smart_health.clinical_chunks WHERE source_type = 'encounter')
          AS encounters,
-       (SELECT count(*) FROM smart_health.clinical_chunks WHERE source_type <> 'encounter')
-         AS other_chunks,
+       (SELECT count(*) FROM smart_health.clinical_chunks
+         WHERE source_type NOT IN ('encounter', 'observation', 'immunization', 'procedure'))
+         AS other_chunks,  -- the seeder's labs, vaccines and procedures go with 0009's downgrade
        (SELECT count(*) FROM smart_health.chunk_queue) AS queued,
        EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'smart_health'
                AND table_name = 'medical_records' AND column_name = 'discharge_datetime')

@@ -48,7 +48,7 @@ from smarthealth.rag.text import fold
 from tests.conftest import TEMPLATE_TODAY, shared_embedder
 
 GOLD_PATIENTS = 12
-SAMPLE = 250
+SAMPLE = 300  # 250 before the ten kinds of labs, vaccines, procedures and non-drug allergies
 MIN_PER_HALF = 8
 
 # Per-category accuracy (both halves together) of this sample that the offline engine must keep.
@@ -64,6 +64,12 @@ FLOORS: dict[str, float] = {
     "first_occurrence": 0.62,  # measured 0.750–1.000, n ≥ 8
     "vitals": 0.69,  # measured 0.750–1.000, n ≥ 32
     "series": 0.83,  # measured 0.917–1.000, n ≥ 12
+    # the record kinds the seeder makes since issue 11: measured on seed 7 only (sample of 250):
+    # labs 1.000 (n 12), immunizations 0.917 (n 12), procedures 1.000 (n 8); two questions'
+    # worth below, until they are measured over seeds 7–11 like the others
+    "labs": 0.83,
+    "immunizations": 0.75,
+    "procedures": 0.75,
     "counts": 0.81,  # measured 0.875–1.000, n ≥ 16
     "appointments": 0.81,  # measured 0.875–1.000, n ≥ 16
     "encounter_types": 0.83,  # measured 0.917–1.000, n ≥ 12
@@ -144,11 +150,17 @@ async def test_full_gold_set_asks_every_kind_and_phrasing(full_gold: GoldSet) ->
         for half in HALVES:
             assert per[(kind.name, half)] >= MIN_PER_HALF, (kind.name, half, per[(kind.name, half)])
     asked = {q.phrasing for q in scored}
+    # topics some record talks about (a seeded record holds vaccines, procedures and labs): the
+    # phrasings about them are not asked of those patients, and may be asked of none
+    mentioned = {s.rsplit(" ", 1)[1] for s in full_gold.skipped if "record mentions" in s}
     for half in HALVES:
         for name, phrasings in ph.load(half).items():
             missing = [p.pid for p in phrasings if p.pid not in asked]
             if name.startswith("oor_"):
-                assert len(missing) <= len(phrasings) // 2, missing
+                unexplained = [
+                    p.pid for p in phrasings if p.pid in missing and p.topic not in mentioned
+                ]
+                assert len(unexplained) <= len(phrasings) // 2, unexplained
             else:
                 assert not missing, missing
     texts = {half: {q.text for q in scored if q.half == half} for half in HALVES}

@@ -15,6 +15,7 @@ SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 V2 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 NPI = "http://hl7.org/fhir/sid/us-npi"
+SYNTHEA = "https://github.com/synthetichealth/synthea"
 
 
 def _uuid(seed: str) -> str:
@@ -46,6 +47,19 @@ def practitioner_bundle(count: int = 2) -> dict[str, Any]:
                 "request": {"method": "POST", "url": "Practitioner"},
             }
         )
+    entries.append(
+        {
+            "fullUrl": f"urn:uuid:{_uuid('organization-0')}",
+            "resource": {
+                "resourceType": "Organization",
+                "id": _uuid("organization-0"),
+                "identifier": [{"system": SYNTHEA, "value": _uuid("organization-0")}],
+                "active": True,
+                "name": "IPS Clínica del Norte",
+            },
+            "request": {"method": "POST", "url": "Organization"},
+        }
+    )
     return {"resourceType": "Bundle", "type": "batch", "entry": entries}
 
 
@@ -99,6 +113,10 @@ def patient_bundle(n: int, *, broken: bool = False, kind: str = "transaction") -
             "subject": {"reference": f"urn:uuid:{pid}"},
             "participant": [{"individual": doctor}],
             "period": {"start": "2024-03-04T09:15:00-05:00", "end": "2024-03-04T09:45:00-05:00"},
+            "serviceProvider": {
+                "reference": f"Organization?identifier={SYNTHEA}|{_uuid('organization-0')}",
+                "display": "IPS CLINICA DEL NORTE",
+            },
         }
     )
     entries.append(
@@ -111,6 +129,7 @@ def patient_bundle(n: int, *, broken: bool = False, kind: str = "transaction") -
             "subject": {"reference": f"urn:uuid:{pid}"},
             "participant": [{"individual": doctor}],
             "period": {"start": "2025-01-20T22:40:00-05:00", "end": "2025-01-21T01:10:00-05:00"},
+            "serviceProvider": {"display": "Hospital Universitario San Vicente"},
         }
     )
     entries.append(

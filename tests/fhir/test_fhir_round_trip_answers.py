@@ -41,6 +41,13 @@ QUESTIONS = (
     "¿Cuántos años tiene?",
     "¿Tiene hipertensión?",
     "¿Quién lo atendió en la última consulta?",
+    # the record kinds the seeder makes besides visits (issue 11)
+    "¿Qué vacunas tiene?",
+    "¿Está vacunado contra la influenza?",
+    "¿Qué procedimientos le han hecho?",
+    "¿Tiene algún examen de laboratorio alterado?",
+    "¿Cuál fue la última creatinina?",
+    "¿Tiene alergias que no sean a medicamentos?",
 )
 PATIENTS = 2
 
@@ -93,10 +100,21 @@ async def test_seeded_exported_imported_gives_the_same_answers(
             "smart_health.patients p WHERE EXISTS (SELECT 1 FROM smart_health.patient_allergies "
             "a WHERE a.patient_id = p.patient_id) AND EXISTS (SELECT 1 FROM "
             "smart_health.prescriptions r WHERE r.patient_id = p.patient_id) "
-            "ORDER BY p.patient_id LIMIT $1",
+            "ORDER BY (SELECT count(DISTINCT t) FROM (SELECT 'o' FROM smart_health.observations "
+            "o WHERE o.patient_id = p.patient_id UNION ALL SELECT 'i' FROM "
+            "smart_health.immunizations i WHERE i.patient_id = p.patient_id UNION ALL SELECT 'x' "
+            "FROM smart_health.procedures x WHERE x.patient_id = p.patient_id) k(t)) DESC, "
+            "p.patient_id LIMIT $1",
             PATIENTS,
         )
         assert len(rows) == PATIENTS
+        ids = [r["patient_id"] for r in rows]
+        for table in ("observations", "immunizations", "procedures"):
+            held = await source.fetchval(
+                f"SELECT count(*) FROM smart_health.{table} WHERE patient_id = ANY($1::bigint[])",
+                ids,
+            )
+            assert held > 0, table  # the questions about them are answered from the record
         inputs = [
             (f"{r['patient_id']}.json", json.dumps(await export_patient(source, r[0])).encode())
             for r in rows

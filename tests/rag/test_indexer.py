@@ -70,11 +70,23 @@ async def test_chunks_belong_to_the_patient_of_their_source_row(conn: asyncpg.Co
                ON c.source_type = 'appointment' AND a.appointment_id = c.source_id
         LEFT JOIN smart_health.patient_allergies g
                ON c.source_type = 'allergy' AND g.allergy_id = c.source_id
+        LEFT JOIN smart_health.observations o
+               ON c.source_type = 'observation' AND o.observation_id = c.source_id
+        LEFT JOIN smart_health.immunizations i
+               ON c.source_type = 'immunization' AND i.immunization_id = c.source_id
+        LEFT JOIN smart_health.procedures x
+               ON c.source_type = 'procedure' AND x.procedure_id = c.source_id
         WHERE c.patient_id IS DISTINCT FROM coalesce(p.patient_id, d.patient_id, r.patient_id,
-                                                     a.patient_id, g.patient_id, c.source_id)
+                                                     a.patient_id, g.patient_id, o.patient_id,
+                                                     i.patient_id, x.patient_id, c.source_id)
         """
     )
     assert mismatches == 0
+    kinds = await conn.fetch(
+        "SELECT DISTINCT source_type FROM smart_health.clinical_chunks "
+        "WHERE source_type IN ('observation', 'immunization', 'procedure')"
+    )
+    assert len(kinds) == 3  # the seeder's labs, vaccines and procedures are chunked too
 
 
 async def test_prescription_chunk_carries_class_and_condition(conn: asyncpg.Connection) -> None:

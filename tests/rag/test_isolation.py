@@ -28,6 +28,15 @@ QUESTIONS = (
 )
 
 
+OBSERVATION_COLUMNS = (
+    "category, code_system, code, display, value_numeric, value_unit, value_text, "
+    "reference_low, reference_high, reference_text, interpretation, components, status, "
+    "effective_at"
+)
+IMMUNIZATION_COLUMNS = "code_system, code, display, occurred_at, dose_number, lot_number, status"
+PROCEDURE_COLUMNS = "code_system, code, display, performed_at, status"
+
+
 async def _clone_patient(conn: asyncpg.Connection, source: int) -> tuple[int, str, str]:
     """Copy a patient's whole history to a new person; returns (id, document, full name)."""
     twin = await conn.fetchval(
@@ -43,8 +52,9 @@ async def _clone_patient(conn: asyncpg.Connection, source: int) -> tuple[int, st
     await conn.execute(
         """
         INSERT INTO smart_health.patient_allergies (patient_id, medication_id, reaction,
-          severity, noted_on)
-        SELECT $2, medication_id, reaction, severity, noted_on
+          severity, noted_on, substance, substance_code, substance_system, category, criticality)
+        SELECT $2, medication_id, reaction, severity, noted_on, substance, substance_code,
+               substance_system, category, criticality
         FROM smart_health.patient_allergies WHERE patient_id = $1
         """,
         source,
@@ -94,6 +104,8 @@ async def _clone_patient(conn: asyncpg.Connection, source: int) -> tuple[int, st
                 "medication_id, diagnosis_id, dosage, frequency, duration_days, "
                 "instruction, prescription_date",
             ),
+            ("observations", OBSERVATION_COLUMNS),
+            ("procedures", PROCEDURE_COLUMNS),
         ):
             await conn.execute(
                 f"INSERT INTO smart_health.{table} (medical_record_id, patient_id, {columns}) "
@@ -103,6 +115,18 @@ async def _clone_patient(conn: asyncpg.Connection, source: int) -> tuple[int, st
                 new_id,
                 twin,
             )
+    for table, columns in (
+        ("observations", OBSERVATION_COLUMNS),
+        ("immunizations", IMMUNIZATION_COLUMNS),
+        ("procedures", PROCEDURE_COLUMNS),
+    ):  # labs, vaccines and procedures outside a visit
+        await conn.execute(
+            f"INSERT INTO smart_health.{table} (patient_id, {columns}) "
+            f"SELECT $2, {columns} FROM smart_health.{table} "
+            "WHERE patient_id = $1 AND medical_record_id IS NULL",
+            source,
+            twin,
+        )
     row = await conn.fetchrow(
         "SELECT document_number FROM smart_health.patients WHERE patient_id = $1", twin
     )

@@ -211,7 +211,7 @@ async def test_every_kind_of_chunk_reaches_the_model_without_identifiers(
                    json.loads(c["facts"]) if isinstance(c["facts"], str) else dict(c["facts"]))
         for n, c in enumerate(patient.chunks, start=1)
     )  # fmt: skip
-    assert {s.source_type for s in sources} == KINDS
+    assert KINDS <= {s.source_type for s in sources}  # (and the labs, vaccines… it has)
     stored = "\n".join(s.content for s in sources)
     assert patient.leaks(stored)  # the stored chunks do name them (and stay as they are)
     birth: dt.date = patient.row["birth_date"]

@@ -583,3 +583,16 @@ def test_the_visit_before_after_a_reading_is_that_visits_reading() -> None:
     first = plan("¿Cuál fue la última presión arterial?")
     p = plan("¿Y en la cita de antes?", first)
     assert (p.subject, p.vitals, p.before) == ("vital", ("bp",), True)
+
+
+def test_each_lexicon_phrase_is_said_once() -> None:
+    """A phrase listed twice is read by its first line only: a second meaning would be dead."""
+    from importlib import resources
+
+    text = resources.files("smarthealth.rag").joinpath("data/lexicon.txt").read_text("utf-8")
+    phrases = [
+        line.split("|")[0].strip()
+        for line in text.splitlines()
+        if "|" in line and not line.startswith("#")
+    ]
+    assert sorted(p for p in set(phrases) if phrases.count(p) > 1) == []

@@ -277,6 +277,12 @@ def drug_forms(ingredient: str) -> tuple[str, ...]:
     return tuple(sorted(forms))
 
 
+def lab_forms(value: Decimal) -> tuple[str, ...]:
+    """A laboratory value as stored ("5.11", "5,11") and rounded to one decimal ("5.1")."""
+    exact = f"{Decimal(value).normalize():f}"
+    return tuple(sorted({exact, exact.replace(".", ","), *number_forms(value)}))
+
+
 def count_forms(n: int) -> tuple[str, ...]:
     if n == 0:
         return ("0", "cero", "ninguna", "ninguno", "^no")
@@ -369,20 +375,62 @@ OUT_OF_RECORD_PROBES: dict[str, str] = {
     "viajes": r"viaj|exterior|rural|zona endemica",
     "estado_civil": r"casad|solter|divorci|union libre|pareja|espos|viud",
     "vivienda": r"vive con|vive sol|convive|familia|cuidador",
+    # a seeded record may hold vaccines, procedures and labs (issue 11): any such chunk betrays it
     "vacunas": r"vacun|toxoide|inmuniz",
-    "cirugias": r"cirug|quirurg|operad|intervenid|apendicect|colecistect|cesarea",
+    "cirugias": r"cirug|quirurg|operad|intervenid|apendicect|colecistect|cesarea|procedimiento",
     "familiares": r"famili|padre|madre|herman|hered",
     "transfusiones": r"transfus|hemoderiv",
-    "hba1c": r"hba1c|glicosil|hemoglobina glic",
-    "creatinina": r"creatinin|funcion renal|filtracion glomerular|\mtfg\M",
-    "ldl": r"\mldl\M|colesterol|lipid",
-    "glucosa": r"glucos|glucem|glicem|glucometr",
-    "hemograma": r"hemograma|hemoglobina|cuadro hematico|leucocit|plaquet",
-    "tsh": r"\mtsh\M|tiroid|t4",
-    "imagen": r"radiograf|ecograf|tomograf|resonancia|imagen|\mrx\M",
-    "ekg": r"electrocardiogram|\mekg\M|\mecg\M",
-    "potasio": r"potasio|electrolit",
+    "hba1c": r"hba1c|glicosil|hemoglobina glic|laboratorio",
+    "creatinina": r"creatinin|funcion renal|filtracion glomerular|\mtfg\M|laboratorio",
+    "ldl": r"\mldl\M|colesterol|lipid|laboratorio",
+    "glucosa": r"glucos|glucem|glicem|glucometr|laboratorio",
+    "hemograma": r"hemograma|hemoglobina|cuadro hematico|leucocit|plaquet|laboratorio",
+    "tsh": r"\mtsh\M|tiroid|t4|laboratorio",
+    "imagen": r"radiograf|ecograf|tomograf|resonancia|imagen|\mrx\M|procedimiento",
+    "ekg": r"electrocardiogram|\mekg\M|\mecg\M|procedimiento",
+    "potasio": r"potasio|electrolit|laboratorio",
 }
+# Laboratory tests by LOINC code: how a clinician names them in a question (first: the {lab}).
+LAB_NAMES: dict[str, tuple[str, ...]] = {
+    "4548-4": ("hemoglobina glicosilada", "HbA1c", "hemoglobina glucosilada"),
+    "1558-6": ("glucosa en ayunas", "glucosa", "glicemia"),
+    "2160-0": ("creatinina",),
+    "33914-3": ("tasa de filtración glomerular", "filtración glomerular"),
+    "2823-3": ("potasio",),
+    "2093-3": ("colesterol total",),
+    "13457-7": ("colesterol LDL", "LDL"),
+    "2085-9": ("colesterol HDL", "HDL"),
+    "2571-8": ("triglicéridos",),
+    "3016-3": ("TSH", "hormona estimulante de la tiroides"),
+    "718-7": ("hemoglobina",),
+    "14959-1": ("microalbuminuria",),
+}
+# Vaccines by CVX code: the diseases they protect against (first: the {vacuna}).
+VACCINE_NAMES: dict[str, tuple[str, ...]] = {
+    "141": ("influenza", "gripe"),
+    "208": ("COVID-19", "covid", "SARS-CoV-2"),
+    "139": ("tétanos", "difteria", "Td"),
+    "43": ("hepatitis B",),
+    "33": ("neumococo", "neumocócica"),
+    "37": ("fiebre amarilla",),
+    "03": ("sarampión", "triple viral", "rubéola", "paperas"),
+    "165": ("virus del papiloma humano", "VPH", "papiloma"),
+}
+# Vaccines asked about in "¿Está vacunado contra …?" when the record has none of them.
+ABSENT_VACCINES = (
+    "fiebre amarilla",
+    "hepatitis B",
+    "neumococo",
+    "varicela",
+    "hepatitis A",
+    "rabia",
+    "fiebre tifoidea",
+    "tétanos",
+    "COVID-19",
+    "influenza",
+)
+# How a question names a seeded allergen (the substance as stored, unless listed).
+ALLERGEN_NAMES = {"ácaros del polvo": "ácaros", "caspa de animales": "caspa de animales"}
 _NOT_A_CONDITION_NAME = frozenset({"hipertenso", "diabético"})  # adjectives, not "¿Tiene …?"
 
 
@@ -523,6 +571,42 @@ JOIN smart_health.medications m USING (medication_id)
 JOIN smart_health.clinical_chunks c ON c.source_type = 'allergy' AND c.source_id = a.allergy_id
 WHERE a.patient_id = $1 ORDER BY a.allergy_id
 """
+# Allergies to something that is not a catalog medicine (foods, latex, pollen, insects…).
+OTHER_ALLERGIES_SQL = """
+SELECT a.substance, a.category, a.reaction, c.chunk_id
+FROM smart_health.patient_allergies a
+JOIN smart_health.clinical_chunks c ON c.source_type = 'allergy' AND c.source_id = a.allergy_id
+WHERE a.patient_id = $1 AND a.medication_id IS NULL AND a.category <> 'medication'
+ORDER BY a.allergy_id
+"""
+# Laboratory results at or before now, newest first.
+LABS_SQL = """
+SELECT o.observation_id, o.code, o.display, o.value_numeric, o.value_unit, o.interpretation,
+       (o.effective_at AT TIME ZONE 'America/Bogota')::date AS day, c.chunk_id
+FROM smart_health.observations o
+JOIN smart_health.clinical_chunks c
+  ON c.source_type = 'observation' AND c.source_id = o.observation_id
+WHERE o.patient_id = $1 AND o.effective_at <= $2 AND o.category = 'laboratory'
+  AND o.value_numeric IS NOT NULL
+ORDER BY o.effective_at DESC, o.observation_id DESC
+"""
+# Vaccines and procedures at or before now, newest first.
+IMMUNIZATIONS_SQL = """
+SELECT i.code, i.display, (i.occurred_at AT TIME ZONE 'America/Bogota')::date AS day, c.chunk_id
+FROM smart_health.immunizations i
+JOIN smart_health.clinical_chunks c
+  ON c.source_type = 'immunization' AND c.source_id = i.immunization_id
+WHERE i.patient_id = $1 AND i.occurred_at <= $2 AND coalesce(i.status, '') <> 'not-done'
+ORDER BY i.occurred_at DESC, i.immunization_id DESC
+"""
+PROCEDURES_SQL = """
+SELECT p.code, p.display, (p.performed_at AT TIME ZONE 'America/Bogota')::date AS day, c.chunk_id
+FROM smart_health.procedures p
+JOIN smart_health.clinical_chunks c
+  ON c.source_type = 'procedure' AND c.source_id = p.procedure_id
+WHERE p.patient_id = $1 AND p.performed_at <= $2 AND coalesce(p.status, '') <> 'not-done'
+ORDER BY p.performed_at DESC, p.procedure_id DESC
+"""
 # The diagnoses of the latest visit at or before now (principal first).
 LATEST_DIAGNOSES_SQL = """
 WITH visit AS (
@@ -635,7 +719,7 @@ SELECT p.patient_id,
        (SELECT count(*) FROM smart_health.medical_records r
          WHERE r.patient_id = p.patient_id) AS visits,
        EXISTS (SELECT 1 FROM smart_health.patient_allergies a
-               WHERE a.patient_id = p.patient_id) AS allergic,
+               WHERE a.patient_id = p.patient_id AND a.medication_id IS NOT NULL) AS allergic,
        EXISTS (SELECT 1 FROM smart_health.appointments a WHERE a.patient_id = p.patient_id
                AND a.status IN ('Scheduled', 'Confirmed') AND a.start_time >= $3) AS upcoming,
        EXISTS (SELECT 1 FROM smart_health.medical_records r WHERE r.patient_id = p.patient_id
@@ -673,6 +757,12 @@ def _drug_fact(ingredient: str) -> Fact:
     return Fact(ingredient, drug_forms(ingredient))
 
 
+def _allergen_fact(substance: str) -> Fact:
+    return Fact(
+        substance, tuple(dict.fromkeys((substance, ALLERGEN_NAMES.get(substance, substance))))
+    )
+
+
 def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", fold(text)) if len(w) > 3}
 
@@ -700,6 +790,10 @@ class _Record:
     visits: list[asyncpg.Record] = field(default_factory=list)
     appointments: list[asyncpg.Record] = field(default_factory=list)
     notes: list[asyncpg.Record] = field(default_factory=list)
+    other_allergies: list[asyncpg.Record] = field(default_factory=list)
+    labs: list[asyncpg.Record] = field(default_factory=list)
+    vaccines: list[asyncpg.Record] = field(default_factory=list)
+    procedures: list[asyncpg.Record] = field(default_factory=list)
     _mentions: dict[str, bool] = field(default_factory=dict)
 
     @property
@@ -718,6 +812,10 @@ class _Record:
         self.visits = list(await c.fetch(VISITS_SQL, pid, now))
         self.appointments = list(await c.fetch(APPOINTMENTS_SQL, pid))
         self.notes = list(await c.fetch(LATEST_NOTE_SQL, pid, now))
+        self.other_allergies = list(await c.fetch(OTHER_ALLERGIES_SQL, pid))
+        self.labs = list(await c.fetch(LABS_SQL, pid, now))
+        self.vaccines = list(await c.fetch(IMMUNIZATIONS_SQL, pid, now))
+        self.procedures = list(await c.fetch(PROCEDURES_SQL, pid, now))
 
     async def mentions(self, pattern: str) -> bool:
         if pattern not in self._mentions:
@@ -925,18 +1023,19 @@ class _Record:
         drug = self._current_drug(2)
         return None if drug is None else Instance(self._drug_values(drug), (self._dose(drug),))
 
+    def _allergy_pairs(self) -> list[tuple[Fact, Sequence[int]]]:
+        """Every allergy: to catalog drugs, and to anything else (foods, latex, pollen…)."""
+        pairs: list[tuple[Fact, Sequence[int]]] = [
+            (_drug_fact(a["ingredient"]), [a["chunk_id"]]) for a in self.allergies
+        ]
+        return pairs + [
+            (_allergen_fact(a["substance"]), [a["chunk_id"]]) for a in self.other_allergies
+        ]
+
     def allergy_list(self) -> Instance:
-        if not self.allergies:
+        if not self.allergies and not self.other_allergies:
             return Instance({}, (Expected.negative("no allergies: 'No …', no sources"),))
-        return Instance(
-            {},
-            (
-                Expected.of(
-                    [(_drug_fact(a["ingredient"]), [a["chunk_id"]]) for a in self.allergies],
-                    "every allergy",
-                ),
-            ),
-        )
+        return Instance({}, (Expected.of(self._allergy_pairs(), "every allergy"),))
 
     def allergy_yes(self) -> Instance | None:
         if not self.allergies:
@@ -1321,9 +1420,165 @@ class _Record:
                     [r["chunk_id"] for r in self.rx_latest],
                 )
             )
-        pairs += [(_drug_fact(a["ingredient"]), [a["chunk_id"]]) for a in self.allergies]
+        pairs += self._allergy_pairs()
         how = "name, latest principal diagnosis, a drug of the latest visit, every allergy"
         return Instance({}, (Expected.of(pairs, how),))
+
+    # -- labs, vaccines, procedures, non-drug allergies (issue 11) -------------------------------
+
+    def _lab_values(self, code: str) -> dict[str, str]:
+        name = LAB_NAMES[code][0]
+        return {"lab": name, "lab_f": fold(name)}
+
+    def _lab_value_fact(self, row: asyncpg.Record) -> Fact:
+        label = f"{row['display']} {row['value_numeric']} {row['value_unit'] or ''} on {row['day']}"
+        return Fact(label.strip(), lab_forms(row["value_numeric"]))
+
+    def _named_labs(self) -> list[str]:
+        """LOINC codes of this patient's results a question can name, most results first."""
+        counts: dict[str, int] = {}
+        for r in self.labs:
+            if r["code"] in LAB_NAMES:
+                counts[r["code"]] = counts.get(r["code"], 0) + 1
+        return sorted(counts, key=lambda c: (-counts[c], c))
+
+    def lab_latest(self) -> Instance | None:
+        codes = self._named_labs()
+        if not codes:
+            return None
+        code = self.pick(codes)
+        row = next(r for r in self.labs if r["code"] == code)  # newest first
+        pairs: list[tuple[Fact, Sequence[int]]] = [(self._lab_value_fact(row), [row["chunk_id"]])]
+        if row["value_unit"]:
+            pairs.append(
+                (Fact(f"unit {row['value_unit']}", (row["value_unit"],)), [row["chunk_id"]])
+            )
+        pairs.append((Fact(f"date {row['day']}", dmy(row["day"])), [row["chunk_id"]]))
+        return Instance(self._lab_values(code), (Expected.of(pairs, f"latest {code} result"),))
+
+    def lab_series(self) -> Instance | None:
+        start = months_before(self.today, 12)
+        recent = [r for r in self.labs if r["day"] >= start and r["code"] in LAB_NAMES]
+        counts: dict[str, int] = {}
+        for r in recent:
+            counts[r["code"]] = counts.get(r["code"], 0) + 1
+        if not counts:
+            return None
+        most = max(counts.values())
+        code = self.pick(sorted(c for c, n in counts.items() if n == most or n >= 2))
+        rows = [r for r in recent if r["code"] == code]
+        groups: dict[str, list[int]] = {}
+        forms: dict[str, tuple[str, ...]] = {}
+        for r in rows:
+            value = f"{r['value_numeric']}"
+            forms[value] = lab_forms(r["value_numeric"])
+            groups.setdefault(value, []).append(r["chunk_id"])
+        pairs = [(Fact(v, forms[v]), g) for v, g in groups.items()]
+        return Instance(
+            self._lab_values(code), (Expected.of(pairs, f"every {code} result from {start} on"),)
+        )
+
+    def lab_abnormal(self) -> Instance:
+        if not self.labs:
+            return Instance({}, (Expected.negative("no laboratory results"),))
+        latest: dict[str, asyncpg.Record] = {}
+        for r in self.labs:
+            latest.setdefault(r["code"], r)  # newest first
+        flagged = [r for r in latest.values() if (r["interpretation"] or "N") in ("H", "L")]
+        if not flagged:
+            how = "'No': every test's latest result is within its reference range"
+            return Instance({}, (Expected((NEGATIVE,), ((),), (), ANY, how),))
+        pairs = [(self._lab_value_fact(r), [r["chunk_id"]]) for r in flagged]
+        return Instance({}, (Expected.of(pairs, "each test whose latest result is H or L"),))
+
+    def _vaccine_fact(self, code: str, display: str) -> Fact:
+        return Fact(display, tuple(dict.fromkeys((*VACCINE_NAMES.get(code, ()), display))))
+
+    def vaccine_list(self) -> Instance:
+        if not self.vaccines:
+            return Instance({}, (Expected.negative("no vaccines recorded"),))
+        pairs: list[tuple[Fact, Sequence[int]]] = []
+        for code in dict.fromkeys(r["code"] for r in self.vaccines):
+            rows = [r for r in self.vaccines if r["code"] == code]
+            pairs.append(
+                (self._vaccine_fact(code, rows[0]["display"]), [r["chunk_id"] for r in rows])
+            )
+            pairs.append(
+                (
+                    Fact(f"{code} last on {rows[0]['day']}", dmy(rows[0]["day"])),
+                    [rows[0]["chunk_id"]],
+                )
+            )
+        return Instance({}, (Expected.of(pairs, "every vaccine and the date of its last dose"),))
+
+    def vaccine_yes(self) -> Instance | None:
+        codes = [c for c in dict.fromkeys(r["code"] for r in self.vaccines) if c in VACCINE_NAMES]
+        if not codes:
+            return None
+        code = self.pick(codes)
+        row = next(r for r in self.vaccines if r["code"] == code)
+        name = VACCINE_NAMES[code][0]
+        fact = Fact(f"{row['display']} last on {row['day']}", dmy(row["day"]))
+        how = f"'Sí': {row['display']}, latest dose"
+        return Instance(
+            {"vacuna": name, "vacuna_f": fold(name)},
+            (Expected.of([(fact, [row["chunk_id"]])], how, lead=YES),),
+        )
+
+    async def vaccine_no(self) -> Instance | None:
+        had = {fold(n) for r in self.vaccines for n in VACCINE_NAMES.get(r["code"], ())}
+        for offset in range(len(ABSENT_VACCINES)):
+            name = self.pick(ABSENT_VACCINES, offset)
+            if fold(name) in had or await self.mentions(_mention_pattern(name)):
+                continue
+            return Instance(
+                {"vacuna": name, "vacuna_f": fold(name)},
+                (Expected.no(f"'No': no vaccine against {name} recorded nor mentioned"),),
+            )
+        return None
+
+    def procedure_list(self) -> Instance:
+        if not self.procedures:
+            return Instance({}, (Expected.negative("no procedures recorded"),))
+        pairs: list[tuple[Fact, Sequence[int]]] = []
+        for display in dict.fromkeys(r["display"] for r in self.procedures):
+            rows = [r for r in self.procedures if r["display"] == display]
+            pairs.append((Fact(display, (display,)), [r["chunk_id"] for r in rows]))
+            pairs.append(
+                (
+                    Fact(f"{display} last on {rows[0]['day']}", dmy(rows[0]["day"])),
+                    [rows[0]["chunk_id"]],
+                )
+            )
+        return Instance({}, (Expected.of(pairs, "every procedure and the date it was last done"),))
+
+    def procedure_last(self) -> Instance:
+        if not self.procedures:
+            return Instance({}, (Expected.negative("no procedures recorded"),))
+        row = self.procedures[0]
+        pairs: list[tuple[Fact, Sequence[int]]] = [
+            (Fact(row["display"], (row["display"],)), [row["chunk_id"]]),
+            (Fact(f"on {row['day']}", dmy(row["day"])), [row["chunk_id"]]),
+        ]
+        return Instance({}, (Expected.of(pairs, "the latest procedure"),))
+
+    def allergy_nondrug(self) -> Instance:
+        if not self.other_allergies:
+            how = "'No': no allergy to anything but medicines"
+            return Instance({}, (Expected((NEGATIVE,), ((),), (), ANY, how),))
+        pairs = [(_allergen_fact(a["substance"]), [a["chunk_id"]]) for a in self.other_allergies]
+        return Instance({}, (Expected.of(pairs, "every allergy not to a medicine"),))
+
+    def allergy_substance_yes(self) -> Instance | None:
+        if not self.other_allergies:
+            return None
+        a = self.other_allergies[self.index % len(self.other_allergies)]
+        name = ALLERGEN_NAMES.get(a["substance"], a["substance"])
+        how = f"'Sí': allergic to {a['substance']}"
+        return Instance(
+            {"alergeno": name, "alergeno_f": fold(name)},
+            (Expected.of([(_allergen_fact(a["substance"]), [a["chunk_id"]])], how, lead=YES),),
+        )
 
     def _out_of_record(self) -> Instance:
         how = "a record never holds it (probe checked): 'No encuentro …', no sources"

@@ -11,6 +11,9 @@ Placeholders a phrasing may use (filled in per patient by `phrasings.render`):
     {condicion} {condicion_f}  a condition by its common name (catalog label or alias)
     {clase} {clase_n}          a drug class with / without article ("las cefalosporinas")
     {anio}                     the previous calendar year (the year "el año pasado" means)
+    {lab} {lab_f}              a laboratory test by its common Spanish name ("creatinina", "TSH")
+    {vacuna} {vacuna_f}        a vaccine by the disease it protects against ("influenza")
+    {alergeno} {alergeno_f}    an allergen that is not a medicine ("maní", "látex")
     {pac} {Pac}                "el paciente" / "la paciente" by the patient's sex
     {o}                        a gendered ending: "o" / "a" ("alérgic{o}", "hospitalizad{o}")
 """
@@ -27,6 +30,9 @@ CATEGORIES = (
     "first_occurrence",
     "vitals",
     "series",
+    "labs",
+    "immunizations",
+    "procedures",
     "counts",
     "appointments",
     "encounter_types",
@@ -80,6 +86,10 @@ _RX = ("prescription",)
 _DRUG = ("drug",)
 _COND = ("condicion",)
 _CLASS = ("clase",)
+_LAB = ("lab",)
+_OBS = ("observation",)
+_VACCINE = ("immunization",)
+_PROCEDURE = ("procedure",)
 
 KINDS: tuple[Kind, ...] = (
     # medications
@@ -143,6 +153,21 @@ KINDS: tuple[Kind, ...] = (
         ("allergy",),
         _CLASS,
     ),
+    _k(
+        "allergy_nondrug",
+        "allergies",
+        "the allergies that are not to a medicine (food, latex, pollen, insects…), or 'No'",
+        ("allergy",),
+        (),
+        True,
+    ),
+    _k(
+        "allergy_substance_yes",
+        "allergies",
+        "'Sí' + the named non-drug allergen (one the record has)",
+        ("allergy",),
+        ("alergeno",),
+    ),
     # diagnoses
     _k("dx_list", "diagnoses", "the diagnoses of the latest visit", ("diagnosis",), (), True),
     _k(
@@ -190,6 +215,57 @@ KINDS: tuple[Kind, ...] = (
         "series_bp_6m", "series", "every blood pressure of the last 6 months", ("vitals",), (), True
     ),
     _k("series_weight_12m", "series", "every weight of the last 12 months", ("vitals",), (), True),
+    # laboratory results (observations)
+    _k("lab_latest", "labs", "latest value + unit + date of the named lab", _OBS, _LAB),
+    _k(
+        "lab_series",
+        "labs",
+        "every value of the named lab in the last 12 months, each dated",
+        _OBS,
+        _LAB,
+        True,
+    ),
+    _k(
+        "lab_abnormal",
+        "labs",
+        "the latest results outside their reference range (high/low), or 'No' when none is",
+        _OBS,
+        (),
+        True,
+    ),
+    # immunizations
+    _k(
+        "vaccine_list",
+        "immunizations",
+        "every vaccine recorded, with its date ('No…' when none)",
+        _VACCINE,
+        (),
+        True,
+    ),
+    _k(
+        "vaccine_yes",
+        "immunizations",
+        "'Sí' + the date of the named vaccine (one the record has)",
+        _VACCINE,
+        ("vacuna",),
+    ),
+    _k(
+        "vaccine_no",
+        "immunizations",
+        "'No' (the named vaccine is not recorded)",
+        _VACCINE,
+        ("vacuna",),
+    ),
+    # procedures and surgeries
+    _k(
+        "procedure_list",
+        "procedures",
+        "every procedure / surgery recorded, with its date",
+        _PROCEDURE,
+        (),
+        True,
+    ),
+    _k("procedure_last", "procedures", "the latest procedure / surgery and its date", _PROCEDURE),
     # counts (digits)
     _k("count_er", "counts", "number of emergency visits", _RECORD),
     _k("count_visits_year", "counts", "number of visits this calendar year", _RECORD),

@@ -97,7 +97,9 @@ async def _fetch(conn: asyncpg.Connection, sql: str, patient_id: int) -> list[as
 
 
 RECORDS_SQL = f"""
-SELECT * FROM {S}.medical_records WHERE patient_id = $1 ORDER BY medical_record_id
+SELECT r.*, o.name AS organization_name FROM {S}.medical_records r
+LEFT JOIN {S}.organizations o ON o.organization_id = r.organization_id
+WHERE r.patient_id = $1 ORDER BY r.medical_record_id
 """
 APPOINTMENTS_SQL = f"""
 SELECT a.*, s.code AS specialty_code, s.name AS specialty_name FROM {S}.appointments a
@@ -157,6 +159,9 @@ async def export_patient(conn: asyncpg.Connection, patient_id: int) -> dict[str,
     )
     doctor_ids = sorted({r["doctor_id"] for r in records} | {a["doctor_id"] for a in appointments})
     await _practitioners(conn, bundle, doctor_ids)
+    organizations = {r["organization_id"]: r["organization_name"] for r in records}
+    for organization_id, name in sorted((k, v) for k, v in organizations.items() if k):
+        bundle.add({"resourceType": "Organization", "id": f"org{organization_id}", "name": name})
     for a in appointments:
         bundle.add(_appointment(a, subject))
     for r in records:
@@ -339,6 +344,8 @@ def _encounter(bundle: _Bundle, r: asyncpg.Record, subject: dict[str, str]) -> N
     }
     if r["appointment_id"] is not None:
         encounter["appointment"] = [_ref("Appointment", f"ap{r['appointment_id']}")]
+    if r["organization_id"] is not None:
+        encounter["serviceProvider"] = _ref("Organization", f"org{r['organization_id']}")
     bundle.add(encounter)
     when = _when(r["registration_datetime"])
     vital_signs = {

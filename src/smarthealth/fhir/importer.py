@@ -435,6 +435,30 @@ class _PatientImport:
 
     # -- shared: doctors, medications, diagnoses ----------------------------------------------
 
+    async def organization(self, reference: Any, holder: Entry) -> int | None:
+        """The organization a reference names (an Organization's `name`, else the reference's
+        `display`), found or added by name; None when it names none."""
+        if not isinstance(reference, dict):
+            return None
+        target = self.index.resolve(reference_of(reference), holder)
+        name = target.resource.get("name") if target is not None else None
+        if target is not None and target.resource_type != "Organization":
+            name = None
+        name = str(name or reference.get("display") or "").strip()[:200]
+        if not name:
+            return None
+        found = await self.conn.fetchval(
+            f"SELECT organization_id FROM {S}.organizations WHERE name = $1", name
+        )
+        if found is None:
+            found = await self.conn.fetchval(
+                f"INSERT INTO {S}.organizations (name) VALUES ($1) "
+                "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING organization_id",
+                name,
+            )
+            self.store.rows[("organizations", "inserted")] += 1
+        return int(found)
+
     async def doctor(self, reference: Any, holder: Entry) -> int:
         target = self.index.resolve(reference_of(reference), holder)
         if target is not None and target.resource_type == "PractitionerRole":
@@ -690,6 +714,7 @@ class _PatientImport:
             "patient_id": self.patient_id,
             "doctor_id": doctor or await self._unknown_doctor(),
             "appointment_id": appointment,
+            "organization_id": await self.organization(r.get("serviceProvider"), entry),
             "record_type": kind,
             "registration_datetime": start,
             "discharge_datetime": discharge,

@@ -29,7 +29,7 @@ from functools import cache
 from itertools import accumulate
 from typing import Any
 
-from smarthealth.ingest import people
+from smarthealth.ingest import labs, people, record_kinds
 from smarthealth.ingest.catalogs import (
     CatalogIds,
     Catalogs,
@@ -47,6 +47,7 @@ from smarthealth.ingest.encounters import (
     extra_stay_days,
 )
 from smarthealth.ingest.notes import PrescribedLine, VisitNote, compose
+from smarthealth.ingest.record_kinds import Visit, stream
 from smarthealth.ingest.vitals import Baseline, VitalSigns, make_baseline, measure
 
 BOGOTA = dt.timezone(dt.timedelta(hours=-5), "America/Bogota")
@@ -124,7 +125,19 @@ DOCTOR_COLUMNS = [
     "active",
 ]
 DOCTOR_SPECIALTY_COLUMNS = ["doctor_id", "specialty_id", "is_primary"]
-ALLERGY_COLUMNS = ["allergy_id", "patient_id", "medication_id", "reaction", "severity", "noted_on"]
+ALLERGY_COLUMNS = [
+    "allergy_id",
+    "patient_id",
+    "medication_id",
+    "reaction",
+    "severity",
+    "noted_on",
+    "substance",
+    "substance_code",
+    "substance_system",
+    "category",
+    "criticality",
+]
 APPOINTMENT_COLUMNS = [
     "appointment_id",
     "patient_id",
@@ -173,6 +186,45 @@ PRESCRIPTION_COLUMNS = [
     "prescription_date",
 ]
 
+OBSERVATION_COLUMNS = [
+    "observation_id",
+    "patient_id",
+    "medical_record_id",
+    "category",
+    "code_system",
+    "code",
+    "display",
+    "value_numeric",
+    "value_unit",
+    "reference_low",
+    "reference_high",
+    "interpretation",
+    "status",
+    "effective_at",
+]
+IMMUNIZATION_COLUMNS = [
+    "immunization_id",
+    "patient_id",
+    "medical_record_id",
+    "code_system",
+    "code",
+    "display",
+    "occurred_at",
+    "dose_number",
+    "lot_number",
+    "status",
+]
+PROCEDURE_COLUMNS = [
+    "procedure_id",
+    "patient_id",
+    "medical_record_id",
+    "code_system",
+    "code",
+    "display",
+    "performed_at",
+    "status",
+]
+
 TABLE_COLUMNS: dict[str, list[str]] = {
     "doctors": DOCTOR_COLUMNS,
     "doctor_specialties": DOCTOR_SPECIALTY_COLUMNS,
@@ -182,6 +234,9 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     "medical_records": RECORD_COLUMNS,
     "record_diagnoses": RECORD_DIAGNOSIS_COLUMNS,
     "prescriptions": PRESCRIPTION_COLUMNS,
+    "observations": OBSERVATION_COLUMNS,
+    "immunizations": IMMUNIZATION_COLUMNS,
+    "procedures": PROCEDURE_COLUMNS,
 }
 ID_COLUMNS = {
     table: columns[0] for table, columns in TABLE_COLUMNS.items() if table != "doctor_specialties"
@@ -204,6 +259,9 @@ class _Counters:
     record: int = 0
     record_diagnosis: int = 0
     prescription: int = 0
+    observation: int = 0
+    immunization: int = 0
+    procedure: int = 0
 
 
 @dataclass
@@ -242,6 +300,11 @@ class HistoryGenerator:
         self.ids = ids
         self.today = today
         self.rng = random.Random(seed)
+        self.seed = seed
+        self._seen: list[Visit] = []  # the current patient's visits, for labs and procedures
+        # Allergies to foods, latex, pollen…: numbered after every drug allergy (`deferred`),
+        # so that the drug allergies keep the ids they had before these existed.
+        self._other_allergies: list[tuple[Any, ...]] = []
         self.window_start = today.replace(year=today.year - HISTORY_YEARS)
         self.counters = _Counters()
         self.used_documents: set[tuple[int, str]] = set()
@@ -365,12 +428,14 @@ class HistoryGenerator:
             )
         )
         allergies = self._allergies(patient_id, birth, batch)
+        self._seen = []
         if rng.random() < 0.06:
             # No clinical history yet (new patient): maybe a first appointment ahead.
             if rng.random() < 0.5:
                 self._future_appointment(patient_id, None, batch)
-            return
-        self._history(patient_id, birth, gender, allergies, make_baseline(rng), batch)
+        else:
+            self._history(patient_id, birth, gender, allergies, make_baseline(rng), batch)
+        self._record_kinds(patient_id, birth, gender, first_seen, batch)
 
     def _allergies(
         self, patient_id: int, birth: dt.date, batch: Batch
@@ -395,6 +460,11 @@ class HistoryGenerator:
                     reaction,
                     severity,
                     noted,
+                    None,
+                    None,
+                    None,
+                    "medication",
+                    None,
                 )
             )
         return list(chosen.values())
@@ -771,6 +841,14 @@ class HistoryGenerator:
         """One medical record with its diagnoses and prescriptions."""
         self.counters.record += 1
         record_id = self.counters.record
+        self._seen.append(
+            Visit(
+                record_id,
+                registered,
+                record_type,
+                tuple(d.icd_code for d, kind in diagnoses if kind != "Differential"),
+            )
+        )
         batch.rows["medical_records"].append(
             (
                 record_id,
@@ -820,6 +898,71 @@ class HistoryGenerator:
                 )
             )
         return record_id
+
+    # -- record kinds besides visits (each from its own random stream) ---------------------------
+
+    def _record_kinds(
+        self, patient_id: int, birth: dt.date, sex: str, since: dt.date, batch: Batch
+    ) -> None:
+        visits = [(v.record_id, v.at, v.record_type, v.codes) for v in self._seen]
+        rows = batch.rows["observations"]
+        for record_id, r in labs.results(
+            stream(self.seed, patient_id, "labs"), visits, birth, sex, BOGOTA
+        ):
+            if r.at.date() > self.today:
+                continue
+            low, high = labs.reference(r.test, sex)
+            self.counters.observation += 1
+            rows.append(
+                (self.counters.observation, patient_id, record_id, "laboratory", labs.LOINC,
+                 r.test.code, r.test.display, r.value, r.test.unit, low, high, r.flag, "final",
+                 r.at)
+            )  # fmt: skip
+        chronic = any(
+            c in self._condition_by_code and self._condition_by_code[c].chronic
+            for v in self._seen
+            for c in v.codes
+        )
+        vaccines = record_kinds.immunizations(
+            stream(self.seed, patient_id, "immunizations"), birth, sex, chronic, since, self.today
+        )
+        for vaccine, when, dose, lot in vaccines:
+            self.counters.immunization += 1
+            batch.rows["immunizations"].append(
+                (self.counters.immunization, patient_id, None, record_kinds.CVX, vaccine.code,
+                 vaccine.display, when, dose, lot, "completed")
+            )  # fmt: skip
+        rng = stream(self.seed, patient_id, "procedures")
+        done: list[tuple[record_kinds.Coded, dt.datetime, int | None]] = [
+            *record_kinds.visit_procedures(rng, self._seen),
+            *((p, when, None) for p, when in record_kinds.past_procedures(
+                rng, birth, sex, since, self.today)),
+        ]  # fmt: skip
+        for procedure, when, visit_id in sorted(done, key=lambda p: p[1]):
+            if when.date() >= self.today:
+                continue
+            self.counters.procedure += 1
+            batch.rows["procedures"].append(
+                (self.counters.procedure, patient_id, visit_id, record_kinds.SNOMED,
+                 procedure.code, procedure.display, when, "completed")
+            )  # fmt: skip
+        for allergy in record_kinds.other_allergies(
+            stream(self.seed, patient_id, "allergies"), birth, self.today
+        ):
+            substance, code, category, reaction, severity, noted, criticality = allergy
+            self._other_allergies.append(
+                (patient_id, None, reaction, severity, noted, substance, code,
+                 record_kinds.SNOMED, category, criticality)
+            )  # fmt: skip
+
+    def deferred(self) -> Batch:
+        """The rows numbered after every patient's: allergies to things other than medicines."""
+        batch = Batch()
+        for row in self._other_allergies:
+            self.counters.allergy += 1
+            batch.rows["patient_allergies"].append((self.counters.allergy, *row))
+        self._other_allergies = []
+        return batch
 
     def _allowed(self, atc: str, allergic: set[str], avoided: list[str]) -> bool:
         meds = self._meds_by_atc.get(atc, [])

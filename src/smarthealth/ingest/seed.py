@@ -21,6 +21,9 @@ from smarthealth.ingest.generator import (
 SCHEMA = "smart_health"
 BATCH_PATIENTS = 500
 CLINICAL_TABLES = (
+    "observations",
+    "immunizations",
+    "procedures",
     "prescriptions",
     "record_diagnoses",
     "medical_records",
@@ -92,6 +95,7 @@ async def seed_database(
                 await _copy(conn, generator.patients(first, size))
                 if on_progress is not None:
                     on_progress(size)
+            await _copy(conn, generator.deferred())
             for table, column in ID_COLUMNS.items():
                 await conn.execute(
                     f"SELECT setval(pg_get_serial_sequence('{SCHEMA}.{table}', '{column}'), "

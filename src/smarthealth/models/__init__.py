@@ -15,7 +15,13 @@ from smarthealth.models.clinical import (
     RecordDiagnosis,
 )
 from smarthealth.models.feedback import ChatFeedback
-from smarthealth.models.records import FhirExternalId, Immunization, Observation, Procedure
+from smarthealth.models.records import (
+    FhirExternalId,
+    Immunization,
+    Observation,
+    Organization,
+    Procedure,
+)
 from smarthealth.models.retrieval import ChunkQueue, ClinicalChunk, EmbeddingCache, EmbeddingText
 
 __all__ = [
@@ -40,6 +46,7 @@ __all__ = [
     "MedicalRecord",
     "Medication",
     "Observation",
+    "Organization",
     "Patient",
     "PatientAllergy",
     "Prescription",

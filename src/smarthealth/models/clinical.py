@@ -199,6 +199,10 @@ class MedicalRecord(Base):
     height_cm: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
     # End of a hospitalisation; NULL for other encounters and while the patient is still admitted.
     discharge_datetime: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Where the visit took place (an imported Encounter's serviceProvider), when known.
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.organization_id", ondelete="SET NULL"), index=True
+    )
 
 
 def _record_fk() -> ForeignKeyConstraint:

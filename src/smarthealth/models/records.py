@@ -1,6 +1,8 @@
 """Record kinds real charts hold besides visits: laboratory and other measurements,
 immunizations, procedures; and the map from imported FHIR resources to local rows.
 
+`organizations` keeps an imported Organization's name, linked from the visit it served.
+
 Vital signs are not observations here: they stay in `medical_records`' columns (the encounter's
 row), which is where the seeder writes them and where every vital-sign question reads them.
 An imported vital sign without an encounter, or outside the columns' ranges, is an observation.
@@ -104,6 +106,15 @@ class Procedure(Base):
     display: Mapped[str] = mapped_column(Text)
     performed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str | None] = mapped_column(String(20))
+
+
+class Organization(Base):
+    """A care organization by name only (FHIR Organization.name): where a visit took place."""
+
+    __tablename__ = "organizations"
+
+    organization_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
 
 
 class FhirExternalId(Base):

@@ -7,10 +7,10 @@ renewed prescription, the same diagnosis in many patients) share one embedding. 
 depends on today's date: content only changes when the record does.
 
 Per medical record: an `encounter` chunk (the visit: type, local date and time, doctor,
-specialty, principal diagnosis, discharge), its `vitals`, one `note` chunk per section, and a
-`diagnosis` / `prescription` chunk per row of those tables. Observations (laboratory results
-and other measurements), immunizations, procedures and allergies to substances outside the
-medication catalog are in chunking_records.py.
+specialty, the organization when known, principal diagnosis, discharge), its `vitals`, one
+`note` chunk per section, and a `diagnosis` / `prescription` chunk per row of those tables.
+Observations (laboratory results and other measurements), immunizations, procedures and
+allergies to substances outside the medication catalog are in chunking_records.py.
 
 Rows imported from FHIR may be coded in another system (a SNOMED CT condition, an RxNorm drug):
 their chunks name the system and the source's display ("Hypertension (SNOMED CT 38341003)").
@@ -160,10 +160,11 @@ FROM smart_health.patient_allergies a LEFT JOIN smart_health.medications m USING
 WHERE a.patient_id = ANY($1::bigint[])
 """
 RECORDS_SQL = f"""
-SELECT r.*, s.name AS appointment_specialty, {_DOCTOR_COLUMNS}
+SELECT r.*, s.name AS appointment_specialty, o.name AS organization, {_DOCTOR_COLUMNS}
 FROM smart_health.medical_records r JOIN smart_health.doctors d USING (doctor_id)
 LEFT JOIN smart_health.appointments a ON a.appointment_id = r.appointment_id
 LEFT JOIN smart_health.specialties s ON s.specialty_id = a.specialty_id
+LEFT JOIN smart_health.organizations o ON o.organization_id = r.organization_id
 WHERE r.patient_id = ANY($1::bigint[])
 """
 DIAGNOSES_SQL = """
@@ -369,9 +370,10 @@ def _encounter(r: asyncpg.Record, principal: asyncpg.Record | None) -> ChunkDraf
         if principal
         else "Sin diagnóstico principal registrado."
     )
+    place = f" en {r['organization']}" if r["organization"] else ""
     content = (
         f"{when:%Y-%m-%d %H:%M} · {label} con {_doctor(r)} "
-        f"({specialty or 'sin especialidad'}){stay}. {why}"
+        f"({specialty or 'sin especialidad'}){place}{stay}. {why}"
     )
     meaning = f"{label} en {specialty or 'consulta'}" + (
         f" por {principal['description']}" if principal else ""
@@ -397,6 +399,8 @@ def _encounter(r: asyncpg.Record, principal: asyncpg.Record | None) -> ChunkDraf
             "discharge": _day(discharge) if discharge is not None else None,
             "days": days,
             "appointment_id": r["appointment_id"],
+            # only when known, so that the chunks of visits without one keep their hash
+            **({"organization": r["organization"]} if r["organization"] else {}),
         },
     )
 

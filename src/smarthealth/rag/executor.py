@@ -540,9 +540,16 @@ def _allergies(run: _Run) -> Execution:
     plan = run.plan
     every = recorded_allergies(run.of("allergy"))
     rows = run.in_window(every)
-    named = bool(plan.drugs or plan.drug_classes or plan.terms)
-    if plan.terms and not (plan.drugs or plan.drug_classes):  # "¿es alérgico al maní?"
-        rows = [r for r in rows if _names_terms(r, plan.terms, "ingredient")]
+    terms = plan.terms
+    if plan.status == "nondrug":  # foods, latex, pollen, insects: not a medicine
+        rows = [r for r in rows if r.facts.get("category") not in (None, "medication")]
+        if len(terms) > 1:  # "¿a comida, látex o polen?": examples of the kind, not a filter
+            terms = ()
+        if not rows and plan.operation != "count":
+            return Execution(plan, "no", context=tuple(every[:MAX_ROWS]))
+    named = bool(plan.drugs or plan.drug_classes or terms)
+    if terms and not (plan.drugs or plan.drug_classes):  # "¿es alérgico al maní?"
+        rows = [r for r in rows if _names_terms(r, terms, "ingredient")]
     elif plan.drugs or plan.drug_classes:
         rows = [
             r
@@ -780,9 +787,20 @@ def _labs(run: _Run) -> Execution:
     ]
     if plan.labs:
         rows = [r for r in rows if r.facts.get("code") in plan.labs]
+    op = plan.operation
+    if plan.status == "abnormal" and op not in ("series", "count", "max", "min"):
+        # "¿algún examen alterado?": each test's latest result, when it is out of range
+        latest = latest_per(rows, lambda r: r.facts.get("code"))
+        flagged = [r for r in latest if r.facts.get("out_of_range") or _flagged(r)]
+        if not flagged:
+            return (
+                Execution(plan, "no", context=tuple(latest[:MAX_ROWS]))
+                if latest
+                else (Execution(plan, "empty"))
+            )
+        return Execution(plan, "yes" if op == "exists" else "found", tuple(flagged[:MAX_LISTED]))
     if plan.status == "abnormal":
         rows = [r for r in rows if r.facts.get("out_of_range") or _flagged(r)]
-    op = plan.operation
     if op == "count":
         return Execution(plan, "count", tuple(newest_first(rows)[:MAX_ROWS]), len(rows))
     if op == "exists":
@@ -842,6 +860,8 @@ def _recorded(kind: str) -> Callable[[_Run], Execution]:
             return _found(plan, rows[:1])
         if op == "first":
             return _found(plan, rows[-1:])
+        if plan.window is None:  # every vaccine / procedure once, with its latest date
+            rows = latest_per(rows, lambda r: r.facts.get("display"))
         return _found(plan, rows[:MAX_LISTED])
 
     return handler

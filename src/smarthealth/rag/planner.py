@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import re
 import unicodedata
 from collections import Counter
@@ -108,6 +109,8 @@ _LAST_N = re.compile(r"\b(?:ultim[oa]s?|pasad[oa]s?)\s+" + _N + r"?\s*" + _UNIT)
 _SPAN_N = re.compile(r"\b(?:est[oa]s|desde hace|durante (?:los|las))\s+" + _N + r"\s*" + _UNIT)
 # "6m" is six months only after one of those words or glued to its number ("peso 12m")
 _GLUED_MONTHS = re.compile(r"(?<![\d.,])\b(\d{1,2})m\b")
+# How many of a unit "los últimos días / semanas / meses / años" (no number) mean.
+_VAGUE_PLURAL = {"dias": 7, "semanas": 4, "meses": 12, "anos": 3}
 _IN_N = re.compile(r"\ben\s+(?:los\s+|las\s+)?(\d+|" + "|".join(_NUMBER_WORDS) + r")\s+"
                    r"(dias|semanas|meses|anos)\b")  # fmt: skip
 _YEAR = re.compile(r"\b(?:en|del|de|durante|el ano|para)\s+(?:el\s+)?(?:ano\s+)?((?:19|20)\d{2})\b")
@@ -381,11 +384,14 @@ def _window(text: str, today: dt.date) -> tuple[TimeWindow, tuple[int, int]] | N
     for pattern in (_LAST_N, _SPAN_N, _IN_N, _GLUED_MONTHS):
         if match := pattern.search(text):
             raw = match.group(1)
-            n = 1 if raw is None else int(raw) if raw.isdigit() else _NUMBER_WORDS[raw]
             said_unit = match.group(2) if pattern.groups > 1 else "m"
             if said_unit == "m" and raw is None:
                 continue  # "últimos m…": no number, no months
             unit = "meses" if said_unit == "m" else said_unit
+            if raw is None:  # "el último mes"; "los últimos meses": a few, up to a year
+                n = _VAGUE_PLURAL.get(unit, 1)
+            else:
+                n = int(raw) if raw.isdigit() else _NUMBER_WORDS[raw]
             start = months_back(n * _UNITS[unit])
             return TimeWindow(
                 start, today + dt.timedelta(days=1), _span_label(n, unit)
@@ -478,10 +484,21 @@ def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Readi
         reading.attributes.append("treatment")
     if reading.drugs and "dose" not in reading.attributes and _HOW_MUCH.search(reading.text):
         reading.attributes.append("dose")  # "¿cuánto carvedilol toma?", "¿la furosemida a cuánto?"
+    if _VACCINE_WORD.search(reading.text):
+        # "¿Está vacunado contra la influenza?": the catalog's vaccines are drugs too, but a
+        # vaccine word asks about the immunizations; the disease is a term of their displays
+        reading.drugs = [d for d in reading.drugs if not fold(d).startswith(_VACCINE_DRUGS)]
+        if "vacunas" not in reading.topics:
+            reading.topics.append("vacunas")
     reading.condition_words = _residual_condition_words(text)
     # words the Spanish↔English table knows (a vaccine, a food, a procedure), to find them in an
     # imported record's displays
-    reading.terms = [t for t in reading.text.split() if len(t) >= 3 and translations(t)[1:]]
+    tokens = reading.text.split()
+    reading.terms = [t for t in tokens if len(t) >= 3 and translations(t)[1:]]
+    # "hepatitis b": the letter tells the vaccines (and the diseases) apart
+    reading.terms += [
+        b for a, b in itertools.pairwise(tokens) if a in reading.terms and b in ("a", "b", "c")
+    ]
     for token in reading.text.split():
         if token.endswith(_PROCEDURE_ENDINGS):  # "apendicectomía", "colonoscopia"
             reading.strong["procedure"] += 1
@@ -528,7 +545,8 @@ _ALLERGEN_IS_A_DRUG = re.compile(
 _ASKS_WHO = re.compile(r"\bquien|\b(?:que|cual) (?:medic|doctor|dr)|\bnombre\b")
 _ASKS_WHETHER = re.compile(
     r"\b(?:dime|digame|decirme|informar|informe|informarme|indicar|indique|indicarme|confirmar|"
-    r"confirme|confirma|confirmarme|saber|sabe|sabes|pregunta|preguntan|verificar|verifique|revisar|revise|averiguar|preguntar)\s+si\b"
+    r"confirme|confirma|confirmarme|saber|sabe|sabes|pregunta|preguntan|verificar|verifique|"
+    r"revisar|revise|averiguar|preguntar)\s+si\b"
 )
 
 
@@ -547,6 +565,23 @@ def _asks_whether(clause: str) -> bool:
     return bool(_YES_NO_START.search(clause) and not _WH_ANYWHERE.search(clause)) and not bool(
         _WH_START.search(clause)
     )
+
+
+_VACCINE_WORD = re.compile(r"\b(vacun\w*|inmuniz\w*|vacs?)\b")
+_VACCINE_DRUGS = ("vacuna", "toxoide")
+# An allergy to something that is not a medicine: "alergias no medicamentosas", "que no sea a
+# medicamentos", "diferente de los remedios", or a kind of allergen ("a alimentos", "al látex").
+_NON_DRUG = re.compile(
+    r"\b(?:\w+\s+no|diferentes?|distint[oa]s?|fuera|aparte|excepto|salvo|otras?)\s+"
+    r"(?:(?:sea|sean|es|son|a|al|de|del|un|una|las|los|que)\s+){0,3}"
+    r"(?:medicament|medicamet|farmac|remedio|medicina)\w*"
+    r"|\b(?:alimento|comida|ambiental|picadura|insecto)\w*"
+)
+_PLURAL_RECORDED = re.compile(
+    r"\b(vacunas|vacs|inmunizaciones|procedimientos|cirugias|operaciones|intervenciones|"
+    r"antecedentes quirurgicos|qx|cada)\b"  # "¿en qué fecha recibió cada vacuna?": all of them
+)
+_EXPLICIT_LATEST = re.compile(r"\b(ultim[oa]s?|mas recientes?|reciente)\b")
 
 
 def _subject(reading: _Reading) -> str | None:
@@ -756,14 +791,19 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
     if subject is None and reading.weak:
         weak = max(reading.weak.values())
         guess = next(s for s in PRIORITY if reading.weak.get(s) == weak)
-        if context.exemplar is None or context.exemplar[0] == guess:
-            subject, source = guess, "weak" if context.exemplar is None else "exemplar"
+        # "¿le aplicaron la de tétanos?": a weak cue with a thing such records name settles it
+        named_record = guess in ("immunization", "procedure") and bool(reading.terms)
+        if context.exemplar is None or context.exemplar[0] == guess or named_record:
+            agreed = context.exemplar is not None and context.exemplar[0] == guess
+            subject, source = guess, "exemplar" if agreed else "weak"
     if subject is None and context.exemplar is not None:
         subject, source = context.exemplar[0], "exemplar"
         if subject == "out_of_record":
             return QuestionPlan(subject, topic="eso", source=source, cues=cues)
         if subject == "unknown":
             return QuestionPlan("unknown", source="none", cues=cues)
+    if subject is None and "abnormal" in reading.statuses and not entities:
+        subject = "lab"  # "¿labs anormales?", "¿algo fuera de rango?"
     if subject is None:
         if reading.demographics:
             subject = "demographics"
@@ -776,8 +816,12 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
         subject = "diagnosis" if reading.conditions else "medication"
     if subject == "diagnosis" and (reading.drugs or reading.classes) and not reading.conditions:
         subject = "medication"
+    if subject == "medication" and reading.labs and not (reading.drugs or reading.classes):
+        subject = "lab"  # "¿cuánto dio el colesterol que le mandaron?": the test, not a drug
     if subject == "note" and (reading.conditions or reading.condition_words) and reading.yes_no:
         subject = "diagnosis"  # "¿Le han encontrado gonartrosis?" asks about a diagnosis
+    if "abnormal" in reading.statuses and subject in ("note", "diagnosis") and not entities:
+        subject = "lab"  # "¿algún examen alterado?": only results lie outside a range
     if subject == "summary":
         attribute = None  # "cuénteme quién es y qué tiene": the summary, not who attended
     plan = _build(reading, subject, attribute, window, cues, source)
@@ -796,6 +840,7 @@ RECORDED_TOPICS = {
     "vacunas": "immunization",
     "cirugías": "procedure",
     "procedimientos": "procedure",
+    "imágenes diagnósticas": "procedure",  # an electrocardiogram, an ultrasound: procedures
 }
 
 # Topics about other people than the patient: whatever else the question names, the record
@@ -864,6 +909,20 @@ def _build(
         operation = "latest" if subject != "appointment" or past else "next"
         if subject in ("medication", "diagnosis") and not reading.operations:
             operation = "first" if not reading.yes_no else "exists"
+    if subject in ("immunization", "procedure"):
+        plural = _PLURAL_RECORDED.search(reading.text)
+        if (
+            operation in ("latest", "attribute")
+            and plural
+            and not _EXPLICIT_LATEST.search(reading.text)
+        ):
+            operation = "list"  # "¿qué vacunas tiene y cuándo?": every one, with its date
+        if (
+            reading.terms
+            and operation in ("list", "latest", "attribute")
+            and not (_WH_START.search(reading.text) or _EXPLICIT_LATEST.search(reading.text))
+        ):
+            operation = "exists"  # "¿tiene la vacuna de la influenza?": whether, and when
     if subject == "appointment" and operation == "list" and not reading.statuses:
         operation = "next" if "next" in reading.operations else operation
     if subject in ("doctor", "specialty") and attribute is None:
@@ -872,6 +931,8 @@ def _build(
         subject = "specialty"
     # the first status this subject's rows have ("en total" says nothing of an appointment's)
     status = next((st for st in reading.statuses if st in _STATUSES.get(subject, ())), None)
+    if subject == "allergy" and status is None and _NON_DRUG.search(reading.text):
+        status = "nondrug"  # "¿alergias a alimentos o que no sean medicamentos?"
     conditions = tuple(reading.conditions)
     condition_words: tuple[str, ...] = ()
     treats = subject == "medication" and attribute == "treatment"
@@ -925,6 +986,7 @@ _STATUSES = {
     "medication": ("active", "inactive", "ever"),
     "diagnosis": ("active",),
     "lab": ("abnormal",),
+    "allergy": ("nondrug",),
     "appointment": ("Attended", "Cancelled", "NoShow", "Scheduled", "Confirmed", "upcoming"),
     "doctor": ("Attended", "Cancelled", "NoShow", "Scheduled", "Confirmed", "upcoming"),
     "specialty": ("Attended", "Cancelled", "NoShow", "Scheduled", "Confirmed", "upcoming"),

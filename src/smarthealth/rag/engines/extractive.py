@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import AsyncGenerator, Callable, Sequence
+from dataclasses import dataclass
 
 from smarthealth.rag.chunking import APPOINTMENT_STATUS, DIAGNOSIS_KIND
 from smarthealth.rag.engines.base import AnswerContext, DraftAnswer, SourceFact
@@ -229,11 +230,22 @@ def _allergy_line(r: Row) -> str:
 
 def _allergy(w: _Writer) -> str:
     plan, ex = w.plan, w.ex
+    examples = plan.status == "nondrug" and len(plan.terms) > 1  # "¿a comida, látex o polen?"
     named = (
         plan.drug_class_label
         or (_asked_drug(plan) if plan.drugs else None)
-        or (" ".join(plan.terms) or None)
+        or (None if examples else " ".join(plan.terms) or None)
     )
+    if ex.verdict == "no" and plan.status == "nondrug" and not named:
+        drugs = (
+            f" Alergias a medicamentos: {w.rows_text(ex.context, _allergy_line)}."
+            if ex.context
+            else ""
+        )
+        return (
+            f"No tiene registradas alergias a alimentos, látex u otras sustancias que no sean "
+            f"medicamentos en la historia clínica de {w.name}.{drugs}"
+        )
     if ex.verdict == "no":
         if not named:
             return f"No tiene alergias registradas en la historia clínica de {w.name}."
@@ -256,7 +268,8 @@ def _allergy(w: _Writer) -> str:
     if ex.verdict == "count":
         return f"{ex.count} alergia(s) registrada(s)" + (f": {listed}." if rows else ".")
     if plan.attribute == "reaction":
-        return " ".join(
+        opening = "Sí. " if ex.verdict == "yes" and named else ""  # "¿reacción alérgica al maní?"
+        return opening + " ".join(
             f"Con {r.facts['ingredient']} presentó "
             f"{r.facts.get('reaction') or 'una reacción no registrada'} (severidad "
             f"{_severity(r)}){w.cite(r)}."
@@ -637,9 +650,21 @@ def _lab_name(plan: QuestionPlan, r: Row) -> str:
 def _lab(w: _Writer) -> str:
     plan, ex = w.plan, w.ex
     name = plan.lab_label or "resultados de laboratorio"
+    if ex.verdict == "no" and plan.status == "abnormal":
+        return (
+            f"No: el último resultado de cada examen de laboratorio de {w.name} está dentro "
+            "del rango de referencia."
+        )
     if ex.verdict == "no":
         return f"No, no encuentro {name} en los resultados de laboratorio de {w.name}."
     rows = ex.rows
+    if plan.status == "abnormal" and plan.operation not in ("series", "count", "max", "min"):
+        listed = w.rows_text(
+            rows, lambda r: f"{r.facts.get('display')} {_lab_value(r)} ({_d(r.day)})"
+        )
+        opening = "Sí. " if ex.verdict == "yes" else ""
+        title = "Resultados fuera del rango de referencia (el último de cada examen)"
+        return f"{opening}{title}: {listed}."
     if ex.verdict == "count":
         last = f"; el último el {_d(rows[0].day)}{w.cite(rows[0])}" if rows else ""
         return f"{ex.count} resultado(s) de {name}{w.window()}{last}."
@@ -658,7 +683,29 @@ def _lab(w: _Writer) -> str:
     return f"Últimos resultados de laboratorio: {listed}."
 
 
-def _recorded(noun: str, plural: str) -> Callable[[_Writer], str]:
+@dataclass(frozen=True)
+class _Noun:
+    """How answers name a recorded kind: "1 vacuna registrada", "3 procedimientos registrados"."""
+
+    one: str
+    many: str
+    ending: str  # of the participle: "a" (vacuna) or "o" (procedimiento)
+
+    @property
+    def article(self) -> str:
+        return "las" if self.ending == "a" else "los"
+
+    def counted(self, n: int) -> str:
+        return (
+            f"{n} {self.one if n == 1 else self.many} registrad{self.ending}{'' if n == 1 else 's'}"
+        )
+
+    @property
+    def title(self) -> str:
+        return f"{self.many.capitalize()} registrad{self.ending}s"
+
+
+def _recorded(noun: _Noun) -> Callable[[_Writer], str]:
     def write(w: _Writer) -> str:
         plan, ex = w.plan, w.ex
 
@@ -666,19 +713,24 @@ def _recorded(noun: str, plural: str) -> Callable[[_Writer], str]:
             return f"{r.facts.get('display')} el {_d(r.day)}"
 
         if ex.verdict == "no":
-            asked = " ".join(plan.terms) or noun
-            held = f" Registradas: {w.rows_text(ex.context, line)}." if ex.context else ""
-            return f"No, no encuentro {asked} entre {plural} de {w.name}.{held}"
+            asked = " ".join(plan.terms) or noun.one
+            held = f" {noun.title}: {w.rows_text(ex.context, line)}." if ex.context else ""
+            return f"No, no encuentro {asked} entre {noun.article} {noun.many} de {w.name}.{held}"
         rows = ex.rows
         if ex.verdict == "count":
-            return f"{ex.count} {plural} registrad{'a' if noun == 'vacuna' else 'o'}(s)" + (
-                f": {w.rows_text(rows, line)}." if rows else "."
-            )
-        opening = "Sí. " if plan.operation == "exists" else ""
-        title = "Vacunas registradas" if noun == "vacuna" else "Procedimientos registrados"
-        return f"{opening}{title}: {w.rows_text(rows, line)}."
+            return noun.counted(ex.count or 0) + (f": {w.rows_text(rows, line)}." if rows else ".")
+        if ex.verdict == "yes" or plan.operation == "exists":
+            return f"Sí: {w.rows_text(rows, line)}."
+        if plan.operation in ("latest", "first", "attribute") and len(rows) == 1:
+            which = "primer" if plan.operation == "first" else "último"
+            return f"El {which} registro: {line(rows[0])}{w.cite(rows[0])}."
+        return f"{noun.title}: {w.rows_text(rows, line)}."
 
     return write
+
+
+VACCINES = _Noun("vacuna", "vacunas", "a")
+PROCEDURES = _Noun("procedimiento", "procedimientos", "o")
 
 
 WRITERS: dict[str, Callable[[_Writer], str]] = {
@@ -694,8 +746,8 @@ WRITERS: dict[str, Callable[[_Writer], str]] = {
     "note": _note,
     "summary": _summary,
     "lab": _lab,
-    "immunization": _recorded("vacuna", "las vacunas"),
-    "procedure": _recorded("procedimiento", "los procedimientos"),
+    "immunization": _recorded(VACCINES),
+    "procedure": _recorded(PROCEDURES),
 }
 
 

@@ -263,7 +263,7 @@ def downgrade() -> None:
         "WHERE source_type IN ('observation', 'immunization', 'procedure')"
     )
     _source_type_check(_OLD_SOURCE_TYPES)
-    # Rows the old schema cannot hold go (imported ones only: the seeder writes none).
+    # Rows the old schema cannot hold go (imported ones, and the seeder's non-drug allergies).
     op.execute(f"DELETE FROM {S}.prescriptions WHERE medical_record_id IS NULL")
     op.execute(
         f"DELETE FROM {S}.record_diagnoses WHERE diagnosis_id IN "
