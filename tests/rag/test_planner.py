@@ -596,3 +596,35 @@ def test_each_lexicon_phrase_is_said_once() -> None:
         if "|" in line and not line.startswith("#")
     ]
     assert sorted(p for p in set(phrases) if phrases.count(p) > 1) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("sgte ctrl?", ("appointment", "next")),
+        ("¿pa' cuándo quedó la cita?", ("appointment", "next")),
+        ("¿a cuántas citas faltó sin cancelar?", ("appointment", "count")),
+        ("¿le han puesto bolsas de sangre?", ("out_of_record", "list")),
+        ("¿tenía calentura?", ("vital", "latest")),
+        ("¿cuántas veces respiraba por minuto?", ("vital", "latest")),
+        ("¿en qué fecha vino al mundo?", ("demographics", "latest")),
+        ("¿qué especialistas lo han visto hasta ahora?", ("specialty", "list")),
+    ],
+)
+def test_wordings_of_a_fifth_independent_set(question: str, expected: tuple[str, str]) -> None:
+    p = plan(question)
+    assert (p.subject, p.operation) == expected
+
+
+def test_birth_date_said_with_the_document_it_is_on() -> None:
+    assert plan("¿qué fecha de nacimiento figura en su documento?").demographic == "birth_date"
+
+
+def test_a_question_typed_without_marks_can_ask_whether_then_when() -> None:
+    p = plan("tiene alguna hospitalizacion, y cuando fue la mas reciente")
+    assert (p.subject, p.operation) == ("encounter", "exists")
+
+
+def test_an_allergy_other_than_to_medicines_is_not_a_summary() -> None:
+    p = plan("Aparte de medicamentos, ¿tiene alguna alergia, por ejemplo a alimentos o látex?")
+    assert (p.subject, p.status) == ("allergy", "nondrug")

@@ -119,6 +119,7 @@ _THIS_YEAR = re.compile(
     r"(?:(?:del|en el) )?ano actual|(?:en )?el presente ano|durante el ano|"
     r"(?:del|en el) ano(?!\s+(?:pasado|anterior|\d)))\b"
 )
+_HALF_YEAR = re.compile(r"\b(?:el |este |ultimo |en el |de )?medio ano\b")
 _BARE_YEAR = re.compile(r"(?<![\d/.-])\b((?:19|20)\d{2})\b(?![\d/.-])")
 _LAST_YEAR = re.compile(r"\b(?:el )?ano pasado\b")
 _SINCE_YEAR = re.compile(r"\bdesde\s+(?:el\s+)?(?:ano\s+)?((?:19|20)\d{2})\b")
@@ -164,7 +165,7 @@ class _Reading:
 
 
 _NUMBER_OF = re.compile(r"\bno\.\s*de\b", re.IGNORECASE)
-_PA_IS_PARA = re.compile(r"\bpa\s+(?=(?:cuando|que|quien|donde|el|la|los|las|mi|su|eso)\b)")
+_PA_IS_PARA = re.compile(r"\bpa'?\s+(?=(?:cuando|que|quien|donde|el|la|los|las|mi|su|eso)\b)")
 
 
 def normalise(question: str) -> str:
@@ -396,6 +397,10 @@ def _window(text: str, today: dt.date) -> tuple[TimeWindow, tuple[int, int]] | N
             return TimeWindow(
                 start, today + dt.timedelta(days=1), _span_label(n, unit)
             ), match.span()
+    if match := _HALF_YEAR.search(text):  # "de medio año para acá"
+        return TimeWindow(months_back(180), today + dt.timedelta(days=1), "últimos 6 meses"), (
+            match.span()
+        )
     if match := _LAST_YEAR.search(text):  # before "durante el año" in "durante el año pasado"
         window = TimeWindow(
             dt.date(today.year - 1, 1, 1), dt.date(today.year, 1, 1), "el año pasado"
@@ -511,6 +516,8 @@ def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Readi
     said = fold(question)
     # "dx, meds, alergias" or "… y …" (one comma may only end an opener: "En ese caso, ¿…?")
     reading.joined = said.count(",") >= 2 or bool(_JOINED.search(reading.text))
+    if reading.strong.get("allergy") and _NON_DRUG.search(reading.text):
+        reading.strong.pop("medication", None)  # "aparte de medicamentos, ¿alguna alergia?"
     if _ALLERGEN_IS_A_DRUG.search(reading.text):
         # "¿alergia a algún medicamento?", "reacción a medicamentos": the drug is the allergen
         reading.strong.pop("medication", None)
@@ -518,7 +525,10 @@ def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Readi
     clauses = _clauses(question)
     last = clauses[-1][0]
     reading.asks_which = bool(_WH_START.search(last) or _WH_ANYWHERE.search(last))
-    if len(clauses) > 1 and clauses[0][1] and _asks_whether(clauses[0][0]):
+    unmarked = "¿" not in question and question.count("?") <= 1  # typed without ¿
+    first, first_asked = clauses[0]
+    first_asked = first_asked or (unmarked and bool(_VERB_START.search(first)))
+    if len(clauses) > 1 and first_asked and _asks_whether(first):
         reading.yes_no = True  # "¿Ha estado hospitalizado? ¿Cuándo?": "Sí, …; la última…"
     elif reading.asks_which:
         # "¿y la última cita a la que sí vino cuándo fue?" asks when; "¿qué medicinas está
@@ -537,14 +547,21 @@ def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Readi
 
 
 _CLAUSE = re.compile(r"[^,;:?]+[,;:?]?")
-_WH_ANYWHERE = re.compile(r"\b(?:cuando|cual|cuales|quien|quienes|donde|cuant[oa]s?)\b")
+# A yes/no question's verb ("tiene alguna hospitalización, y cuándo…"), not a pronoun: "la hija
+# dice que…" is no question.
+_VERB_START = re.compile(r"^(?:y\s+)?(?:tiene|tuvo|ha|han|hay|es|esta|estuvo|toma|tomo|padece)\b")
+_WH_ANYWHERE = re.compile(
+    r"\b(?:cuando|cual|cuales|quien|quienes|donde|cuant[oa]s?)\b"
+    r"|\b(?:decir|decirme|dime|digame|saber|indicar|indicarme|indique|informar|informe|contarme|"
+    r"cuenteme|cuentame)\s+(?:que|como)\b"  # "¿me podría decir qué medicamentos toma?"
+)
 _ALLERGEN_IS_A_DRUG = re.compile(
     r"\b(?:alergi|alergic|ram\b|reaccion)\w*\s+(?:(?!(?:y|e|que|cual\w*|toma\w*)\b)\w+\s+){0,3}"
     r"(?:medicament|remedio|farmac|medicina|pastilla)"
 )
 _ASKS_WHO = re.compile(r"\bquien|\b(?:que|cual) (?:medic|doctor|dr)|\bnombre\b")
 _ASKS_WHETHER = re.compile(
-    r"\b(?:dime|digame|decirme|informar|informe|informarme|indicar|indique|indicarme|confirmar|"
+    r"\b(?:dime|digame|decir|decirme|informar|informe|informarme|indicar|indique|indicarme|confirmar|"
     r"confirme|confirma|confirmarme|saber|sabe|sabes|pregunta|preguntan|verificar|verifique|"
     r"revisar|revise|averiguar|preguntar)\s+si\b"
 )
@@ -579,9 +596,14 @@ _NON_DRUG = re.compile(
 )
 _PLURAL_RECORDED = re.compile(
     r"\b(vacunas|vacs|inmunizaciones|procedimientos|cirugias|operaciones|intervenciones|"
-    r"antecedentes quirurgicos|qx|cada)\b"  # "¿en qué fecha recibió cada vacuna?": all of them
+    r"antecedentes quirurgicos|qx|cada|esquema)\b"  # "¿cuándo recibió cada vacuna?": all
 )
 _EXPLICIT_LATEST = re.compile(r"\b(ultim[oa]s?|mas recientes?|reciente)\b")
+
+
+def _demographic(fields: list[str]) -> str | None:
+    """The field asked: the birth date of "¿qué fecha de nacimiento consta en su documento?"."""
+    return "birth_date" if "birth_date" in fields else (fields[0] if fields else None)
 
 
 def _subject(reading: _Reading) -> str | None:
@@ -600,6 +622,7 @@ def _operation(reading: _Reading, subject: str) -> str:
     ops = reading.operations
     counts = "dose" not in reading.attributes  # "¿cuántos miligramos…?" asks the dose
     counts = counts and subject != "demographics"  # "número de documento" is the number
+    counts = counts and "por minuto" not in reading.text  # "¿cuántas veces respiraba por minuto?"
     if "count" in ops and counts and (subject != "vital" or _COUNTED_READINGS.search(reading.text)):
         return "count"  # "¿cuántos kilos pesa?" asks a value, "¿cuántas tomas…?" a count
     extreme = [op for op in ops if op in ("max", "min")]
@@ -662,6 +685,10 @@ _OPENER = re.compile(
 )
 
 
+# "Para ajustar la analgesia, …": why it is asked (a verb), not what for ("Para la tos, …")
+_FOR_DOING = re.compile(r"^\W*(?:para|antes de)\s+\w+(?:ar|er|ir)(?:le|lo|la|se)?\b")
+
+
 def _letters(text: str) -> str:
     """Lower-case without accents, one character for each of `text`'s (positions kept)."""
     return "".join(unicodedata.normalize("NFD", c)[0].lower()[0] for c in text)
@@ -699,8 +726,9 @@ def _without_context(question: str, context: Context) -> str | None:
         rest = read(text[cut:], context.today, context.doctors)
         if not _asks(rest):
             continue  # "…: ¿cuál fue la última?" needs what was said before it
+        purpose = said.purpose if not _FOR_DOING.match(_letters(text)) else None
         named = (
-            said.drugs or said.classes or said.conditions or said.purpose or said.labs
+            said.drugs or said.classes or said.conditions or purpose or said.labs
             or said.window or said.encounter_types
         )  # fmt: skip
         summary = said.strong.get("summary") or said.weak.get("summary")
@@ -884,7 +912,9 @@ def _build(
         subject = "encounter"  # "la última cita por videollamada": visits carry the kind
     if subject in ("note", "encounter") and attribute == "date":
         subject = "encounter"  # "¿Cuándo consultó por urgencias?": the visit's date
-    elif subject == "encounter" and (reading.sections or reading.strong.get("note")):
+    elif subject in ("encounter", "appointment") and (
+        reading.sections or reading.strong.get("note")
+    ):
         subject = "note"  # "el motivo / el plan de la última consulta", "la nota de urgencias"
     operation = _operation(reading, subject)
     named = reading.drugs or reading.classes or reading.conditions or reading.condition_words
@@ -963,7 +993,7 @@ def _build(
         encounter_type=reading.encounter_types[0] if reading.encounter_types else None,
         status=status,
         window=window,
-        demographic=reading.demographics[0] if reading.demographics else None,
+        demographic=_demographic(reading.demographics),
         note_section=reading.sections[0] if reading.sections else None,
         source=source,
         cues=cues,

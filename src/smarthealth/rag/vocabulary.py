@@ -362,13 +362,13 @@ SHORTHAND = {
     "sig": "siguiente", "x": "por", "mg": "miligramos", "qien": "quien", "quen": "quien",
     "kien": "quien", "qn": "quien", "fn": "fecha de nacimiento", "fnac": "fecha de nacimiento",
     "qx": "quirurgicos", "esp": "especialidad", "esps": "especialidades", "frec": "frecuencia",
-    "nac": "nacimiento", "evol": "evolucion",
+    "nac": "nacimiento", "evol": "evolucion", "sgte": "siguiente", "sgt": "siguiente",
 }  # fmt: skip
 
 # Words of time windows (read by the planner's patterns, not the lexicon): known, correctable.
 TIME_WORDS = """dia dias semana semanas mes meses ano anos ultimo ultimos ultima ultimas pasado
     pasada enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre
-    diciembre""".split()
+    diciembre curso""".split()
 
 
 @dataclass(frozen=True)
