@@ -408,8 +408,9 @@ def eval_(
         str,
         typer.Option(
             help="Which phrasings to ask: dev (tune on these), heldout (never tune on these), "
-            "both (dev and heldout), or probe (an independent set to tune against once dev is "
-            "overfitted; never part of both). Several halves: comma-separated, e.g. dev,probe."
+            "both (dev and heldout), probe (an independent set: measure, then tune against it "
+            "once dev is overfitted) or tuned (probe sets already tuned on); probe and tuned are "
+            "never part of both. Several halves: comma-separated, e.g. dev,probe."
         ),
     ] = "both",
     show_heldout: Annotated[
@@ -440,7 +441,9 @@ def eval_(
 
     asked = [h.strip() for h in half.split(",") if h.strip()]
     if not asked or any(h not in (*ALL_HALVES, "both") for h in asked):
-        console.print("[red]--half debe ser dev, heldout, probe o both (o varias con comas)[/red]")
+        console.print(
+            "[red]--half debe ser dev, heldout, probe, tuned o both (o varias con comas)[/red]"
+        )
         raise typer.Exit(2)
     expanded = {x for h in asked for x in (HALVES if h == "both" else (h,))}
     halves = tuple(h for h in ALL_HALVES if h in expanded)

@@ -11,10 +11,19 @@ from importlib import resources
 from pathlib import Path
 
 from smarthealth.evaluation import phrasings as ph
-from smarthealth.evaluation.kinds import ALL_HALVES, CATEGORIES, HALVES, KINDS, PROBE, ROBUST_TAGS
+from smarthealth.evaluation.kinds import (
+    ALL_HALVES,
+    CATEGORIES,
+    HALVES,
+    KINDS,
+    PROBE,
+    ROBUST_TAGS,
+    TUNED,
+)
 from smarthealth.rag.text import fold
 
 MIN_PHRASINGS_PER_HALF = 8
+TUNED_ON = ("dev", TUNED)  # the phrasings the engine was tuned on
 
 
 def _folded(text: str) -> str:
@@ -38,14 +47,15 @@ def test_no_phrasing_is_in_both_halves_even_folded() -> None:
         return {_folded(p.scored): p.pid for phrasings in ph.load(half).values() for p in phrasings}
 
     heldout = scored("heldout")
-    shared = sorted(heldout[s] for s in set(scored("dev")) & set(heldout))  # ids, not texts
-    assert shared == []
+    for half in TUNED_ON:
+        shared = sorted(heldout[s] for s in set(scored(half)) & set(heldout))  # ids, not texts
+        assert shared == [], half
 
 
 def test_no_heldout_phrasing_is_part_of_a_dev_phrasing() -> None:
     """An engine tuned on "¿Qué medicamentos toma?" would get "medicamentos toma" for free: no
     held-out phrasing is a run of words of a development one."""
-    dev = [f" {_folded(p.scored)} " for ps in ph.load("dev").values() for p in ps]
+    dev = [f" {_folded(p.scored)} " for h in TUNED_ON for ps in ph.load(h).values() for p in ps]
     inside = sorted(
         p.pid
         for ps in ph.load("heldout").values()
@@ -58,7 +68,7 @@ def test_no_heldout_phrasing_is_part_of_a_dev_phrasing() -> None:
 def test_no_heldout_phrasing_is_a_near_copy_of_a_dev_phrasing() -> None:
     """A held-out phrasing is not a dev phrasing with one letter changed (a typo of a tuned
     wording, or a tuned typo of it): folded similarity stays below 0.93."""
-    dev = [_folded(p.scored) for ps in ph.load("dev").values() for p in ps]
+    dev = [_folded(p.scored) for h in TUNED_ON for ps in ph.load(h).values() for p in ps]
     close = []
     for phrasings in ph.load("heldout").values():
         for p in phrasings:
@@ -155,7 +165,7 @@ def test_probe_file_is_plain_json() -> None:
 
 
 def test_no_probe_phrasing_equals_a_dev_or_heldout_one_even_folded() -> None:
-    for half in HALVES:
+    for half in (*HALVES, TUNED):
         other = {_folded(p.scored) for ps in ph.load(half).values() for p in ps}
         shared = [_shown(p) for p in _probe() if _folded(p.scored) in other]
         assert shared == [], half
@@ -165,7 +175,7 @@ def test_no_probe_phrasing_is_part_of_a_dev_or_heldout_one() -> None:
     """A probe phrasing that is a run of words of a dev phrasing is answered for free by an engine
     tuned on dev (the probe would flatter it); one that is a run of words of a held-out phrasing
     would hand part of the held-out half to whoever tunes on the probe."""
-    for half in HALVES:
+    for half in (*HALVES, TUNED):
         other = [f" {_folded(p.scored)} " for ps in ph.load(half).values() for p in ps]
         inside = [_shown(p) for p in _probe() if any(f" {_folded(p.scored)} " in o for o in other)]
         assert inside == [], half
@@ -180,7 +190,7 @@ def test_no_heldout_phrasing_is_part_of_a_probe_phrasing() -> None:
 
 def test_no_probe_phrasing_is_a_near_copy_of_a_dev_or_heldout_one() -> None:
     """Not a dev or held-out phrasing with one letter changed: folded similarity below 0.93."""
-    for half in HALVES:
+    for half in (*HALVES, TUNED):
         other = [_folded(p.scored) for ps in ph.load(half).values() for p in ps]
         close = []
         for p in _probe():
@@ -191,3 +201,12 @@ def test_no_probe_phrasing_is_a_near_copy_of_a_dev_or_heldout_one() -> None:
                     close.append(_shown(p))
                     break
         assert close == [], half
+
+
+def test_tuned_half_is_well_formed_and_apart_from_the_default_run() -> None:
+    """The probe sets already tuned on: every kind, well formed, never asked by default or CI."""
+    assert TUNED not in HALVES
+    assert ph.problems(TUNED) == []
+    kinds = ph.load(TUNED)
+    assert set(kinds) == {k.name for k in KINDS}
+    assert all(len(kinds[k.name]) >= MIN_PHRASINGS_PER_HALF for k in KINDS)

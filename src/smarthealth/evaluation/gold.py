@@ -389,6 +389,7 @@ OUT_OF_RECORD_PROBES: dict[str, str] = {
     "imagen": r"radiograf|ecograf|tomograf|resonancia|imagen|\mrx\M|procedimiento",
     "ekg": r"electrocardiogram|\mekg\M|\mecg\M|procedimiento",
     "potasio": r"potasio|electrolit|laboratorio",
+    "cafe": r"\mcafe|cafeina",
 }
 # Laboratory tests by LOINC code: how a clinician names them in a question (first: the {lab}).
 LAB_NAMES: dict[str, tuple[str, ...]] = {

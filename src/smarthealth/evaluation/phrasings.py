@@ -3,9 +3,12 @@
 `phrasings_dev.json` is the development half: tune on it. `phrasings_heldout.json` is the
 held-out half: it measures whether what was tuned generalises, so nobody tuning the engine
 opens it. `phrasings_probe.json` is a third set, written independently of both from the kind
-descriptions alone: once the engine overfits dev, tune against it (it is readable) and leave the
-held-out half untouched; it is asked only when named (`smarthealth eval --half probe`), never by
-the default run. All have the same shape:
+descriptions alone by someone who never saw the engine: once the engine overfits dev, measure on
+it first (its first, untuned score is an independent estimate), then tune against it (it is
+readable) and leave the held-out half untouched; it is asked only when named (`smarthealth eval
+--half probe`), never by the default run. A probe set that has been tuned on moves to
+`phrasings_tuned.json` (without the phrasings that overlap a held-out one), where it guards what
+was tuned (`--half tuned`), and a fresh one takes its place. All have the same shape:
 
     {"half": "dev", "about": "…", "kinds": {"med_yes": [entry, …], …}}
 
@@ -36,6 +39,7 @@ FILES = {
     "dev": "phrasings_dev.json",
     "heldout": "phrasings_heldout.json",
     "probe": "phrasings_probe.json",
+    "tuned": "phrasings_tuned.json",
 }
 PLACEHOLDERS = frozenset(
     {

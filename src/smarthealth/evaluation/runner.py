@@ -53,6 +53,7 @@ from smarthealth.evaluation.kinds import (
     PROBE,
     ROBUST_TAGS,
     ROBUSTNESS,
+    TUNED,
 )
 from smarthealth.models import User
 from smarthealth.rag.embeddings import Embedder, LocalE5Embedder
@@ -63,7 +64,7 @@ EVAL_EMAIL = "evaluacion@smarthealth.invalid"
 EVAL_CLIENT = ClientInfo(channel="cli", user_agent="smarthealth-eval")
 GROUPS = (*CATEGORIES, ROBUSTNESS)
 OVERALL = "overall"
-HALF_LABELS = {"dev": "dev", "heldout": "held-out", PROBE: "probe"}
+HALF_LABELS = {"dev": "dev", "heldout": "held-out", PROBE: "probe", TUNED: "tuned"}
 
 
 @dataclass
