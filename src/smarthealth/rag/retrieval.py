@@ -115,11 +115,15 @@ async def retrieve(
     if tsquery and "lexical" in legs_used:
         # Matches of the asked-for kind first: "¿tiene hipertensión arterial?" must reach the
         # diagnosis even when every blood-pressure reading also says "arterial".
+        # The patient's chunks first (a few hundred), then the text match: as one query a
+        # prepared statement's generic plan intersected the GIN index of every patient's
+        # chunks with the patient's (21–46 ms at 10,000 patients; 0.2–0.5 ms this way).
         rows = await session.execute(
             text(
+                "WITH mine AS MATERIALIZED (SELECT chunk_id, source_type, occurred_at, search_tsv "
+                f"FROM smart_health.clinical_chunks WHERE patient_id = :patient{time_sql}) "
                 "SELECT chunk_id, ts_rank_cd(search_tsv, query) AS score "
-                "FROM smart_health.clinical_chunks, to_tsquery('spanish', :tsq) query "
-                f"WHERE patient_id = :patient AND search_tsv @@ query{time_sql} "
+                "FROM mine, to_tsquery('spanish', :tsq) query WHERE search_tsv @@ query "
                 "ORDER BY source_type = ANY(:types) DESC, score DESC, "
                 "occurred_at DESC NULLS LAST, chunk_id DESC LIMIT :depth"
             ),
