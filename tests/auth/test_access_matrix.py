@@ -6,14 +6,13 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from smarthealth.app import create_app
-from smarthealth.config import to_libpq_url
 from tests.conftest import PASSWORD, bearer, insert_user, lifespan_client, make_settings
+from tests.live_server import first_patient
 
 CALLERS = ("anonymous", "clinician", "auditor", "admin", "self", "other")
 
@@ -178,15 +177,7 @@ async def test_access(ctx: Ctx, route: str, caller: str, expected: int) -> None:
 
 
 async def _patient(ctx: Ctx) -> dict[str, object]:
-    conn = await asyncpg.connect(to_libpq_url(ctx.db_url))
-    try:
-        row = await conn.fetchrow(
-            "SELECT document_type_id, document_number FROM smart_health.patients "
-            "ORDER BY patient_id LIMIT 1"
-        )
-    finally:
-        await conn.close()
-    return dict(row)
+    return dict(await first_patient(ctx.db_url))
 
 
 async def _session_of(ctx: Ctx, user_id: int) -> str:

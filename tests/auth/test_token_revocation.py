@@ -23,7 +23,7 @@ from smarthealth.app import create_app
 from smarthealth.auth.tokens import decode_token, issue_token
 from smarthealth.config import to_libpq_url
 from tests.conftest import PASSWORD, bearer, insert_user, lifespan_client, make_settings
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, first_patient
 
 NEW_PASSWORD = "Otra-clave-segura-2027"
 
@@ -255,15 +255,7 @@ async def _recv(ws: Any, wait: float = 10) -> dict[str, Any]:
 
 
 async def _patient(db_url: str) -> dict[str, Any]:
-    conn = await asyncpg.connect(to_libpq_url(db_url))
-    try:
-        row = await conn.fetchrow(
-            "SELECT document_type_id, document_number FROM smart_health.patients "
-            "ORDER BY patient_id LIMIT 1"
-        )
-    finally:
-        await conn.close()
-    return dict(row)
+    return dict(await first_patient(db_url))
 
 
 async def test_websocket_with_an_old_token_is_closed_1008_after_a_role_change(

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from smarthealth.app import create_app
 from smarthealth.config import to_libpq_url
 from tests.conftest import PASSWORD, bearer, insert_user, lifespan_client, make_settings
+from tests.live_server import first_patient
 
 ENVELOPE = "#/components/schemas/ErrorEnvelope"
 QA = "\u0958"  # DEVANAGARI LETTER QA: two code points once normalised to NFC
@@ -42,14 +43,7 @@ async def ctx(db_url: str, password_hash: str) -> AsyncIterator[Ctx]:
     clinician = await insert_user(db_url, password_hash, "clinician")
     admin = await insert_user(db_url, password_hash, "admin")
     auditor = await insert_user(db_url, password_hash, "auditor")
-    conn = await asyncpg.connect(to_libpq_url(db_url))
-    try:
-        row = await conn.fetchrow(
-            "SELECT document_type_id, document_number FROM smart_health.patients "
-            "ORDER BY patient_id LIMIT 1"
-        )
-    finally:
-        await conn.close()
+    row = await first_patient(db_url)
     async for client in lifespan_client(app):
         yield Ctx(app, client, db_url, admin, clinician, auditor, dict(row))
 
