@@ -329,8 +329,15 @@ KINDS: tuple[Kind, ...] = (
     # topics a record cannot hold: "No encuentro …", no sources
     _k("oor_habits", "out_of_record", "abstain (habits: alcohol, tobacco, sleep, diet…)", ()),
     _k("oor_social", "out_of_record", "abstain (children, work, insurance, travel…)", ()),
-    _k("oor_history", "out_of_record", "abstain (vaccines, surgeries, family history…)", ()),
-    _k("oor_labs", "out_of_record", "abstain (lab values and imaging not in the record)", ()),
+    # asked only of patients whose record holds nothing on the topic (OUT_OF_RECORD_PROBES in
+    # gold.py): vaccines, surgeries and labs may be recorded now (issue 11)
+    _k(
+        "oor_history",
+        "out_of_record",
+        "abstain (family history, transfusions…; vaccines or surgeries where none is recorded)",
+        (),
+    ),
+    _k("oor_labs", "out_of_record", "abstain (a lab value, imaging or ECG the record lacks)", ()),
     # follow-ups that must keep the subject of turn 1
     _k(
         "fu_dx_treatment",
