@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -16,34 +15,12 @@ from smarthealth.db.embedded import EmbeddedPostgres
 from smarthealth.ingest.catalogs import load_catalog_files
 from smarthealth.ingest.digest import table_digests
 from smarthealth.ingest.seed import SeedError, seed_database
-from tests.conftest import TEMPLATE_SEED, TEMPLATE_TODAY, drop_database
-
-# Rates and group means need more people than the 40 of the test template (which holds five
-# hypertensive adults and a handful of emergency visits).
-POPULATION = 600
+from tests.conftest import TEMPLATE_TODAY, drop_database
 
 
 @pytest.fixture
 async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     connection = await asyncpg.connect(to_libpq_url(db_url))
-    yield connection
-    await connection.close()
-
-
-@pytest.fixture(scope="module")
-def population_url(pg: EmbeddedPostgres) -> Iterator[str]:
-    name = f"pop_{uuid.uuid4().hex[:12]}"
-    pg.psql(f'CREATE DATABASE "{name}"', database="postgres")
-    url = to_asyncpg_url(pg.url(name))
-    migrate.upgrade(url)
-    asyncio.run(seed_database(url, POPULATION, TEMPLATE_SEED, today=TEMPLATE_TODAY))
-    yield url
-    drop_database(pg, name)
-
-
-@pytest.fixture
-async def population(population_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(to_libpq_url(population_url))
     yield connection
     await connection.close()
 

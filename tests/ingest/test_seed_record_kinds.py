@@ -3,21 +3,16 @@ conditions, at plausible rates, and added without moving any row the seeder made
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from smarthealth.config import to_asyncpg_url, to_libpq_url
-from smarthealth.db import migrate
-from smarthealth.db.embedded import EmbeddedPostgres
+from smarthealth.config import to_libpq_url
 from smarthealth.ingest.generator import TABLE_COLUMNS
-from smarthealth.ingest.seed import seed_database
-from tests.conftest import TEMPLATE_SEED, TEMPLATE_TODAY, drop_database
+from tests.conftest import TEMPLATE_TODAY
+from tests.ingest.conftest import POPULATION
 
-POPULATION = 600
 _MD5 = "SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM {} t"
 # md5 of the columns the seeder writes, over the rows it made for the test template (40 patients,
 # seed 7, 2026-06-15) before it made labs, vaccines, procedures and non-drug allergies (commit
@@ -37,24 +32,6 @@ DRUG_ALLERGIES = (
     "(SELECT allergy_id, patient_id, medication_id, reaction, severity, noted_on "
     "FROM smart_health.patient_allergies WHERE medication_id IS NOT NULL)"
 )
-
-
-@pytest.fixture(scope="module")
-def population_url(pg: EmbeddedPostgres) -> Iterator[str]:
-    name = f"kinds_{uuid.uuid4().hex[:12]}"
-    pg.psql(f'CREATE DATABASE "{name}"', database="postgres")
-    url = to_asyncpg_url(pg.url(name))
-    migrate.upgrade(url)
-    asyncio.run(seed_database(url, POPULATION, TEMPLATE_SEED, today=TEMPLATE_TODAY))
-    yield url
-    drop_database(pg, name)
-
-
-@pytest.fixture
-async def population(population_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(to_libpq_url(population_url))
-    yield connection
-    await connection.close()
 
 
 @pytest.fixture
