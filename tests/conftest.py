@@ -87,6 +87,15 @@ def drop_database(pg: EmbeddedPostgres, name: str) -> None:
     pg.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', database="postgres")
 
 
+def migrated_database(pg: EmbeddedPostgres, name: str) -> str:
+    """A new database `name` at the newest migration (catalogs loaded, no patients); its URL."""
+    drop_database(pg, name)
+    pg.psql(f'CREATE DATABASE "{name}"', database="postgres")
+    url = to_asyncpg_url(pg.url(name))
+    migrate.upgrade(url)
+    return url
+
+
 @pytest.fixture(scope="module")
 def db_url(pg: EmbeddedPostgres, template_url: str) -> Iterator[str]:
     """A private, seeded database for this test module."""

@@ -15,14 +15,20 @@ from fastapi import FastAPI
 from fhir.resources.R4B.bundle import Bundle
 
 from smarthealth.app import create_app
-from smarthealth.config import to_asyncpg_url, to_libpq_url
-from smarthealth.db import migrate
+from smarthealth.config import to_libpq_url
 from smarthealth.db.embedded import EmbeddedPostgres
 from smarthealth.fhir.exporter import export_patient
 from smarthealth.fhir.importer import ImportReport, import_fhir
 from smarthealth.ingest.catalogs import load_catalogs
 from smarthealth.rag.indexer import sync_queued
-from tests.conftest import bearer, drop_database, insert_user, lifespan_client, make_settings
+from tests.conftest import (
+    bearer,
+    drop_database,
+    insert_user,
+    lifespan_client,
+    make_settings,
+    migrated_database,
+)
 from tests.fhir.synthea_like import patient_bundle, write_bundles, write_ndjson
 
 
@@ -190,13 +196,8 @@ async def test_export_is_valid_r4(db_url: str, first_import: ImportReport) -> No
 
 @pytest.fixture(scope="module")
 def fresh_url(pg: EmbeddedPostgres) -> Iterator[str]:
-    name = "fhir_roundtrip"
-    drop_database(pg, name)
-    pg.psql(f'CREATE DATABASE "{name}"', database="postgres")
-    url = to_asyncpg_url(pg.url(name))
-    migrate.upgrade(url)
-    yield url
-    drop_database(pg, name)
+    yield migrated_database(pg, "fhir_roundtrip")
+    drop_database(pg, "fhir_roundtrip")
 
 
 ROW_SQL = {

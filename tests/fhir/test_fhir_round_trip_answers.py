@@ -13,8 +13,7 @@ import asyncpg
 import pytest
 
 from smarthealth.app import create_app
-from smarthealth.config import to_asyncpg_url, to_libpq_url
-from smarthealth.db import migrate
+from smarthealth.config import to_libpq_url
 from smarthealth.db.embedded import EmbeddedPostgres
 from smarthealth.fhir.exporter import export_patient
 from smarthealth.fhir.importer import import_fhir
@@ -26,6 +25,7 @@ from tests.conftest import (
     insert_user,
     lifespan_client,
     make_settings,
+    migrated_database,
 )
 
 QUESTIONS = (
@@ -54,13 +54,8 @@ PATIENTS = 2
 
 @pytest.fixture(scope="module")
 def empty_url(pg: EmbeddedPostgres) -> Iterator[str]:
-    name = "fhir_roundtrip_answers"
-    drop_database(pg, name)
-    pg.psql(f'CREATE DATABASE "{name}"', database="postgres")
-    url = to_asyncpg_url(pg.url(name))
-    migrate.upgrade(url)
-    yield url
-    drop_database(pg, name)
+    yield migrated_database(pg, "fhir_roundtrip_answers")
+    drop_database(pg, "fhir_roundtrip_answers")
 
 
 async def _answers(

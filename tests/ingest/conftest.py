@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from smarthealth.config import to_asyncpg_url, to_libpq_url
-from smarthealth.db import migrate
+from smarthealth.config import to_libpq_url
 from smarthealth.db.embedded import EmbeddedPostgres
 from smarthealth.ingest.seed import seed_database
-from tests.conftest import TEMPLATE_SEED, TEMPLATE_TODAY, drop_database
+from tests.conftest import TEMPLATE_SEED, TEMPLATE_TODAY, drop_database, migrated_database
 
 # Rates and group means need more people than the 40 of the test template (which holds five
 # hypertensive adults and a handful of emergency visits).
@@ -24,9 +23,7 @@ POPULATION = 600
 def population_url(pg: EmbeddedPostgres) -> Iterator[str]:
     """Read only: every module that checks the seeded population shares it."""
     name = f"pop_{uuid.uuid4().hex[:12]}"
-    pg.psql(f'CREATE DATABASE "{name}"', database="postgres")
-    url = to_asyncpg_url(pg.url(name))
-    migrate.upgrade(url)
+    url = migrated_database(pg, name)
     asyncio.run(seed_database(url, POPULATION, TEMPLATE_SEED, today=TEMPLATE_TODAY))
     yield url
     drop_database(pg, name)

@@ -9,13 +9,12 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from smarthealth.config import to_asyncpg_url, to_libpq_url
-from smarthealth.db import migrate
+from smarthealth.config import to_libpq_url
 from smarthealth.db.embedded import EmbeddedPostgres
 from smarthealth.ingest.catalogs import load_catalog_files
 from smarthealth.ingest.digest import table_digests
 from smarthealth.ingest.seed import SeedError, seed_database
-from tests.conftest import TEMPLATE_TODAY, drop_database
+from tests.conftest import TEMPLATE_TODAY, drop_database, migrated_database
 
 
 @pytest.fixture
@@ -26,10 +25,8 @@ async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 def _fresh_seeded(pg: EmbeddedPostgres, name: str, seed: int) -> dict[str, str]:
-    pg.psql(f'CREATE DATABASE "{name}"', database="postgres")
+    url = migrated_database(pg, name)
     try:
-        url = to_asyncpg_url(pg.url(name))
-        migrate.upgrade(url)
         asyncio.run(seed_database(url, 40, seed, today=dt.date(2026, 3, 1)))
         return asyncio.run(table_digests(url))
     finally:
