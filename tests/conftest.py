@@ -9,11 +9,12 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from smarthealth.config import Settings, to_asyncpg_url
+from smarthealth.config import Settings, to_asyncpg_url, to_libpq_url
 from smarthealth.db import migrate
 from smarthealth.db.embedded import EmbeddedPostgres
 from smarthealth.ingest.seed import seed_database
@@ -85,6 +86,15 @@ def clone_database(pg: EmbeddedPostgres, template: str = TEMPLATE_DB) -> str:
 
 def drop_database(pg: EmbeddedPostgres, name: str) -> None:
     pg.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', database="postgres")
+
+
+async def fetch(db_url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    """Rows of one query on its own connection."""
+    conn = await asyncpg.connect(to_libpq_url(db_url))
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
 
 
 def migrated_database(pg: EmbeddedPostgres, name: str) -> str:

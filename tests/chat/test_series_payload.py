@@ -14,9 +14,15 @@ import pytest
 from fastapi import FastAPI
 
 from smarthealth.app import create_app
-from smarthealth.config import to_libpq_url
 from smarthealth.rag.executor import BOGOTA
-from tests.conftest import TEMPLATE_TODAY, bearer, insert_user, lifespan_client, make_settings
+from tests.conftest import (
+    TEMPLATE_TODAY,
+    bearer,
+    fetch,
+    insert_user,
+    lifespan_client,
+    make_settings,
+)
 
 NOW = dt.datetime.combine(TEMPLATE_TODAY, dt.time(12, 0), BOGOTA)
 BP_YEAR = "¿Cómo ha evolucionado la presión arterial en el último año?"
@@ -62,14 +68,6 @@ async def ctx(db_url: str, password_hash: str) -> AsyncIterator[Ctx]:
         yield Ctx(app, client, db_url, user)
 
 
-async def _fetch(db_url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(to_libpq_url(db_url))
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
-
-
 def _year() -> tuple[dt.date, dt.date]:
     return TEMPLATE_TODAY.replace(year=TEMPLATE_TODAY.year - 1), TEMPLATE_TODAY
 
@@ -77,7 +75,7 @@ def _year() -> tuple[dt.date, dt.date]:
 async def _adults_by_readings(db_url: str) -> list[asyncpg.Record]:
     """Adults, most readings in the last year first."""
     start, end = _year()
-    return await _fetch(
+    return await fetch(
         db_url,
         "SELECT p.patient_id, p.document_type_id, p.document_number, p.birth_date, count(*) AS n "
         "FROM smart_health.patients p JOIN smart_health.medical_records r USING (patient_id) "
@@ -93,7 +91,7 @@ async def _adults_by_readings(db_url: str) -> list[asyncpg.Record]:
 async def test_blood_pressure_over_a_year_has_every_reading(ctx: Ctx) -> None:
     for patient in (await _adults_by_readings(ctx.db_url))[:3]:
         body = await ctx.ask(patient, BP_YEAR)
-        truth = await _fetch(ctx.db_url, READINGS, patient["patient_id"], *_year())
+        truth = await fetch(ctx.db_url, READINGS, patient["patient_id"], *_year())
         assert body["metadata"]["plan"]["operation"] == "series"
         [chart] = body["series"]
         assert chart["vital"] == "bp" and chart["unit"] == "mmHg"
@@ -112,7 +110,7 @@ async def test_blood_pressure_over_a_year_has_every_reading(ctx: Ctx) -> None:
             assert f"{high['value']}/{low['value']} mmHg" in source["text"]
             assert source["date"] == high["date"]
         # and they are this patient's readings
-        owners = await _fetch(
+        owners = await fetch(
             ctx.db_url,
             "SELECT DISTINCT patient_id FROM smart_health.clinical_chunks WHERE chunk_id = ANY($1)",
             [p["chunk_id"] for p in systolic["points"]],
@@ -123,7 +121,7 @@ async def test_blood_pressure_over_a_year_has_every_reading(ctx: Ctx) -> None:
 async def test_a_weight_series_has_one_line_and_no_band(ctx: Ctx) -> None:
     patient = (await _adults_by_readings(ctx.db_url))[0]
     body = await ctx.ask(patient, "¿Cómo ha evolucionado el peso en el último año?")
-    truth = await _fetch(ctx.db_url, READINGS, patient["patient_id"], *_year())
+    truth = await fetch(ctx.db_url, READINGS, patient["patient_id"], *_year())
     [chart] = body["series"]
     assert chart["vital"] == "weight" and chart["unit"] == "kg"
     [line] = chart["lines"]
@@ -132,7 +130,7 @@ async def test_a_weight_series_has_one_line_and_no_band(ctx: Ctx) -> None:
 
 
 async def test_a_childs_chart_has_no_adult_band(ctx: Ctx) -> None:
-    children = await _fetch(
+    children = await fetch(
         ctx.db_url,
         "SELECT p.patient_id, p.document_type_id, p.document_number FROM smart_health.patients p "
         "WHERE p.birth_date > $1 AND EXISTS (SELECT 1 FROM smart_health.medical_records r "

@@ -19,7 +19,14 @@ from fastapi import FastAPI
 from smarthealth.app import create_app
 from smarthealth.config import to_libpq_url
 from smarthealth.rag.executor import BOGOTA
-from tests.conftest import TEMPLATE_TODAY, bearer, insert_user, lifespan_client, make_settings
+from tests.conftest import (
+    TEMPLATE_TODAY,
+    bearer,
+    fetch,
+    insert_user,
+    lifespan_client,
+    make_settings,
+)
 
 NOW = dt.datetime.combine(TEMPLATE_TODAY, dt.time(12, 0), BOGOTA)  # the seeded record's "today"
 REFUSE_ACCESS = """
@@ -62,14 +69,6 @@ async def ctx(db_url: str, password_hash: str) -> AsyncIterator[Ctx]:
         yield Ctx(app, client, db_url, staff)
 
 
-async def _fetch(db_url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(to_libpq_url(db_url))
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
-
-
 def _chronic_codes() -> set[str]:
     raw = resources.files("smarthealth.ingest").joinpath("data/conditions.json").read_text()
     return {c["icd_code"] for c in json.loads(raw) if c["chronic"]}
@@ -78,7 +77,7 @@ def _chronic_codes() -> set[str]:
 async def _truth(db_url: str, patient_id: int) -> dict[str, Any]:
     """The header computed straight from the clinical tables."""
     today = TEMPLATE_TODAY
-    allergies = await _fetch(
+    allergies = await fetch(
         db_url,
         "SELECT DISTINCT coalesce(m.active_ingredient, a.substance) AS active_ingredient "
         "FROM smart_health.patient_allergies a "
@@ -86,7 +85,7 @@ async def _truth(db_url: str, patient_id: int) -> dict[str, Any]:
         patient_id,
     )
     # each drug's latest prescription (by date), current when it runs until today
-    medications = await _fetch(
+    medications = await fetch(
         db_url,
         "SELECT DISTINCT ON (m.active_ingredient) m.active_ingredient, "
         "p.prescription_date + p.duration_days - 1 AS last_day "
@@ -94,7 +93,7 @@ async def _truth(db_url: str, patient_id: int) -> dict[str, Any]:
         "WHERE p.patient_id = $1 ORDER BY m.active_ingredient, p.prescription_date DESC",
         patient_id,
     )
-    diagnoses = await _fetch(
+    diagnoses = await fetch(
         db_url,
         "SELECT g.icd_code, max((r.registration_datetime AT TIME ZONE 'America/Bogota')::date) "
         "AS last_day FROM smart_health.record_diagnoses d "
@@ -104,7 +103,7 @@ async def _truth(db_url: str, patient_id: int) -> dict[str, Any]:
         patient_id,
     )
     chronic = _chronic_codes()
-    upcoming = await _fetch(
+    upcoming = await fetch(
         db_url,
         "SELECT appointment_id, start_time FROM smart_health.appointments WHERE patient_id = $1 "
         "AND status IN ('Scheduled', 'Confirmed') AND start_time >= $2 "
@@ -113,9 +112,7 @@ async def _truth(db_url: str, patient_id: int) -> dict[str, Any]:
         NOW,
     )
     patient = (
-        await _fetch(
-            db_url, "SELECT * FROM smart_health.patients WHERE patient_id = $1", patient_id
-        )
+        await fetch(db_url, "SELECT * FROM smart_health.patients WHERE patient_id = $1", patient_id)
     )[0]
     return {
         "allergies": {r["active_ingredient"] for r in allergies},
@@ -131,7 +128,7 @@ async def _truth(db_url: str, patient_id: int) -> dict[str, Any]:
 
 
 async def _patients(db_url: str) -> list[asyncpg.Record]:
-    return await _fetch(
+    return await fetch(
         db_url,
         "SELECT patient_id, document_type_id, document_number FROM smart_health.patients "
         "ORDER BY patient_id",
@@ -196,7 +193,7 @@ async def test_the_access_is_audited_with_the_chunks_shown(ctx: Ctx) -> None:
     shown += [m["chunk_id"] for m in body["medications"]["items"]]
     if body["next_appointment"]:
         shown.append(body["next_appointment"]["chunk_id"])
-    rows = await _fetch(
+    rows = await fetch(
         ctx.db_url,
         "SELECT outcome, channel, patient_id, document_number, source_ids "
         "FROM smart_health.audit_logs WHERE user_id = $1 AND event_type = 'patient.summary' "
@@ -208,7 +205,7 @@ async def test_the_access_is_audited_with_the_chunks_shown(ctx: Ctx) -> None:
     assert rows[0]["document_number"] == p["document_number"]
     assert sorted(rows[0]["source_ids"]) == sorted(shown)
     # every chunk shown is this patient's
-    owners = await _fetch(
+    owners = await fetch(
         ctx.db_url,
         "SELECT DISTINCT patient_id FROM smart_health.clinical_chunks WHERE chunk_id = ANY($1)",
         shown,
@@ -239,7 +236,7 @@ async def test_unknown_patient_is_404_and_audited(ctx: Ctx) -> None:
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "PATIENT_NOT_FOUND"
     assert response.json()["error"]["message"].startswith("No existe un paciente")
-    rows = await _fetch(
+    rows = await fetch(
         ctx.db_url,
         "SELECT outcome, source_ids FROM smart_health.audit_logs WHERE user_id = $1 "
         "AND event_type = 'patient.summary' AND document_number = '000000001'",
@@ -262,7 +259,7 @@ async def test_who_may_call_it(ctx: Ctx, role: str, expected: int) -> None:
         assert body["status"] == "error" and "patient" not in body
         assert p["document_number"] not in response.text
     if role == "auditor":
-        rows = await _fetch(
+        rows = await fetch(
             ctx.db_url,
             "SELECT outcome FROM smart_health.audit_logs WHERE user_id = $1 "
             "AND event_type = 'patient.summary'",

@@ -21,12 +21,11 @@ from websockets.asyncio.client import connect
 
 from smarthealth.app import create_app
 from smarthealth.auth.tokens import issue_token
-from smarthealth.config import to_libpq_url
 from smarthealth.rag.engines.base import AnswerContext, PatientIdentity, PriorTurn, SourceFact
 from smarthealth.rag.engines.extractive import ExtractiveEngine
 from smarthealth.rag.engines.openai_engine import OpenAIEngine
 from smarthealth.rag.text import fold
-from tests.conftest import bearer, insert_user, lifespan_client, make_settings
+from tests.conftest import bearer, fetch, insert_user, lifespan_client, make_settings
 from tests.fakes.openai_server import FakeOpenAI
 from tests.live_server import LiveServer
 
@@ -140,19 +139,11 @@ def _plain(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-async def _fetch(db_url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(to_libpq_url(db_url))
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module")
 async def patient(db_url: str) -> Patient:
-    [row] = await _fetch(db_url, PATIENT_SQL)
-    doctors = [(d["first_name"], d["last_name"]) for d in await _fetch(db_url, DOCTORS_SQL, row[0])]
-    chunks = await _fetch(db_url, CHUNKS_SQL, row["patient_id"])
+    [row] = await fetch(db_url, PATIENT_SQL)
+    doctors = [(d["first_name"], d["last_name"]) for d in await fetch(db_url, DOCTORS_SQL, row[0])]
+    chunks = await fetch(db_url, CHUNKS_SQL, row["patient_id"])
     return Patient(row, doctors, chunks)
 
 
