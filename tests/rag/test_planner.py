@@ -628,3 +628,86 @@ def test_a_question_typed_without_marks_can_ask_whether_then_when() -> None:
 def test_an_allergy_other_than_to_medicines_is_not_a_summary() -> None:
     p = plan("Aparte de medicamentos, ¿tiene alguna alergia, por ejemplo a alimentos o látex?")
     assert (p.subject, p.status) == ("allergy", "nondrug")
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # negated attendance is a missed appointment, whatever the verb
+        ("¿Cuál fue la última cita a la que no acudió?", ("appointment", "latest", "NoShow")),
+        ("¿a cuántas citas nunca asistió?", ("appointment", "count", "NoShow")),
+        # "tumbar", "anular" a cita: cancelled
+        ("¿cuántas citas le tumbaron?", ("appointment", "count", "Cancelled")),
+        ("¿cuándo se le anuló la última cita?", ("appointment", "latest", "Cancelled")),
+        # above or below normal: out of range
+        ("¿algún examen por debajo de lo normal?", ("lab", "exists", "abnormal")),
+        # "en cualquiera de sus presentaciones" asks whether, not the dose
+        (
+            "¿Le formularon losartán en cualquiera de sus presentaciones?",
+            ("medication", "exists", "ever"),
+        ),
+    ],
+)
+def test_statuses_said_in_other_words(question: str, expected: tuple[str, str, str]) -> None:
+    p = plan(question)
+    assert (p.subject, p.operation, p.status) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("¿Listado de especialistas que lo han atendido?", ("specialty", "list")),
+        ("¿Qué médicos lo han visto hasta la fecha?", ("doctor", "list")),
+        ("¿Me cuenta quién es y qué tiene?", ("summary", "list")),
+        ("¿Me hace un pantallazo del paciente?", ("summary", "list")),
+        ("¿Cuántos años lleva cumplidos?", ("demographics", "latest")),
+        ("¿Qué grupo y factor tiene?", ("demographics", "latest")),
+        ("¿En qué localidad tiene el domicilio?", ("demographics", "latest")),
+        ("¿Qué lo trajo a urgencias la última vez?", ("note", "latest")),
+        ("¿Con qué está medicada?", ("medication", "list")),
+        ("¿Consume OH?", ("out_of_record", "list")),
+        ("¿Le pusieron la de la influenza?", ("immunization", "exists")),
+        ("¿Qué vacunas figuran en su carnet, con fechas?", ("immunization", "list")),
+        ("¿Cuándo fue su última consulta por telemed?", ("encounter", "latest")),
+    ],
+)
+def test_wordings_of_a_seventh_independent_set(question: str, expected: tuple[str, str]) -> None:
+    p = plan(question)
+    assert (p.subject, p.operation) == expected
+
+
+def test_every_reading_asked_is_a_series() -> None:
+    p = plan("¿Me dice todas las presiones que le han tomado?")
+    assert (p.subject, p.operation, p.vitals) == ("vital", "series", ("bp",))
+
+
+def test_a_question_that_asks_whether_then_when_may_open_with_si_or_antecedente() -> None:
+    for question in ("¿Sí ha estado hospitalizado? ¿Cuándo fue?", "¿Antecedente de hosp? Fecha."):
+        p = plan(question)
+        assert (p.subject, p.operation, p.encounter_type) == (
+            "encounter",
+            "exists",
+            "Hospitalización",
+        ), question
+
+
+def test_this_year_said_as_what_we_have_of_it() -> None:
+    for question in ("¿Cuántas consultas en lo que llevamos de año?",
+                     "¿Cuántas consultas desde el primero de enero?"):  # fmt: skip
+        p = plan(question)
+        assert p.window is not None and p.window.start == dt.date(TODAY.year, 1, 1), question
+
+
+def test_not_finding_something_is_no_visit() -> None:
+    # "no lo encuentro" (I can't find it) after the question adds nothing to it
+    p = plan("¿Cuánto pesó la última vez? No lo encuentro en la hoja")
+    assert (p.subject, p.vitals) == ("vital", ("weight",))
+
+
+def test_a_regimen_after_a_drug_is_its_dose() -> None:
+    first = plan("¿Toma losartán?")
+    p = plan("¿Y qué pauta lleva?", first)
+    assert (p.subject, p.attribute) == ("medication", "dose")
+    first = plan("¿Tiene hipertensión?")
+    p = plan("¿Y qué le han pautado para eso?", first)
+    assert (p.subject, p.operation, p.conditions) == ("medication", "list", ("I10",))

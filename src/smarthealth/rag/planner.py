@@ -69,8 +69,8 @@ _SECTIONS = {
 _TOKEN = re.compile(r"[a-z0-9°]+")
 _ICD = re.compile(r"\b([a-z]\d{2}(?:\.\d{1,2})?)\b")
 _YES_NO_START = re.compile(
-    r"^(?:y\s+)?(?:el|la)?\s*(?:paciente\s+)?(?!la (?:ultim|proxim|primer|cita|consulta))"
-    r"(?:tiene|tuvo|ha|han|hay|es|esta|estuvo|toma|tomo|"
+    r"^(?:y\s+)?(?:si\s+)?(?:el|la)?\s*(?:paciente\s+)?(?!la (?:ultim|proxim|primer|cita|consulta))"
+    r"(?:antecedentes? de|tiene|tuvo|ha|han|hay|es|esta|estuvo|toma|tomo|"
     r"usa|recibe|recibio|padece|sufre|sufrio|le|lo|la|fue|presenta|presento|cuenta|existe|"
     r"se|registra|aparece|figura|hace|sigue|continua|hubo|alguna|algun|alguno|existe)\b"
 )
@@ -115,7 +115,8 @@ _IN_N = re.compile(r"\ben\s+(?:los\s+|las\s+)?(\d+|" + "|".join(_NUMBER_WORDS) +
                    r"(dias|semanas|meses|anos)\b")  # fmt: skip
 _YEAR = re.compile(r"\b(?:en|del|de|durante|el ano|para)\s+(?:el\s+)?(?:ano\s+)?((?:19|20)\d{2})\b")
 _THIS_YEAR = re.compile(
-    r"\b(?:este ano|en lo que va del ano|en lo corrido del ano|(?:en )?el ano en curso|"
+    r"\b(?:este ano|en lo que va del? ano|en lo que llevamos del? ano|en lo corrido del ano|"
+    r"(?:en )?el ano en curso|"
     r"(?:(?:del|en el) )?ano actual|(?:en )?el presente ano|durante el ano|"
     r"(?:del|en el) ano(?!\s+(?:pasado|anterior|\d)))\b"
 )
@@ -126,7 +127,7 @@ _SINCE_YEAR = re.compile(r"\bdesde\s+(?:el\s+)?(?:ano\s+)?((?:19|20)\d{2})\b")
 _BEFORE_YEAR = re.compile(r"\bantes\s+de(?:l)?\s+(?:ano\s+)?((?:19|20)\d{2})\b")
 _MONTHS = ("enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre "
            "diciembre").split()  # fmt: skip
-_SINCE_DAY = re.compile(r"\bdesde\s+el\s+(\d{1,2})\s+de\s+(" + "|".join(_MONTHS) + r")\b")
+_SINCE_DAY = re.compile(r"\bdesde\s+el\s+(\d{1,2}|primero)\s+de\s+(" + "|".join(_MONTHS) + r")\b")
 _SINCE_MONTH = re.compile(r"\bdesde\s+(?:el\s+(?:mes\s+de\s+)?)?(" + "|".join(_MONTHS) + r")\b")
 
 
@@ -328,6 +329,9 @@ def _read_entities(reading: _Reading, text: str) -> str:
     return text
 
 
+_NEGATED = re.compile(r"\b(?:no|nunca)\s+(?:se\s+|le\s+|lo\s+|la\s+)?$")
+
+
 def _read_lexicon(reading: _Reading, text: str) -> str:
     for phrase, pattern in lexicon():
         for match in list(pattern.finditer(text)):
@@ -346,6 +350,8 @@ def _read_lexicon(reading: _Reading, text: str) -> str:
                 elif kind == "v":
                     reading.vitals.append(value)
                 elif kind == "st":
+                    if value == "Attended" and _NEGATED.search(text[: match.start()]):
+                        value = "NoShow"  # "la última cita a la que no acudió"
                     reading.statuses.append(value)
                 elif kind == "et":
                     reading.encounter_types.append(value)
@@ -407,7 +413,8 @@ def _window(text: str, today: dt.date) -> tuple[TimeWindow, tuple[int, int]] | N
         )
         return window, match.span()
     if match := _SINCE_DAY.search(text):  # "desde el 1 de enero": its latest, as "desde enero"
-        day, month = int(match.group(1)), _MONTHS.index(match.group(2)) + 1
+        day = 1 if match.group(1) == "primero" else int(match.group(1))
+        month = _MONTHS.index(match.group(2)) + 1
         year = today.year if (month, day) <= (today.month, today.day) else today.year - 1
         try:
             first_day = dt.date(year, month, day)
@@ -594,9 +601,10 @@ _NON_DRUG = re.compile(
     r"(?:medicament|medicamet|farmac|remedio|medicina)\w*"
     r"|\b(?:alimento|comida|ambiental|picadura|insecto)\w*"
 )
+# "¿cuándo recibió cada vacuna?", "el carnet, con fechas": all of them
 _PLURAL_RECORDED = re.compile(
     r"\b(vacunas|vacs|inmunizaciones|procedimientos|cirugias|operaciones|intervenciones|"
-    r"antecedentes quirurgicos|qx|cada|esquema)\b"  # "¿cuándo recibió cada vacuna?": all
+    r"antecedentes quirurgicos|qx|cada|esquema|calendario|carne|carnet|fechas)\b"
 )
 _EXPLICIT_LATEST = re.compile(r"\b(ultim[oa]s?|mas recientes?|reciente)\b")
 
@@ -615,6 +623,10 @@ def _subject(reading: _Reading) -> str | None:
     return None
 
 
+_EVERY_READING = re.compile(
+    r"\b(?:todos los|todas las)\s+(?:\w+\s+)?(?:pesos|presiones|"
+    r"tensiones|cifras|valores|tomas|mediciones|registros|resultados)\b"
+)
 _COUNTED_READINGS = re.compile(r"\b(veces|tomas|mediciones|registros|controles)\b")
 
 
@@ -629,7 +641,8 @@ def _operation(reading: _Reading, subject: str) -> str:
     if extreme and subject in ("vital", "lab"):
         return extreme[0]  # "¿la saturación más baja?"; "dosis máxima" is no extreme reading
     measured = subject in ("vital", "lab")
-    if measured and ("series" in ops or (reading.window and "latest" not in ops)):
+    every = bool(_EVERY_READING.search(reading.text))  # "todos los pesos que le tomaron"
+    if measured and ("series" in ops or every or (reading.window and "latest" not in ops)):
         return "series"
     if "first" in ops:
         return "first"
@@ -791,8 +804,10 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
     if subject is None and attribute in _ATTRIBUTE_SUBJECTS and previous is None:
         subject = _ATTRIBUTE_SUBJECTS[attribute]
     if subject is None and previous is None and attribute in ("doctor", "specialty"):
-        # "¿Quién lo atendió?": the latest visit; "¿con qué especialista es la próxima?": the next
+        # "¿Quién lo atendió?": the latest visit; "¿con qué especialista es la próxima?": the
+        # next; "listado de especialistas": all of them
         subject = "appointment" if "next" in reading.operations else "encounter"
+        subject = attribute if "list" in reading.operations else subject
     if previous is not None and not entities and _ELLIPTIC.search(reading.text):
         subject = None  # "¿A qué medicamento?" after "¿Tiene alergias?": still the allergies
     is_follow_up = previous is not None and (
@@ -926,7 +941,7 @@ def _build(
         and not reading.asks_which
     ):
         operation = "exists"  # "¿Sigue con metformina?", "dx de reflujo?": whether it is there
-    if operation == "attribute" and (attribute is None or subject == "vital"):
+    if operation == "attribute" and (attribute is None or subject in ("vital", attribute)):
         operation = "list"  # "¿cuánto pesa?": a reading, not an attribute of one
     if subject in ("vital", "demographics") and operation == "list":
         operation = "latest"  # "¿IMC?", "¿saturando cuánto?": the latest reading
