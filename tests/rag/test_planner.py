@@ -711,3 +711,20 @@ def test_a_regimen_after_a_drug_is_its_dose() -> None:
     first = plan("¿Tiene hipertensión?")
     p = plan("¿Y qué le han pautado para eso?", first)
     assert (p.subject, p.operation, p.conditions) == ("medication", "list", ("I10",))
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("alrgia", "alergia"), ("inasitencias", "inasistencias"), ("cncelada", "cancelada")],
+)
+def test_a_typo_is_measured_against_the_whole_words_of_a_stem(typed: str, meant: str) -> None:
+    # "alergi*" is two edits from "alrgia"; the word it stands for, "alergia", is one
+    from smarthealth.rag.vocabulary import correct
+
+    assert correct(typed) == meant
+
+
+def test_a_rare_word_two_edits_from_a_stems_word_is_left_alone() -> None:
+    # "arrendada" is not "agendada": whole words of stems are targets one edit away only
+    p = plan("¿vive en casa propia o arrendada?")
+    assert p.subject != "appointment"

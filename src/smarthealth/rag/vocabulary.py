@@ -9,6 +9,7 @@ words, the known word one or two edits away (`rapidfuzz`, optimal string alignme
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import re
@@ -368,7 +369,7 @@ SHORTHAND = {
 # Words of time windows (read by the planner's patterns, not the lexicon): known, correctable.
 TIME_WORDS = """dia dias semana semanas mes meses ano anos ultimo ultimos ultima ultimas pasado
     pasada enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre
-    diciembre curso""".split()
+    diciembre curso semestre semestres trimestre trimestres""".split()
 
 
 @dataclass(frozen=True)
@@ -378,6 +379,7 @@ class Vocabulary:
     by_sound: dict[str, str]
     core: tuple[str, ...]  # the lexicon's words: preferred corrections, also for short words
     choices: tuple[str, ...]  # every correction target, the lexicon's words first
+    spelled: tuple[str, ...]  # whole words of the lexicon's stems: targets one edit away only
 
 
 @functools.cache
@@ -416,7 +418,25 @@ def vocabulary() -> Vocabulary:
         by_sound,
         tuple(sorted(core)),
         (*sorted(core), *sorted(names)),
+        tuple(sorted(_spelled_out(stems) - core - names)),
     )
+
+
+def _spelled_out(stems: set[str], per_stem: int = 10) -> set[str]:
+    """The commonest Spanish words each longer stem stands for ("alergi*" → "alergia",
+    "inasist*" → "inasistencia"): whole words a typo can be measured against ("alrgia" is one
+    edit from "alergia", two from the stem)."""
+    zipf = spanish_frequencies()
+    words = sorted(zipf)
+    found: set[str] = set()
+    for stem in stems:
+        if len(stem) < 5:
+            continue
+        start = bisect.bisect_left(words, stem)
+        end = bisect.bisect_left(words, stem + "\uffff")
+        starting = sorted(words[start:end], key=lambda w: -zipf[w])[:per_stem]
+        found.update(w for w in starting if w.isalpha())
+    return found
 
 
 def _known(word: str, vocab: Vocabulary) -> bool:
@@ -494,6 +514,7 @@ def _correction(word: str) -> str:
     limit = 1 if len(word) < 9 else 2
     # the first of the closest: the lexicon's words before drug and condition names
     best = process.extractOne(word, vocab.choices, scorer=OSA.distance, score_cutoff=limit)
+    best = best or process.extractOne(word, vocab.spelled, scorer=OSA.distance, score_cutoff=1)
     return best[0] if best else word
 
 
