@@ -728,3 +728,42 @@ def test_a_rare_word_two_edits_from_a_stems_word_is_left_alone() -> None:
     # "arrendada" is not "agendada": whole words of stems are targets one edit away only
     p = plan("¿vive en casa propia o arrendada?")
     assert p.subject != "appointment"
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("¿Cuándo fue la última cita que se le pasó sin venir?", ("appointment", "NoShow")),
+        ("¿Última cita en la que figura como ausente?", ("appointment", "NoShow")),
+        ("¿La última cita a la que sí fue?", ("appointment", "Attended")),
+        ("¿Aparece mometasona? No importa la presentación.", ("medication", "ever")),
+    ],
+)
+def test_statuses_of_an_eighth_independent_set(question: str, expected: tuple[str, str]) -> None:
+    p = plan(question)
+    assert (p.subject, p.status) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("¿Qué tanto losartán le toca y cada cuándo?", ("medication", "attribute")),
+        # the relative who said it is no family history
+        ("¿Sí tiene asma o nomás lo dijo el familiar?", ("diagnosis", "exists")),
+        # "antes de la cirugía" says when it is asked, not about surgeries
+        ("vacunas aplicadas con fechas, antes de la cirugía", ("immunization", "list")),
+        ("nº doc del pte?", ("demographics", "latest")),
+        # a condition asked of the visits is a diagnosis
+        ("¿Aparece gota en alguna de sus consultas?", ("diagnosis", "exists")),
+        ("plan / tto de la última consulta?", ("note", "latest")),
+        # the findings of a kind of record: that record (or that there is none)
+        ("ECG, hallazgos?", ("procedure", "exists")),
+        (
+            "¿De qué especialidad es la próxima cita? No la encontré en la agenda.",
+            ("appointment", "next"),
+        ),
+    ],
+)
+def test_wordings_of_an_eighth_independent_set(question: str, expected: tuple[str, str]) -> None:
+    p = plan(question)
+    assert (p.subject, p.operation) == expected

@@ -165,13 +165,15 @@ class _Reading:
     window: TimeWindow | None = None
 
 
+_DOCUMENT_NUMBER = re.compile(r"(?<![a-z0-9°])(?:n°|nro|num|numero|no\.?)\s*(?:de\s+)?doc\b\.?")
 _NUMBER_OF = re.compile(r"\bno\.\s*de\b", re.IGNORECASE)
 _PA_IS_PARA = re.compile(r"\bpa'?\s+(?=(?:cuando|que|quien|donde|el|la|los|las|mi|su|eso)\b)")
 
 
 def normalise(question: str) -> str:
     """Folded, with each unknown word replaced by the known word it stands for."""
-    folded = fold(question).replace("sat o2", "sato2").replace("t °", "t°")
+    folded = fold(question).replace("sat o2", "sato2").replace("t °", "t°").replace("º", "°")
+    folded = _DOCUMENT_NUMBER.sub("numero de documento", folded)  # "nº doc" is no doctor
     folded = _NUMBER_OF.sub("numero de", folded)  # "No. de consultas" is not a "no"
     folded = _PA_IS_PARA.sub("para ", folded)  # "¿pa cuándo es la cita?" is not a PA
     tokens = (SHORTHAND.get(t, t) for t in _TOKEN.findall(folded))
@@ -728,6 +730,7 @@ def _without_context(question: str, context: Context) -> str | None:
         said_nothing = not (
             after.strong or after.attributes or after.operations or after.drugs
             or after.conditions or after.classes or after.window or after.demographics
+            or after.statuses
         )  # fmt: skip
         if said_nothing and _asks(read(text[: asked_until + 1], context.today, context.doctors)):
             return text[: asked_until + 1]
@@ -773,6 +776,23 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
         if reading.topics[0] not in RECORDED_TOPICS:
             return QuestionPlan("out_of_record", topic=reading.topics[0], cues=cues)
         subject = RECORDED_TOPICS[reading.topics[0]]  # an imported chart may hold them
+    if (
+        subject == "medication"
+        and _SECTIONS["ANALISIS_Y_PLAN"] in reading.sections
+        and reading.strong["note"] >= reading.strong["medication"]
+        and not (entities or reading.purpose)
+    ):
+        subject = "note"  # "plan / tto de la última consulta", "el plan de tratamiento"
+    if subject == "note" and reading.topics and reading.topics[0] in RECORDED_TOPICS:
+        # "ECG del pte, hallazgos?": what such a record holds (or that it holds none)
+        subject = RECORDED_TOPICS[reading.topics[0]]
+    if (
+        subject in ("encounter", "appointment")
+        and reading.conditions
+        and reading.yes_no
+        and not (reading.encounter_types or reading.attributes or reading.operations)
+    ):
+        subject = "diagnosis"  # "¿aparece gota en alguna de sus consultas?"
     if subject is None and reading.encounter_types:
         subject = "encounter"
     if subject == "encounter" and set(reading.statuses) & {"Cancelled", "NoShow"}:
