@@ -715,7 +715,12 @@ def test_a_regimen_after_a_drug_is_its_dose() -> None:
 
 @pytest.mark.parametrize(
     ("typed", "meant"),
-    [("alrgia", "alergia"), ("inasitencias", "inasistencias"), ("cncelada", "cancelada")],
+    [
+        ("alrgia", "alergia"),
+        ("inasitencias", "inasistencias"),
+        ("cncelada", "cancelada"),
+        ("fehcas", "fechas"),  # the plural of a lexicon word
+    ],
 )
 def test_a_typo_is_measured_against_the_whole_words_of_a_stem(typed: str, meant: str) -> None:
     # "alergi*" is two edits from "alrgia"; the word it stands for, "alergia", is one
@@ -767,3 +772,8 @@ def test_statuses_of_an_eighth_independent_set(question: str, expected: tuple[st
 def test_wordings_of_an_eighth_independent_set(question: str, expected: tuple[str, str]) -> None:
     p = plan(question)
     assert (p.subject, p.operation) == expected
+
+
+def test_with_dates_lists_every_vaccine() -> None:
+    p = plan("vac del pte con fechas")
+    assert (p.subject, p.operation) == ("immunization", "list")

@@ -369,7 +369,7 @@ SHORTHAND = {
 # Words of time windows (read by the planner's patterns, not the lexicon): known, correctable.
 TIME_WORDS = """dia dias semana semanas mes meses ano anos ultimo ultimos ultima ultimas pasado
     pasada enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre
-    diciembre curso semestre semestres trimestre trimestres""".split()
+    diciembre curso semestre semestres trimestre trimestres seis siete ocho nueve doce""".split()
 
 
 @dataclass(frozen=True)
@@ -418,7 +418,7 @@ def vocabulary() -> Vocabulary:
         by_sound,
         tuple(sorted(core)),
         (*sorted(core), *sorted(names)),
-        tuple(sorted(_spelled_out(stems) - core - names)),
+        tuple(sorted((_spelled_out(stems) | _plurals(core)) - core - names)),
     )
 
 
@@ -437,6 +437,19 @@ def _spelled_out(stems: set[str], per_stem: int = 10) -> set[str]:
         starting = sorted(words[start:end], key=lambda w: -zipf[w])[:per_stem]
         found.update(w for w in starting if w.isalpha())
     return found
+
+
+def _plurals(words: set[str]) -> set[str]:
+    """The plurals Spanish uses of the lexicon's words ("fecha" → "fechas"): typos of them are
+    one edit from the plural, two from the word."""
+    zipf = spanish_frequencies()
+    return {
+        plural
+        for w in words
+        if len(w) >= 4 and w.isalpha()
+        for plural in (w + "s", w + "es")
+        if zipf.get(plural, 0.0) >= ORDINARY_ZIPF
+    }
 
 
 def _known(word: str, vocab: Vocabulary) -> bool:
@@ -514,8 +527,11 @@ def _correction(word: str) -> str:
     limit = 1 if len(word) < 9 else 2
     # the first of the closest: the lexicon's words before drug and condition names
     best = process.extractOne(word, vocab.choices, scorer=OSA.distance, score_cutoff=limit)
-    best = best or process.extractOne(word, vocab.spelled, scorer=OSA.distance, score_cutoff=1)
-    return best[0] if best else word
+    if best:
+        return best[0]
+    # a stem's whole word or a plural, read as that word would be ("fehcas" → "fechas" → "fecha")
+    spelled = process.extractOne(word, vocab.spelled, scorer=OSA.distance, score_cutoff=1)
+    return _correction(spelled[0]) if spelled else word
 
 
 def _closest_core(word: str, vocab: Vocabulary) -> str:
