@@ -777,3 +777,51 @@ def test_wordings_of_an_eighth_independent_set(question: str, expected: tuple[st
 def test_with_dates_lists_every_vaccine() -> None:
     p = plan("vac del pte con fechas")
     assert (p.subject, p.operation) == ("immunization", "list")
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("¿Cuánto hace que toma losartán?", ("medication", "first", None)),
+        ("¿Lleva mucho tiempo tomando losartán?", ("medication", "first", None)),
+        ("¿Desde qué consulta tiene hipertensión?", ("diagnosis", "first", None)),
+        ("¿Cómo le indicaron el losartán?", ("medication", "attribute", "dose")),
+        ("¿El losartán es de 50 o de 100?", ("medication", "attribute", "dose")),
+        ("¿Qué miligramaje tiene el losartán?", ("medication", "attribute", "dose")),
+        ("Por función renal, ¿cuánto losartán recibe?", ("medication", "attribute", "dose")),
+        ("¿Tomó losartán antes de 2023?", ("medication", "exists", None)),
+        ("¿Qué doctores lo han atendido?", ("doctor", "list", "doctor")),
+    ],
+)
+def test_since_when_dose_and_doctors_said_other_ways(
+    question: str, expected: tuple[str, str, str | None]
+) -> None:
+    p = plan(question)
+    assert (p.subject, p.operation, p.attribute) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "encounter_type"),
+    [
+        ("¿Ha tenido ingresos hospitalarios?", "Hospitalización"),
+        ("¿Cuándo fue su última estancia hospitalaria?", "Hospitalización"),
+        ("¿Se ha quedado en observación?", "Urgencias"),
+    ],
+)
+def test_kinds_of_visit_said_other_ways(question: str, encounter_type: str) -> None:
+    p = plan(question)
+    assert (p.subject, p.encounter_type) == ("encounter", encounter_type)
+
+
+@pytest.mark.parametrize(
+    ("question", "loinc"),
+    [
+        ("¿Cómo está la función renal?", "2160-0"),
+        ("¿Cómo tiene los lípidos?", "2571-8"),
+        ("¿Tiene la glicada controlada?", "4548-4"),
+        ("¿Tiene reporte de TSH?", "3016-3"),  # "reporte" is no "deporte"
+    ],
+)
+def test_laboratory_tests_said_other_ways(question: str, loinc: str) -> None:
+    p = plan(question)
+    assert p.subject == "lab" and loinc in p.labs

@@ -496,8 +496,18 @@ def read(question: str, today: dt.date, doctors: tuple[str, ...] = ()) -> _Readi
     text = _read_lexicon(reading, text)
     if reading.purpose is not None and "treatment" not in reading.attributes:
         reading.attributes.append("treatment")
-    if reading.drugs and "dose" not in reading.attributes and _HOW_MUCH.search(reading.text):
-        reading.attributes.append("dose")  # "¿cuánto carvedilol toma?", "¿la furosemida a cuánto?"
+    if (
+        reading.drugs
+        and "dose" not in reading.attributes
+        and (
+            _HOW_MUCH.search(reading.text)
+            or _HOW_TAKEN.search(reading.text)
+            or _STRENGTH.search(reading.text)
+        )
+    ):
+        # "¿cuánto carvedilol toma?", "¿la furosemida a cuánto?", "¿cómo le indicaron el
+        # losartán?", "¿el losartán es de 50 o de 100?"
+        reading.attributes.append("dose")
     if _VACCINE_WORD.search(reading.text):
         # "¿Está vacunado contra la influenza?": the catalog's vaccines are drugs too, but a
         # vaccine word asks about the immunizations; the disease is a term of their displays
@@ -881,6 +891,8 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
         subject = "medication"
     if subject == "medication" and reading.labs and not (reading.drugs or reading.classes):
         subject = "lab"  # "¿cuánto dio el colesterol que le mandaron?": the test, not a drug
+    if subject == "lab" and reading.drugs and "dose" in reading.attributes:
+        subject = "medication"  # "por función renal, ¿cuánto losartán recibe?": a test has no dose
     if subject == "note" and (reading.conditions or reading.condition_words) and reading.yes_no:
         subject = "diagnosis"  # "¿Le han encontrado gonartrosis?" asks about a diagnosis
     if "abnormal" in reading.statuses and subject in ("note", "diagnosis") and not entities:
@@ -1040,7 +1052,14 @@ _AT_THAT_VISIT = re.compile(
     r"\b(formularon|diagnosticaron|recetaron|mandaron|dieron|encontraron|dejaron|indicaron|"
     r"tomaron|midieron)\b"
 )
-_HOW_MUCH = re.compile(r"(?<!hace )\bcuanto\b(?! tiempo)")
+_HOW_TAKEN = re.compile(
+    r"\bcomo\s+(?:se\s+)?(?:le|lo|la|los|las|se)\s+(?:lo\s+|la\s+|los\s+|las\s+)?"
+    r"(?:indic|formul|mand|recet|dej|pus|tom|dan|dier)\w*"
+)
+_STRENGTH = re.compile(
+    r"\b(?:es|son|de)\s+\d+(?:[.,]\d+)?\s*(?:mg|mcg|g|ml|miligramos)\b|\bde\s+\d+\s+o\s+(?:de\s+)?\d+"
+)
+_HOW_MUCH = re.compile(r"(?<!hace )\bcuanto\b(?! tiempo| hace)")
 _ORDINALS = {"primero": 0, "primer": 0, "primera": 0, "segundo": 1, "segunda": 1,
              "tercero": 2, "tercer": 2, "tercera": 2, "cuarto": 3, "cuarta": 3}  # fmt: skip
 # A question that only asks which of the previous answer's things ("¿a qué medicamento?").

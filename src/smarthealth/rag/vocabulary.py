@@ -71,7 +71,7 @@ COMMON = frozenset(
     tomada tomadas tomados registro registrada registrado pasas pasame pase necesito
     necesita quiero quisiera puedes podrias regalas regalame cumpliendo presente confirmar
     confirme informar informe indicar indique verificar verifique revisar revise confirma mire
-    mira oiga oye bueno perdon confirmas rapido rapidito nomas""".split()
+    mira oiga oye bueno perdon confirmas rapido rapidito nomas reporte reportes reporta""".split()
 )
 
 
