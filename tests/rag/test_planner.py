@@ -825,3 +825,11 @@ def test_kinds_of_visit_said_other_ways(question: str, encounter_type: str) -> N
 def test_laboratory_tests_said_other_ways(question: str, loinc: str) -> None:
     p = plan(question)
     assert p.subject == "lab" and loinc in p.labs
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["¿Qué reacción le da la penicilina?", "¿Puede tomar ibuprofeno?", "¿Tolera los AINE?"],
+)
+def test_whether_a_drug_can_be_given_asks_its_allergies(question: str) -> None:
+    assert plan(question).subject == "allergy"

@@ -831,6 +831,8 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
         attribute = reading.attributes[1]
     if attribute == "doctor" and reading.sections and not _ASKS_WHO.search(reading.text):
         attribute = None  # "¿qué plan dejó el dr?" asks the plan, not who wrote it
+    if subject == "medication" and attribute == "reaction":
+        subject = "allergy"  # "¿qué reacción le da la penicilina?": a drug's reaction is an allergy
     if subject is None and attribute in _ATTRIBUTE_SUBJECTS and previous is None:
         subject = _ATTRIBUTE_SUBJECTS[attribute]
     if subject is None and previous is None and attribute in ("doctor", "specialty"):
