@@ -833,3 +833,37 @@ def test_laboratory_tests_said_other_ways(question: str, loinc: str) -> None:
 )
 def test_whether_a_drug_can_be_given_asks_its_allergies(question: str) -> None:
     assert plan(question).subject == "allergy"
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # "pa'" is "para", never a blood pressure
+        ("¿De qué ciudad es? Pa' coordinar el traslado.", ("demographics", "latest")),
+        # an addendum that says why it is asked, or only asks to be told, adds nothing
+        ("¿Qué edad tiene? Me falta para el formulario.", ("demographics", "latest")),
+        (
+            "¿Con qué diagnósticos salió del último control? Cuéntame no más.",
+            ("diagnosis", "latest"),
+        ),
+        (
+            "¿Y cuántas pastillas y cada cuánto? La hija quiere anotarlo.",
+            ("medication", "attribute"),
+        ),
+        # what is needed, after why it is needed
+        ("Para sacarle la cita necesito el número de identificación", ("demographics", "latest")),
+        # a clause saying when, before the question
+        ("Cuando terminó la consulta, ¿qué se acordó hacer?", ("note", "latest")),
+        # Chile: "hora" is an appointment
+        ("Oye, ¿tiene alguna hora pendiente?", ("appointment", "next")),
+        ("¿De qué fecha era la última hora cancelada?", ("appointment", "latest")),
+        ("¿N.º de consultas en lo que va del año?", ("encounter", "count")),
+        ("¿Con qué especialidaes ha tenido citas?", ("specialty", "list")),
+        ("¿Me pasa cada presión de seis meses para acá?", ("vital", "series")),
+        ("¿En qué fecha le pusieron la vacuna del tétanos?", ("immunization", "exists")),
+        ("¿Qué altura tiene? Lo piden en el formulario.", ("vital", "latest")),
+    ],
+)
+def test_wordings_of_a_ninth_independent_set(question: str, expected: tuple[str, str]) -> None:
+    p = plan(question)
+    assert (p.subject, p.operation) == expected

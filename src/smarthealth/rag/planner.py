@@ -72,7 +72,7 @@ _YES_NO_START = re.compile(
     r"^(?:y\s+)?(?:si\s+)?(?:el|la)?\s*(?:paciente\s+)?(?!la (?:ultim|proxim|primer|cita|consulta))"
     r"(?:antecedentes? de|tiene|tuvo|ha|han|hay|es|esta|estuvo|toma|tomo|"
     r"usa|recibe|recibio|padece|sufre|sufrio|le|lo|la|fue|presenta|presento|cuenta|existe|"
-    r"se|registra|aparece|figura|hace|sigue|continua|hubo|alguna|algun|alguno|existe)\b"
+    r"se|registra|aparece|figura|hace|sigue|continua|hubo|alguna|algun|alguno|existe|anda|sale)\b"
 )
 # A question that opens with one of these asks what/which/when, not whether.
 _WH_START = re.compile(
@@ -107,6 +107,10 @@ _UNIT = r"(dias?|semanas?|mes(?:es)?|m|anos?|trimestres?|semestres?)\b"
 _LAST_N = re.compile(r"\b(?:ultim[oa]s?|pasad[oa]s?)\s+" + _N + r"?\s*" + _UNIT)
 # with a number only: "estos días" is now, "estos seis meses" a window
 _SPAN_N = re.compile(r"\b(?:est[oa]s|desde hace|durante (?:los|las))\s+" + _N + r"\s*" + _UNIT)
+# "de seis meses para acá"
+_SPAN_TO_NOW = re.compile(
+    r"\bde\s+" + _N + r"\s*" + _UNIT + r"(?=\s+(?:para|pa|a)\s+(?:aca|aqui|la fecha|hoy)\b)"
+)
 # "6m" is six months only after one of those words or glued to its number ("peso 12m")
 _GLUED_MONTHS = re.compile(r"(?<![\d.,])\b(\d{1,2})m\b")
 # How many of a unit "los últimos días / semanas / meses / años" (no number) mean.
@@ -166,8 +170,11 @@ class _Reading:
 
 
 _DOCUMENT_NUMBER = re.compile(r"(?<![a-z0-9°])(?:n°|nro|num|numero|no\.?)\s*(?:de\s+)?doc\b\.?")
-_NUMBER_OF = re.compile(r"\bno\.\s*de\b", re.IGNORECASE)
-_PA_IS_PARA = re.compile(r"\bpa'?\s+(?=(?:cuando|que|quien|donde|el|la|los|las|mi|su|eso)\b)")
+_NUMBER_OF = re.compile(r"\bno\.\s*de\b|\bn\.\s*o\.?\s*de\b", re.IGNORECASE)
+# "pa'" is "para", always; "pa" alone before a question word, an article or a verb
+_PA_IS_PARA = re.compile(
+    r"\bpa['’]\s*|\bpa\s+(?=(?:cuando|que|quien|donde|el|la|los|las|mi|su|eso|\w+(?:ar|er|ir))\b)"
+)
 
 
 def normalise(question: str) -> str:
@@ -390,7 +397,7 @@ def _window(text: str, today: dt.date) -> tuple[TimeWindow, tuple[int, int]] | N
             return dt.date(today.year + year, month + 1, day)
         return today - dt.timedelta(days=days)
 
-    for pattern in (_LAST_N, _SPAN_N, _IN_N, _GLUED_MONTHS):
+    for pattern in (_LAST_N, _SPAN_N, _SPAN_TO_NOW, _IN_N, _GLUED_MONTHS):
         if match := pattern.search(text):
             raw = match.group(1)
             said_unit = match.group(2) if pattern.groups > 1 else "m"
@@ -636,8 +643,9 @@ def _subject(reading: _Reading) -> str | None:
 
 
 _EVERY_READING = re.compile(
-    r"\b(?:todos los|todas las)\s+(?:\w+\s+)?(?:pesos|presiones|"
-    r"tensiones|cifras|valores|tomas|mediciones|registros|resultados)\b"
+    r"\b(?:todos los|todas las)\s+(?:\w+\s+)?(?:pesos|presiones|tensiones|cifras|valores|tomas|"
+    r"mediciones|registros|resultados)\b|\bcada\s+(?:peso|presion|tension|cifra|valor|toma|"
+    r"medicion|registro|resultado)\b"
 )
 _COUNTED_READINGS = re.compile(r"\b(veces|tomas|mediciones|registros|controles)\b")
 
@@ -710,6 +718,15 @@ _OPENER = re.compile(
 )
 
 
+# An addendum that says why it is asked ("Pa' la ficha.", "Lo piden en el formulario.")
+_WHY_ASKED = re.compile(
+    r"^\W*(?:pa['’]?|para|es para|lo (?:pregunto|necesito|piden|pide|pregunta)|me (?:lo )?piden|"
+    r"me falta|porque|tengo que|necesito (?:anotar|ponerl|llenar|saberlo))\b"
+)
+# "Cuando terminó la consulta, ¿qué…?": when, not a question of when (no "¿" before it)
+_WHEN_CLAUSE = re.compile(r"^(?:cuando|despues de que|al terminar|al final de)\b[^,:;?¿]*,\s*")
+# What is needed, after why: "Para sacarle la cita necesito …"
+_NEEDED = re.compile(r"\b(?:necesito|necesitamos|requiero|preciso|me falta|me hace falta)\s+")
 # "Para ajustar la analgesia, …": why it is asked (a verb), not what for ("Para la tos, …")
 _FOR_DOING = re.compile(r"^\W*(?:para|antes de)\s+\w+(?:ar|er|ir)(?:le|lo|la|se)?\b")
 
@@ -737,16 +754,19 @@ def _without_context(question: str, context: Context) -> str | None:
     if asked_until >= 0 and (tail := text[asked_until + 1 :].strip()):
         # "¿Tiene obesidad? El hijo cree que sí.": what the tail says is no question of its own
         after = read(tail, context.today, context.doctors)
-        said_nothing = not (
-            after.strong or after.attributes or after.operations or after.drugs
-            or after.conditions or after.classes or after.window or after.demographics
-            or after.statuses
+        said_nothing = _WHY_ASKED.match(_letters(tail)) is not None or not (
+            (set(after.strong) - {"summary"}) or after.attributes or after.operations
+            or after.drugs or after.conditions or after.classes or after.window
+            or after.demographics or after.statuses
         )  # fmt: skip
-        if said_nothing and _asks(read(text[: asked_until + 1], context.today, context.doctors)):
+        asked = read(text[: asked_until + 1], context.today, context.doctors)
+        if said_nothing and (_asks(asked) or asked.attributes):  # "¿y cada cuánto? La hija…"
             return text[: asked_until + 1]
     cuts = {m.end() for m in _CONTEXT_END.finditer(text) if m.end() < len(text.rstrip())}
-    if opener := _OPENER.match(_letters(text)):
+    if opener := _OPENER.match(_letters(text)) or _WHEN_CLAUSE.match(_letters(text)):
         cuts.add(opener.end())
+    if _FOR_DOING.match(_letters(text)) and (needed := _NEEDED.search(_letters(text))):
+        cuts.add(needed.end())  # "Para sacarle la cita necesito el número de documento"
     for cut in sorted((c for c in cuts if asked_until < 0 or c <= asked_until), reverse=True):
         said = read(text[:cut], context.today, context.doctors)
         rest = read(text[cut:], context.today, context.doctors)
@@ -803,6 +823,9 @@ def plan_question(question: str, context: Context) -> QuestionPlan:
         and not (reading.encounter_types or reading.attributes or reading.operations)
     ):
         subject = "diagnosis"  # "¿aparece gota en alguna de sus consultas?"
+    if subject in ("appointment", "encounter") and not reading.operations:
+        # "¿con qué especialidades / doctores ha tenido citas?": those, listed
+        subject = next((s for s in ("specialty", "doctor") if reading.strong.get(s)), subject)
     if subject is None and reading.encounter_types:
         subject = "encounter"
     if subject == "encounter" and set(reading.statuses) & {"Cancelled", "NoShow"}:
@@ -999,7 +1022,10 @@ def _build(
         if (
             reading.terms
             and operation in ("list", "latest", "attribute")
-            and not (_WH_START.search(reading.text) or _EXPLICIT_LATEST.search(reading.text))
+            and (
+                attribute == "date"  # "¿en qué fecha le pusieron la del tétanos?": whether, when
+                or not (_WH_START.search(reading.text) or _EXPLICIT_LATEST.search(reading.text))
+            )
         ):
             operation = "exists"  # "¿tiene la vacuna de la influenza?": whether, and when
     if subject == "appointment" and operation == "list" and not reading.statuses:

@@ -71,7 +71,8 @@ COMMON = frozenset(
     tomada tomadas tomados registro registrada registrado pasas pasame pase necesito
     necesita quiero quisiera puedes podrias regalas regalame cumpliendo presente confirmar
     confirme informar informe indicar indique verificar verifique revisar revise confirma mire
-    mira oiga oye bueno perdon confirmas rapido rapidito nomas reporte reportes reporta""".split()
+    mira oiga oye bueno perdon confirmas rapido rapidito nomas reporte reportes reporta
+    pasai fijate fijese""".split()
 )
 
 
@@ -519,6 +520,12 @@ def _correction(word: str) -> str:
             if size <= len(word)
         )
         if fits and fits[0][0] <= 1:
+            # the stem's whole word one edit away, when there is one ("especialidaes" →
+            # "especialidades", not "especialidad" + "s")
+            wholes = [w for w in (*vocab.core, *vocab.spelled) if w.startswith(stem)]
+            whole = process.extractOne(word, wholes, scorer=OSA.distance, score_cutoff=1)
+            if whole:
+                return str(whole[0])
             return stem + word[fits[0][2] :]
     if knowing:
         return word
@@ -527,11 +534,12 @@ def _correction(word: str) -> str:
     limit = 1 if len(word) < 9 else 2
     # the first of the closest: the lexicon's words before drug and condition names
     best = process.extractOne(word, vocab.choices, scorer=OSA.distance, score_cutoff=limit)
-    if best:
-        return best[0]
-    # a stem's whole word or a plural, read as that word would be ("fehcas" → "fechas" → "fecha")
+    # a stem's whole word or a plural one edit away, read as that word would be ("fehcas" →
+    # "fechas"), when nearer than any other ("especialidaes" → "especialidades")
     spelled = process.extractOne(word, vocab.spelled, scorer=OSA.distance, score_cutoff=1)
-    return _correction(spelled[0]) if spelled else word
+    if spelled and 0 < spelled[1] and (best is None or spelled[1] < best[1]):
+        return _correction(spelled[0])
+    return best[0] if best else word
 
 
 def _closest_core(word: str, vocab: Vocabulary) -> str:

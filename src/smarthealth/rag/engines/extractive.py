@@ -531,8 +531,15 @@ def _people(w: _Writer) -> str:
     key = "doctor" if plan.subject == "doctor" else "specialty"
     if plan.operation == "next":
         return _appointment(w)
+
+    def line(r: Row) -> str:
+        also = f" ({r.facts.get('specialty')})" if key == "doctor" else ""
+        return f"{r.facts.get(key)}{also}, última vez el {_d(r.day)}"
+
     if ex.verdict == "count":
-        return f"{ex.count}: {w.rows_text(rows, lambda r: str(r.facts.get(key)))}."
+        one, many = ("médico", "médicos") if key == "doctor" else ("especialidad", "especialidades")
+        counted = f"{ex.count} {one if ex.count == 1 else many}"
+        return f"{counted}{w.window()}: {w.rows_text(rows, line)}."
     if plan.operation == "latest":
         r = rows[0]
         return (
@@ -542,11 +549,6 @@ def _people(w: _Writer) -> str:
     title = (
         "Médicos que lo han atendido" if key == "doctor" else "Especialidades que lo han atendido"
     )
-
-    def line(r: Row) -> str:
-        also = f" ({r.facts.get('specialty')})" if key == "doctor" else ""
-        return f"{r.facts.get(key)}{also}, última vez el {_d(r.day)}"
-
     return f"{title}{w.window()}: {w.rows_text(rows, line)}."
 
 
