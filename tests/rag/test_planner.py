@@ -840,6 +840,7 @@ def test_whether_a_drug_can_be_given_asks_its_allergies(question: str) -> None:
     [
         # "pa'" is "para", never a blood pressure
         ("¿De qué ciudad es? Pa' coordinar el traslado.", ("demographics", "latest")),
+        ("¿PA ayer?", ("vital", "latest")),
         # an addendum that says why it is asked, or only asks to be told, adds nothing
         ("¿Qué edad tiene? Me falta para el formulario.", ("demographics", "latest")),
         (

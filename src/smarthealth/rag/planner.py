@@ -173,7 +173,7 @@ _DOCUMENT_NUMBER = re.compile(r"(?<![a-z0-9°])(?:n°|nro|num|numero|no\.?)\s*(?
 _NUMBER_OF = re.compile(r"\bno\.\s*de\b|\bn\.\s*o\.?\s*de\b", re.IGNORECASE)
 # "pa'" is "para", always; "pa" alone before a question word, an article or a verb
 _PA_IS_PARA = re.compile(
-    r"\bpa['’]\s*|\bpa\s+(?=(?:cuando|que|quien|donde|el|la|los|las|mi|su|eso|\w+(?:ar|er|ir))\b)"
+    r"\bpa['’]\s*|\bpa\s+(?=(?:cuando|que|quien|donde|el|la|los|las|mi|su|eso|(?!ayer)\w+(?:ar|er|ir))\b)"
 )
 
 
