@@ -868,3 +868,30 @@ def test_whether_a_drug_can_be_given_asks_its_allergies(question: str) -> None:
 def test_wordings_of_a_ninth_independent_set(question: str, expected: tuple[str, str]) -> None:
     p = plan(question)
     assert (p.subject, p.operation) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # a reason after a comma, with no question mark, is no part of the question
+        ("Dx de la atención más reciente, para la nota de seguimiento", ("diagnosis", "latest")),
+        ("¿Qué vacunas tiene registradas y cuándo se aplicaron?", ("immunization", "list")),
+        ("¿Cuál fue la última intervención que le hicieron?", ("procedure", "latest")),
+        ("¿Qué le llevó a pedir la última consulta?", ("note", "latest")),
+        ("¿Me da una visión general de su salud?", ("summary", "list")),
+        ("¿Ha estado ingresada alguna vez?", ("encounter", "exists")),
+        ("¿Qué áreas médicas lo han atendido?", ("specialty", "list")),
+        ("¿Tiene lupus? Quiero confirmarlo antes del control.", ("diagnosis", "exists")),
+        # the topic said after the question is part of it
+        ("¿Alguna vez le han puesto sangre? Una transfusión, digo.", ("out_of_record", "list")),
+    ],
+)
+def test_wordings_of_a_tenth_independent_set(question: str, expected: tuple[str, str]) -> None:
+    p = plan(question)
+    assert (p.subject, p.operation) == expected
+
+
+def test_what_was_given_for_a_condition_asks_its_treatment() -> None:
+    first = plan("¿Tiene asma?")
+    p = plan("Ya, ¿y qué le han dado para eso?", first)
+    assert (p.subject, p.operation, p.conditions) == ("medication", "list", ("J45.9",))

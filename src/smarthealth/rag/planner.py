@@ -623,7 +623,8 @@ _NON_DRUG = re.compile(
 # "¿cuándo recibió cada vacuna?", "el carnet, con fechas": all of them
 _PLURAL_RECORDED = re.compile(
     r"\b(vacunas|vacs|inmunizaciones|procedimientos|cirugias|operaciones|intervenciones|"
-    r"antecedentes quirurgicos|qx|cada|esquema|calendario|carne|carnet|fechas)\b"
+    r"antecedentes quirurgicos|qx|cada|esquema|calendario|carne|carnet|fechas|cuales|"
+    r"registradas|registrados|se las|se los)\b"
 )
 _EXPLICIT_LATEST = re.compile(r"\b(ultim[oa]s?|mas recientes?|reciente)\b")
 
@@ -721,7 +722,11 @@ _OPENER = re.compile(
 # An addendum that says why it is asked ("Pa' la ficha.", "Lo piden en el formulario.")
 _WHY_ASKED = re.compile(
     r"^\W*(?:pa['’]?|para|es para|lo (?:pregunto|necesito|piden|pide|pregunta)|me (?:lo )?piden|"
-    r"me falta|porque|tengo que|necesito (?:anotar|ponerl|llenar|saberlo))\b"
+    r"me falta|porque|tengo que|necesito (?:anotar|ponerl|llenar|saberlo)|"
+    r"quiero (?:confirm|saber|revis|verific|descart|tener|estar))\w*"
+)
+_TRAILING_WHY = re.compile(
+    r",\s*(?:para|pa['’]?|porque|es para)\s+(?:la|el|los|las|su|sus)\s+[^,]*$"
 )
 # "Cuando terminó la consulta, ¿qué…?": when, not a question of when (no "¿" before it)
 _WHEN_CLAUSE = re.compile(r"^(?:cuando|despues de que|al terminar|al final de)\b[^,:;?¿]*,\s*")
@@ -760,8 +765,14 @@ def _without_context(question: str, context: Context) -> str | None:
             or after.demographics or after.statuses
         )  # fmt: skip
         asked = read(text[: asked_until + 1], context.today, context.doctors)
-        if said_nothing and (_asks(asked) or asked.attributes):  # "¿y cada cuánto? La hija…"
+        condition = bool(asked.condition_words) and not after.topics  # "…sangre? una transfusión"
+        if said_nothing and (_asks(asked) or bool(asked.attributes) or condition):
+            # "¿y cada cuánto? La hija…", "¿Arrastra lupus? Quiero confirmarlo."
             return text[: asked_until + 1]
+    if asked_until < 0 and (why := _TRAILING_WHY.search(text)):
+        # "Dx de la atención más reciente, para la nota de seguimiento": why, after a comma
+        if _asks(read(text[: why.start()], context.today, context.doctors)):
+            return text[: why.start()]
     cuts = {m.end() for m in _CONTEXT_END.finditer(text) if m.end() < len(text.rstrip())}
     if opener := _OPENER.match(_letters(text)) or _WHEN_CLAUSE.match(_letters(text)):
         cuts.add(opener.end())
@@ -1117,6 +1128,8 @@ def _follow_up(
 ) -> QuestionPlan:
     """A question leaning on the previous turn: keep what it does not change."""
     rows = context.previous_rows
+    if subject is None and reading.weak.get("medication") and _names_a_condition(previous):
+        subject = "medication"  # "¿Tiene asma?" → "¿y qué le han dado para eso?"
     if "before" in reading.operations and subject in ("appointment", "encounter"):
         if previous.subject in ("vital", "lab"):
             subject = None  # "¿Y en la cita de antes?" after a reading: that visit's reading
