@@ -895,3 +895,9 @@ def test_what_was_given_for_a_condition_asks_its_treatment() -> None:
     first = plan("¿Tiene asma?")
     p = plan("Ya, ¿y qué le han dado para eso?", first)
     assert (p.subject, p.operation, p.conditions) == ("medication", "list", ("J45.9",))
+
+
+def test_what_for_after_a_comma_stays_part_of_the_question() -> None:
+    # ", para la nota de seguimiento" says why it is asked; ", para el dolor" what for
+    p = plan("medicamentos vigentes, para el dolor")
+    assert (p.subject, p.attribute) == ("medication", "treatment") and "N02" in p.drug_classes

@@ -749,6 +749,15 @@ def _asks(reading: _Reading) -> bool:
     )  # fmt: skip
 
 
+def _names_what_is_asked(reading: _Reading, purpose: Symptom | None) -> bool:
+    """Whether words name something a question needs: a drug, a condition, a purpose, a lab
+    test, a time window or a kind of visit."""
+    return bool(
+        reading.drugs or reading.classes or reading.conditions or purpose or reading.labs
+        or reading.window or reading.encounter_types
+    )  # fmt: skip
+
+
 def _without_context(question: str, context: Context) -> str | None:
     """The question without the words said before it, when they only set the scene: "Voy a
     administrar el medicamento; verifico la FC: ¿cuál fue la última?" asks the heart rate. Words
@@ -770,8 +779,12 @@ def _without_context(question: str, context: Context) -> str | None:
             # "¿y cada cuánto? La hija…", "¿Arrastra lupus? Quiero confirmarlo."
             return text[: asked_until + 1]
     if asked_until < 0 and (why := _TRAILING_WHY.search(text)):
-        # "Dx de la atención más reciente, para la nota de seguimiento": why, after a comma
-        if _asks(read(text[: why.start()], context.today, context.doctors)):
+        # "Dx de la atención más reciente, para la nota de seguimiento": why, after a comma;
+        # ", para el dolor" says what for, and stays
+        reason = read(text[why.start() :], context.today, context.doctors)
+        if not _names_what_is_asked(reason, reason.purpose) and _asks(
+            read(text[: why.start()], context.today, context.doctors)
+        ):
             return text[: why.start()]
     cuts = {m.end() for m in _CONTEXT_END.finditer(text) if m.end() < len(text.rstrip())}
     if opener := _OPENER.match(_letters(text)) or _WHEN_CLAUSE.match(_letters(text)):
@@ -784,10 +797,7 @@ def _without_context(question: str, context: Context) -> str | None:
         if not _asks(rest):
             continue  # "…: ¿cuál fue la última?" needs what was said before it
         purpose = said.purpose if not _FOR_DOING.match(_letters(text)) else None
-        named = (
-            said.drugs or said.classes or said.conditions or purpose or said.labs
-            or said.window or said.encounter_types
-        )  # fmt: skip
+        named = _names_what_is_asked(said, purpose)
         summary = said.strong.get("summary") or said.weak.get("summary")
         if named or (summary and _parts(rest)):
             return None  # "Un resumen: diagnósticos, medicación y alergias" is a summary
