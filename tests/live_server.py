@@ -15,13 +15,29 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from smarthealth.config import to_libpq_url
+from tests.conftest import fetch
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_healthy(
+    process: subprocess.Popen[bytes], base: str, log_path: Path, seconds: float
+) -> None:
+    """Until `base`/health answers 200; fails with the server's log if it exits or never does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log_path.read_text()
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("server did not become healthy:\n" + log_path.read_text())
 
 
 class LiveServer:
@@ -102,24 +118,11 @@ class GunicornServer:
                 stderr=subprocess.STDOUT,
             )
         try:
-            self._wait_healthy(90)
+            wait_healthy(self.process, self.http, self.log_path, 90)
         except BaseException:
             self.__exit__()
             raise
         return self
-
-    def _wait_healthy(self, seconds: float) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log_path.read_text()
-            try:
-                if httpx.get(f"{self.http}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"gunicorn did not become healthy: {self.log_path.read_text()}")
 
     def __exit__(self, *_: object) -> None:
         if self.process is not None:
@@ -129,13 +132,10 @@ class GunicornServer:
 
 async def first_patient(db_url: str) -> asyncpg.Record:
     """The document of the seeded patient with the lowest id."""
-    conn = await asyncpg.connect(to_libpq_url(db_url))
-    try:
-        row = await conn.fetchrow(
-            "SELECT document_type_id, document_number FROM smart_health.patients "
-            "ORDER BY patient_id LIMIT 1"
-        )
-    finally:
-        await conn.close()
-    assert row is not None
-    return row
+    rows = await fetch(
+        db_url,
+        "SELECT document_type_id, document_number FROM smart_health.patients "
+        "ORDER BY patient_id LIMIT 1",
+    )
+    assert rows
+    return rows[0]

@@ -24,6 +24,7 @@ from smarthealth.rag.indexer import sync_queued
 from tests.conftest import (
     bearer,
     drop_database,
+    fetch,
     insert_user,
     lifespan_client,
     make_settings,
@@ -295,14 +296,11 @@ async def test_import_route_roles(
     )
     assert response.status_code == 200, response.text
     assert response.json()["report"]["patients"]["imported"] == 1
-    conn = await asyncpg.connect(to_libpq_url(db_url))
-    try:
-        audit = await conn.fetchrow(
-            "SELECT * FROM smart_health.audit_logs WHERE event_type = 'fhir.import' "
-            "ORDER BY audit_log_id DESC LIMIT 1"
-        )
-    finally:
-        await conn.close()
+    (audit,) = await fetch(
+        db_url,
+        "SELECT * FROM smart_health.audit_logs WHERE event_type = 'fhir.import' "
+        "ORDER BY audit_log_id DESC LIMIT 1",
+    )
     assert audit["user_id"] == admin
     assert json.loads(audit["details"])["patients"]["imported"] == 1
 

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,19 +21,14 @@ import pytest
 from smarthealth.auth.tokens import issue_token
 from smarthealth.config import to_libpq_url
 from tests.conftest import insert_user
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.live_server import free_port, wait_healthy
 
 
 @contextmanager
 def serve(
     env: dict[str, str], cwd: Path, *args: str, stop: signal.Signals = signal.SIGINT
 ) -> Iterator[tuple[str, Path]]:
-    port = _free_port()
+    port = free_port()
     log_path = cwd / "server.log"
     full_env = {
         k: v
@@ -52,17 +46,7 @@ def serve(
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                assert process.poll() is None, log_path.read_text()
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.3)
-            else:
-                raise AssertionError("server did not become healthy:\n" + log_path.read_text())
+            wait_healthy(process, base, log_path, 120)
             yield base, log_path
         finally:
             process.send_signal(stop)
